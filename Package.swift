@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// No packages beyond the toolchain: the server needs libevent, hiredis and the
+// standard library, nothing else (see README, "Dependencies").
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
+let package = Package(
+    name: "chat-server",
+    products: [
+        .executable(name: "chat-server", targets: ["ChatServer"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
+        .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
+        // The I/O layer: event loop, sockets, Redis, routing.
+        .executableTarget(
+            name: "ChatServer",
+            dependencies: ["ChatCore", "CLibevent", "CHiredis"],
+            path: "Sources/ChatServer",
+            swiftSettings: unchecked
+        ),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
+    ]
+)

@@ -1,0 +1,20 @@
+#ifndef CHAT_CLIBEVENT_SHIM_H
+#define CHAT_CLIBEVENT_SHIM_H
+/* libc headers first: event2/event-config.h defines _GNU_SOURCE, and if it is
+ * seen before any libc header the module's fd_set differs from SwiftGlibc's. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/buffer.h>
+
+/* errno is a macro around a function call; Swift sees it through Glibc, but a
+ * helper keeps call sites in the I/O layer uniform. */
+static inline int chat_errno(void) { return errno; }
+#endif

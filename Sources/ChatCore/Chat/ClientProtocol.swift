@@ -1,0 +1,142 @@
+/// A client-chosen correlation value, echoed in the reply to the op that carried it.
+public enum Ref: Equatable, Sendable {
+    case string(String)
+    case integer(Int64)
+
+    func write(to o: inout JSONWriter.ObjectWriter) {
+        switch self {
+        case .string(let s): o.field("ref", s)
+        case .integer(let n): o.field("ref", n)
+        }
+    }
+}
+
+/// What a client asks for (docs/PROTOCOL.md, "Client operations").
+public enum ClientOp: Equatable, Sendable {
+    case join(channel: String)
+    case leave(channel: String)
+    /// `channel` is nil for the seed endpoint's `{"message": ...}`: the connection's channel.
+    case send(channel: String?, text: String)
+    case broadcast(text: String)
+    case ping
+}
+
+public struct ClientRequest: Equatable, Sendable {
+    public var op: ClientOp
+    public var ref: Ref?
+    public init(op: ClientOp, ref: Ref? = nil) { self.op = op; self.ref = ref }
+}
+
+/// Machine-readable error codes of `error` events.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    case badJSON = "bad_json"
+    case badRequest = "bad_request"
+    case unknownOp = "unknown_op"
+    case unsupportedData = "unsupported_data"
+    case invalidChannel = "invalid_channel"
+    case invalidNickname = "invalid_nickname"
+    case emptyMessage = "empty_message"
+    case messageTooLong = "message_too_long"
+    case notJoined = "not_joined"
+    case alreadyJoined = "already_joined"
+    case tooManyChannels = "too_many_channels"
+    case forbidden = "forbidden"
+    case unavailable = "unavailable"
+}
+
+public struct ChatError: Error, Equatable, Sendable {
+    public var code: ErrorCode
+    public var message: String
+    public var channel: String?
+    public var ref: Ref?
+    public init(_ code: ErrorCode, _ message: String, channel: String? = nil, ref: Ref? = nil) {
+        self.code = code; self.message = message; self.channel = channel; self.ref = ref
+    }
+}
+
+public struct ProtocolLimits: Sendable {
+    /// Longest chat message, in Unicode scalars (what people count as characters).
+    public var maxMessageLength: Int
+    public init(maxMessageLength: Int = 2000) { self.maxMessageLength = maxMessageLength }
+}
+
+/// Parses client text messages into requests. Pure: the connection decides what a
+/// valid request does.
+public enum ClientProtocol {
+    /// `seedChannel` is the channel of a `/chat/join` connection, whose clients send
+    /// `{"message":"text"}` without an op.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, limits: ProtocolLimits, seedChannel: String?) -> Result<ClientRequest, ChatError> {
+        let members: [(key: String, value: JSONValue)]
+        do {
+            members = try JSONReader.parseObject(bytes)
+        } catch {
+            return .failure(ChatError(.badJSON, "malformed JSON: \(error.message) at byte \(error.offset)"))
+        }
+        var op: JSONValue?, channel: JSONValue?, message: JSONValue?, refValue: JSONValue?
+        for (key, value) in members {
+            switch key {
+            case "op": op = value
+            case "channel": channel = value
+            case "message": message = value
+            case "ref": refValue = value
+            default: break  // unknown members are ignored, for forward compatibility
+            }
+        }
+        var ref: Ref?
+        switch refValue {
+        case nil: break
+        case .string(let s)? where s.utf8.count <= 64: ref = .string(s)
+        case .number(let n)? where n == n.rounded() && abs(n) < 9_007_199_254_740_992: ref = .integer(Int64(n))
+        default: return .failure(ChatError(.badRequest, "\"ref\" must be a string of at most 64 bytes or an integer"))
+        }
+        func fail(_ code: ErrorCode, _ message: String, _ channel: String? = nil) -> Result<ClientRequest, ChatError> {
+            .failure(ChatError(code, message, channel: channel, ref: ref))
+        }
+        func requireString(_ value: JSONValue?, _ name: String) -> Result<String, ChatError> {
+            switch value {
+            case .string(let s)?: return .success(s)
+            case nil: return .failure(ChatError(.badRequest, "missing \"\(name)\"", ref: ref))
+            default: return .failure(ChatError(.badRequest, "\"\(name)\" must be a string", ref: ref))
+            }
+        }
+        func requireChannel() -> Result<String, ChatError> {
+            requireString(channel, "channel").flatMap { raw in
+                Names.channel(raw).mapError { ChatError(.invalidChannel, $0.message, channel: raw, ref: ref) }
+            }
+        }
+        func requireText(_ channel: String?) -> Result<String, ChatError> {
+            requireString(message, "message").flatMap { text in
+                if text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
+                    return .failure(ChatError(.emptyMessage, "message is empty", channel: channel, ref: ref))
+                }
+                if text.unicodeScalars.count > limits.maxMessageLength {
+                    return .failure(ChatError(.messageTooLong, "message is longer than \(limits.maxMessageLength) characters", channel: channel, ref: ref))
+                }
+                return .success(text)
+            }
+        }
+
+        guard let op else {
+            if seedChannel != nil, message != nil {
+                return requireText(seedChannel).map { ClientRequest(op: .send(channel: nil, text: $0), ref: ref) }
+            }
+            return fail(.badRequest, "missing \"op\"")
+        }
+        guard case .string(let name) = op else { return fail(.badRequest, "\"op\" must be a string") }
+        switch name {
+        case "join":
+            return requireChannel().map { ClientRequest(op: .join(channel: $0), ref: ref) }
+        case "leave":
+            return requireChannel().map { ClientRequest(op: .leave(channel: $0), ref: ref) }
+        case "send":
+            let target: Result<String?, ChatError> = channel == nil && seedChannel != nil ? .success(nil) : requireChannel().map { $0 }
+            return target.flatMap { ch in requireText(ch ?? seedChannel).map { ClientRequest(op: .send(channel: ch, text: $0), ref: ref) } }
+        case "broadcast":
+            return requireText(nil).map { ClientRequest(op: .broadcast(text: $0), ref: ref) }
+        case "ping":
+            return .success(ClientRequest(op: .ping, ref: ref))
+        default:
+            return fail(.unknownOp, "unknown op \"\(name)\"")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// Encodes what the server sends (docs/PROTOCOL.md, "Server events").
+///
+/// Chat messages, broadcasts and join/leave notices are stored and published
+/// through Redis as a *body*: the JSON object without its opening brace and its
+/// `id`/`ts` members. The Redis script that assigns the id writes
+/// `{"id":"<id>","ts":<ms>,` in front, so every instance receives the final event
+/// and only has to frame it.
+public enum ServerEvents {
+    /// Body of a chat message.
+    public static func appendMessageBody(channel: String, sender: String, text: String, to out: inout [UInt8]) {
+        appendRaw("\"type\":\"message\",\"channel\":", to: &out)
+        JSONWriter.appendString(channel, to: &out)
+        appendRaw(",\"sender\":", to: &out)
+        JSONWriter.appendString(sender, to: &out)
+        appendRaw(",\"message\":", to: &out)
+        JSONWriter.appendString(text, to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Body of a broadcast to everyone.
+    public static func appendBroadcastBody(sender: String, text: String, to out: inout [UInt8]) {
+        appendRaw("\"type\":\"broadcast\",\"sender\":", to: &out)
+        JSONWriter.appendString(sender, to: &out)
+        appendRaw(",\"message\":", to: &out)
+        JSONWriter.appendString(text, to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Body of a join or leave notice up to its count: the script appends the
+    /// channel's member count and the closing brace.
+    public static func presenceBodyPrefix(joined: Bool, channel: String, nickname: String) -> [UInt8] {
+        var out: [UInt8] = []
+        appendRaw("\"type\":\"system\",\"event\":", to: &out)
+        appendRaw(joined ? "\"join\"" : "\"leave\"", to: &out)
+        appendRaw(",\"channel\":", to: &out)
+        JSONWriter.appendString(channel, to: &out)
+        appendRaw(",\"sender\":\"System\",\"nickname\":", to: &out)
+        JSONWriter.appendString(nickname, to: &out)
+        appendRaw(",\"message\":", to: &out)
+        JSONWriter.appendString(joined ? "\(nickname) joined the chat." : "\(nickname) left the chat.", to: &out)
+        appendRaw(",\"count\":", to: &out)
+        return out
+    }
+
+    public static func welcome(nickname: String, instance: String, maxMessageLength: Int) -> [UInt8] {
+        event("welcome") { o in
+            o.field("nickname", nickname)
+            o.field("instance", instance)
+            o.field("protocol", 1)
+            o.field("maxMessageLength", maxMessageLength)
+        }
+    }
+
+    public static func joined(channel: String, id: String, count: Int, ref: Ref?) -> [UInt8] {
+        event("joined") { o in
+            o.field("channel", channel)
+            o.field("id", id)
+            o.field("count", count)
+            ref?.write(to: &o)
+        }
+    }
+
+    /// `count` is nil when the leave needed no change in Redis (the join had not completed).
+    public static func left(channel: String, count: Int?, ref: Ref?) -> [UInt8] {
+        event("left") { o in
+            o.field("channel", channel)
+            if let count { o.field("count", count) }
+            ref?.write(to: &o)
+        }
+    }
+
+    public static func error(_ e: ChatError) -> [UInt8] {
+        event("error") { o in
+            o.field("code", e.code.rawValue)
+            o.field("message", e.message)
+            if let channel = e.channel { o.field("channel", channel) }
+            e.ref?.write(to: &o)
+        }
+    }
+
+    public static func pong(ref: Ref?) -> [UInt8] {
+        event("pong") { o in ref?.write(to: &o) }
+    }
+
+    private static func event(_ type: String, _ fields: (inout JSONWriter.ObjectWriter) -> Void) -> [UInt8] {
+        var out: [UInt8] = []
+        JSONWriter.object(&out) { o in
+            o.field("type", type)
+            fields(&o)
+        }
+        return out
+    }
+
+    @inline(__always) static func appendRaw(_ s: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+}

@@ -1,0 +1,106 @@
+/// Every setting of the server, with its default. The table in `ConfigKeys` maps
+/// each to its `.env`/environment key and command-line flag, documents it, and
+/// generates `--help` and `.env.example` (a test keeps that file in step).
+public struct Config: Equatable, Sendable {
+    // Listening.
+    public var host = "0.0.0.0"
+    public var port = 8080
+    // Redis.
+    public var redisHost = "127.0.0.1"
+    public var redisPort = 6379
+    public var redisPassword = ""
+    public var redisDB = 0
+    public var redisPrefix = "chat"
+    // Logs.
+    public var appDebug = false
+    public var logToFile = false
+    public var logFilePath = "logs/chat-server.log"
+    public var logErrorFilePath = "logs/chat-server-error.log"
+    // Endpoints.
+    public var echoEnabled = true
+    public var allowBroadcast = true
+    // Limits.
+    public var maxMessageSize = 65_536
+    public var echoMaxMessageSize = 16 * 1_048_576
+    public var maxMessageLength = 2_000
+    public var maxChannelsPerConnection = 50
+    public var maxHeaderBytes = 8_192
+    public var outputBufferLimit = 1_048_576
+    // History.
+    public var historySize = 1_000
+    // Identity of this process towards Redis; empty means a random id per start.
+    public var instanceID = ""
+
+    public init() {}
+}
+
+/// One configuration key: its name in `.env` and the environment, its flag, its
+/// default (as text), a one-line description, and how a value is checked and applied.
+public struct ConfigKey: Sendable {
+    public let name: String
+    public let defaultValue: String
+    public let help: String
+    public let isBool: Bool
+    let apply: @Sendable (inout Config, String) -> String?
+
+    /// `--redis-host` for `REDIS_HOST`.
+    public var flag: String { "--" + name.lowercased().replacing("_", with: "-") }
+}
+
+public enum ConfigKeys {
+    public static let all: [ConfigKey] = [
+        text("HOST", "0.0.0.0", "Address to listen on (0.0.0.0 = all IPv4 interfaces, :: = all IPv6).") { $0.host = $1 },
+        int("PORT", 8080, 1...65_535, "TCP port for HTTP and WebSocket clients.") { $0.port = $1 },
+        text("REDIS_HOST", "127.0.0.1", "Redis server host name or address.") { $0.redisHost = $1 },
+        int("REDIS_PORT", 6379, 1...65_535, "Redis server port.") { $0.redisPort = $1 },
+        text("REDIS_PASSWORD", "", "Redis password (AUTH); empty = no AUTH.", allowEmpty: true) { $0.redisPassword = $1 },
+        int("REDIS_DB", 0, 0...1_000_000, "Redis database number (SELECT) for keys and streams.") { $0.redisDB = $1 },
+        text("REDIS_PREFIX", "chat", "Prefix of every Redis key and Pub/Sub topic, so deployments can share a Redis.") { $0.redisPrefix = $1 },
+        bool("APP_DEBUG", false, "Log debug lines too.") { $0.appDebug = $1 },
+        bool("LOG_TO_FILE", false, "Also write logs to LOG_FILE_PATH (errors also to LOG_ERROR_FILE_PATH).") { $0.logToFile = $1 },
+        text("LOG_FILE_PATH", "logs/chat-server.log", "Log file when LOG_TO_FILE is on; parent folders are created.") { $0.logFilePath = $1 },
+        text("LOG_ERROR_FILE_PATH", "logs/chat-server-error.log", "Error log file when LOG_TO_FILE is on.") { $0.logErrorFilePath = $1 },
+        bool("ECHO_ENABLED", true, "Serve the /echo WebSocket endpoint (for the conformance suite).") { $0.echoEnabled = $1 },
+        bool("ALLOW_BROADCAST", true, "Let clients broadcast to everyone with the broadcast op.") { $0.allowBroadcast = $1 },
+        int("MAX_MESSAGE_SIZE", 65_536, 125...67_108_864, "Largest WebSocket message on chat endpoints, in bytes (1009 past it).") { $0.maxMessageSize = $1 },
+        int("ECHO_MAX_MESSAGE_SIZE", 16_777_216, 125...268_435_456, "Largest WebSocket message on /echo, in bytes.") { $0.echoMaxMessageSize = $1 },
+        int("MAX_MESSAGE_LENGTH", 2_000, 1...1_000_000, "Longest chat message, in characters (Unicode scalars).") { $0.maxMessageLength = $1 },
+        int("MAX_CHANNELS_PER_CONNECTION", 50, 1...10_000, "Channels one connection may be in at once.") { $0.maxChannelsPerConnection = $1 },
+        int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
+        int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
+        int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
+        text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
+    ]
+
+    public static func key(named name: String) -> ConfigKey? { all.first { $0.name == name } }
+
+    private static func text(_ name: String, _ def: String, _ help: String, allowEmpty: Bool = false, _ set: @escaping @Sendable (inout Config, String) -> Void) -> ConfigKey {
+        ConfigKey(name: name, defaultValue: def, help: help, isBool: false) { config, value in
+            if !allowEmpty, value.isEmpty { return "must not be empty" }
+            if value.unicodeScalars.contains(where: { $0.value < 0x20 }) { return "must not contain control characters" }
+            set(&config, value)
+            return nil
+        }
+    }
+
+    private static func int(_ name: String, _ def: Int, _ range: ClosedRange<Int>, _ help: String, _ set: @escaping @Sendable (inout Config, Int) -> Void) -> ConfigKey {
+        ConfigKey(name: name, defaultValue: String(def), help: help, isBool: false) { config, value in
+            guard let n = Int(value), range.contains(n) else {
+                return "must be an integer from \(range.lowerBound) to \(range.upperBound)"
+            }
+            set(&config, n)
+            return nil
+        }
+    }
+
+    private static func bool(_ name: String, _ def: Bool, _ help: String, _ set: @escaping @Sendable (inout Config, Bool) -> Void) -> ConfigKey {
+        ConfigKey(name: name, defaultValue: String(def), help: help, isBool: true) { config, value in
+            switch value.lowercased() {
+            case "1", "true", "yes", "on": set(&config, true)
+            case "0", "false", "no", "off": set(&config, false)
+            default: return "must be true or false (also 1/0, yes/no, on/off)"
+            }
+            return nil
+        }
+    }
+}

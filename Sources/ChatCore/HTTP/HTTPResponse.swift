@@ -1,0 +1,47 @@
+/// Encodes the few plain HTTP responses the server sends. Every one closes the
+/// connection: the server speaks HTTP only to upgrade or to answer small requests.
+public enum HTTPResponse {
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 101: return "Switching Protocols"
+        case 200: return "OK"
+        case 204: return "No Content"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 426: return "Upgrade Required"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 503: return "Service Unavailable"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Status"
+        }
+    }
+
+    /// A complete response with `Content-Length` and `Connection: close`.
+    public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8]) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
+        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
+        head += "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + body
+    }
+
+    /// An error answer with a small JSON body: `{"error":"<status text>","message":"..."}`.
+    public static func error(_ error: HTTPError, headers: [(String, String)] = []) -> [UInt8] {
+        var body: [UInt8] = []
+        JSONWriter.object(&body) { o in
+            o.field("error", reason(error.status).lowercased().replacing(" ", with: "_"))
+            o.field("message", error.message)
+        }
+        body.append(10)
+        return encode(status: error.status, headers: headers, contentType: "application/json", body: body)
+    }
+}

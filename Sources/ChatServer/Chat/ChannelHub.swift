@@ -1,0 +1,350 @@
+import ChatCore
+
+/// The chat: this worker's channel table and what clients ask of it. Every message
+/// goes through Redis (ChatStore), even between two members on this worker, so that
+/// every member on every instance sees one order. What Redis delivers on the
+/// subscriber connection is framed once and appended to each local member's output.
+final class ChannelHub {
+    unowned(unsafe) let worker: Worker
+    let store: ChatStore
+    private let subscriber: RedisLink
+    private let prefix: [UInt8]
+    private let globalKeys: ChannelKeys
+    private(set) var channels: [String: LocalChannel] = [:]
+    private var globalSubscribed = false
+    /// Scratch buffers reused for every message: one frame encoding per message.
+    private var frame: [UInt8] = []
+    private var body: [UInt8] = []
+    private var subscriptionArgs = RedisArgs()
+    /// Sends accepted while a join waits for its subscription, per membership.
+    static let queuedSendLimit = 64
+
+    init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
+        self.worker = worker
+        self.store = store
+        self.subscriber = subscriber
+        self.prefix = Array("\(prefix):{".utf8)
+        self.globalKeys = ChannelKeys.global(prefix: prefix)
+        subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
+    }
+
+    var isReady: Bool { store.isAvailable && subscriber.isReady && globalSubscribed }
+
+    // MARK: Client requests
+
+    func handle(_ parsed: Result<ClientRequest, ChatError>, from conn: Connection) {
+        let request: ClientRequest
+        switch parsed {
+        case .failure(let error):
+            conn.sendEvent(ServerEvents.error(error))
+            return
+        case .success(let r): request = r
+        }
+        switch request.op {
+        case .join(let channel): join(conn, channel, ref: request.ref)
+        case .leave(let channel): leave(conn, channel, ref: request.ref)
+        case .send(let channel, let text):
+            guard let target = channel ?? conn.seedChannel else {
+                conn.sendEvent(ServerEvents.error(ChatError(.badRequest, "missing \"channel\"", ref: request.ref)))
+                return
+            }
+            send(conn, target, text: text, ref: request.ref)
+        case .broadcast(let text): broadcast(conn, text: text, ref: request.ref)
+        case .ping: conn.sendEvent(ServerEvents.pong(ref: request.ref))
+        }
+    }
+
+    private func fail(_ conn: Connection, _ code: ErrorCode, _ message: String, channel: String? = nil, ref: Ref?) {
+        conn.sendEvent(ServerEvents.error(ChatError(code, message, channel: channel, ref: ref)))
+    }
+
+    private func membership(_ conn: Connection, _ channel: String) -> Membership? {
+        conn.memberships.first { $0.channel.name == channel }
+    }
+
+    func join(_ conn: Connection, _ name: String, ref: Ref?) {
+        guard conn.isOpenChat else { return }
+        if membership(conn, name) != nil { return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref) }
+        if conn.memberships.count >= worker.config.maxChannelsPerConnection {
+            return fail(conn, .tooManyChannels, "a connection may be in at most \(worker.config.maxChannelsPerConnection) channels", channel: name, ref: ref)
+        }
+        guard store.isAvailable, subscriber.isReady else {
+            fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
+            if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+            return
+        }
+        let channel = channels[name] ?? {
+            let c = LocalChannel(name: name, keys: ChannelKeys(prefix: worker.config.redisPrefix, tag: name))
+            channels[name] = c
+            return c
+        }()
+        let m = Membership(channel: channel, connection: conn, joinRef: ref)
+        conn.memberships.append(m)
+        if channel.subscription == .active {
+            startJoin(m)
+        } else {
+            channel.waiting.append(m)
+            subscribe(channel)
+        }
+    }
+
+    /// Runs the join script: presence, the join notice, and the `joined` reply.
+    private func startJoin(_ m: Membership) {
+        let channel = m.channel, conn = m.connection
+        m.state = .joining
+        channel.joinsInFlight += 1
+        store.join(channel.keys, field: m.field, nickname: conn.nickname,
+                   bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
+            self.finishJoin(m, result)
+        }
+        // Messages sent before the subscription existed go out right after the join notice.
+        let queued = m.queued
+        m.queued = []
+        for q in queued where m.state == .joining { publish(m, text: q.text, ref: q.ref) }
+    }
+
+    private func finishJoin(_ m: Membership, _ result: Result<ChatStore.Appended, StoreFailure>) {
+        let channel = m.channel, conn = m.connection
+        channel.joinsInFlight -= 1
+        switch result {
+        case .success(let appended):
+            if m.state == .cancelled {
+                runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
+            } else if m.state == .joining {
+                conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                if let joinID = StreamID(appended.id) {
+                    for entry in channel.seam where entry.id >= joinID {
+                        entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
+                    }
+                }
+                channel.addMember(m)
+            }
+        case .failure(let failure):
+            worker.logger.warn("join failed", [("channel", channel.name), ("error", describe(failure))])
+            if m.state == .joining {
+                removeMembership(m)
+                fail(conn, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
+                if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+            } else if m.state == .cancelled, m.ackLeave {
+                conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef))
+            }
+            m.state = .gone
+        }
+        if channel.joinsInFlight == 0 { channel.seam.removeAll() }
+        release(channel)
+    }
+
+    func leave(_ conn: Connection, _ name: String, ref: Ref?) {
+        guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
+        detach(m, ack: true, ref: ref)
+    }
+
+    /// Leaves every channel of a connection that is going away (no replies).
+    func disconnect(_ conn: Connection) {
+        for m in conn.memberships { detach(m, ack: false, ref: nil) }
+        conn.memberships.removeAll()
+    }
+
+    private func removeMembership(_ m: Membership) {
+        if let i = m.connection.memberships.firstIndex(where: { $0 === m }) { m.connection.memberships.remove(at: i) }
+    }
+
+    private func detach(_ m: Membership, ack: Bool, ref: Ref?) {
+        removeMembership(m)
+        let channel = m.channel
+        switch m.state {
+        case .waitingForSubscription:
+            channel.waiting.removeAll { $0 === m }
+            m.state = .gone
+            if ack { m.connection.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
+            release(channel)
+        case .joining:
+            m.state = .cancelled
+            m.ackLeave = ack
+            m.leaveRef = ref
+        case .active:
+            channel.removeMember(m)
+            runLeave(m, ack: ack, ref: ref)
+            release(channel)
+        case .cancelled, .gone:
+            break
+        }
+    }
+
+    /// Runs the leave script: presence, the leave notice, and the `left` reply.
+    private func runLeave(_ m: Membership, ack: Bool, ref: Ref?) {
+        m.state = .gone
+        let channel = m.channel, conn = m.connection
+        store.leave(channel.keys, field: m.field, nickname: conn.nickname,
+                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
+            switch result {
+            case .success(let appended):
+                if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: appended.count, ref: ref)) }
+            case .failure(let failure):
+                self.worker.logger.warn("leave not recorded in redis", [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
+                if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
+            }
+        }
+    }
+
+    func send(_ conn: Connection, _ name: String, text: String, ref: Ref?) {
+        guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
+        switch m.state {
+        case .waitingForSubscription:
+            guard m.queued.count < Self.queuedSendLimit else {
+                return fail(conn, .unavailable, "channel \(name) is still being joined", channel: name, ref: ref)
+            }
+            m.queued.append((text, ref))
+        case .joining, .active:
+            publish(m, text: text, ref: ref)
+        case .cancelled, .gone:
+            fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref)
+        }
+    }
+
+    private func publish(_ m: Membership, text: String, ref: Ref?) {
+        let conn = m.connection, channel = m.channel
+        body.removeAll(keepingCapacity: true)
+        ServerEvents.appendMessageBody(channel: channel.name, sender: conn.nickname, text: text, to: &body)
+        worker.stats.published += 1
+        store.publish(channel.keys, body: body) { [unowned self] result in
+            if case .failure(let failure) = result {
+                self.worker.logger.warn("message not published", [("channel", channel.name), ("error", self.describe(failure))])
+                self.fail(conn, .unavailable, "message not sent: chat storage is unavailable", channel: channel.name, ref: ref)
+            }
+        }
+    }
+
+    func broadcast(_ conn: Connection, text: String, ref: Ref?) {
+        guard worker.config.allowBroadcast else { return fail(conn, .forbidden, "broadcast is disabled on this server", ref: ref) }
+        body.removeAll(keepingCapacity: true)
+        ServerEvents.appendBroadcastBody(sender: conn.nickname, text: text, to: &body)
+        worker.stats.published += 1
+        store.publish(globalKeys, body: body) { [unowned self] result in
+            if case .failure(let failure) = result {
+                self.worker.logger.warn("broadcast not published", [("error", self.describe(failure))])
+                self.fail(conn, .unavailable, "broadcast not sent: chat storage is unavailable", ref: ref)
+            }
+        }
+    }
+
+    private func describe(_ failure: StoreFailure) -> String {
+        switch failure {
+        case .unavailable: return "redis unavailable"
+        case .refused(let text): return text
+        }
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(_ channel: LocalChannel) {
+        guard channel.subscription == .none, subscriber.isReady else { return }
+        channel.subscription = .pending
+        sendSubscription("SUBSCRIBE", channel.keys.topic)
+    }
+
+    /// Drops the subscription of a channel nobody here needs any more.
+    private func release(_ channel: LocalChannel) {
+        guard channel.isUnused else { return }
+        switch channel.subscription {
+        case .active:
+            channel.subscription = .leaving
+            sendSubscription("UNSUBSCRIBE", channel.keys.topic)
+        case .none:
+            channels.removeValue(forKey: channel.name)
+        case .pending, .leaving:
+            break  // decided when Redis confirms
+        }
+    }
+
+    private func sendSubscription(_ command: String, _ topic: [UInt8]) {
+        subscriptionArgs.reset()
+        subscriptionArgs.add(command)
+        subscriptionArgs.add(topic)
+        subscriber.sendSubscription(subscriptionArgs)
+    }
+
+    /// The subscriber connection is (again) ready: subscribe everything needed.
+    func subscriberReady() {
+        sendSubscription("SUBSCRIBE", globalKeys.topic)
+        for channel in Array(channels.values) {
+            channel.subscription = .none
+            if channel.isUnused { channels.removeValue(forKey: channel.name) } else { subscribe(channel) }
+        }
+    }
+
+    /// The subscriber connection was lost: subscriptions are gone, and joins
+    /// waiting for one fail now rather than hang. Members stay members; their
+    /// channels are subscribed again when Redis returns.
+    func subscriberDown() {
+        globalSubscribed = false
+        for channel in Array(channels.values) {
+            channel.subscription = .none
+            let waiting = channel.waiting
+            channel.waiting = []
+            for m in waiting {
+                removeMembership(m)
+                m.state = .gone
+                fail(m.connection, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
+                if m.connection.seedChannel != nil { m.connection.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+            }
+            if channel.isUnused { channels.removeValue(forKey: channel.name) }
+        }
+    }
+
+    private func onPush(_ reply: RedisReply) {
+        guard reply.count >= 3 else { return }
+        let kind = reply[0], topic = reply[1].bytes
+        if kind.equals("message") {
+            deliver(topic: topic, payload: reply[2].bytes)
+        } else if kind.equals("subscribe") {
+            if isGlobal(topic) { globalSubscribed = true; return }
+            guard let name = channelName(topic), let channel = channels[name] else { return }
+            channel.subscription = .active
+            let waiting = channel.waiting
+            channel.waiting = []
+            for m in waiting where m.state == .waitingForSubscription { startJoin(m) }
+            release(channel)
+        } else if kind.equals("unsubscribe") {
+            guard let name = channelName(topic), let channel = channels[name] else { return }
+            channel.subscription = .none
+            if channel.isUnused { channels.removeValue(forKey: channel.name) } else { subscribe(channel) }
+        }
+    }
+
+    /// Frames a published event once and appends it to every local recipient.
+    private func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
+        worker.stats.messagesFromRedis += 1
+        frame.removeAll(keepingCapacity: true)
+        FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
+        frame.append(contentsOf: payload)
+        frame.withUnsafeBytes { f in
+            if isGlobal(topic) {
+                for conn in worker.connections where conn.isOpenChat { conn.deliver(frame: f) }
+                return
+            }
+            guard let name = channelName(topic), let channel = channels[name] else { return }
+            for m in channel.members { m.connection.deliver(frame: f) }
+            if channel.joinsInFlight > 0 { channel.recordForSeam(f, payload: payload) }
+        }
+    }
+
+    private func isGlobal(_ topic: UnsafeRawBufferPointer) -> Bool {
+        globalKeys.topic.withUnsafeBytes { $0.elementsEqual(topic) }
+    }
+
+    /// `general` from `<prefix>:{general}:pub`.
+    private func channelName(_ topic: UnsafeRawBufferPointer) -> String? {
+        let start = prefix.count, end = topic.count - 5  // "}:pub"
+        guard end > start else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: topic[start..<end]), as: UTF8.self)
+    }
+}
+
+extension Connection {
+    /// The channel of a `/chat/join` connection.
+    var seedChannel: String? {
+        if case .seed(let channel) = endpoint { return channel }
+        return nil
+    }
+}

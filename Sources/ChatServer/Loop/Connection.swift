@@ -1,0 +1,318 @@
+import CLibevent
+import ChatCore
+import Glibc
+
+/// The WebSocket endpoint a connection upgraded on.
+enum Endpoint {
+    /// `/echo`: echoes every message (the conformance suite's target).
+    case echo
+    /// `/chat/join?channel=&nickname=`: the seed's one-channel contract.
+    case seed(channel: String)
+    /// `/ws?nickname=`: the multi-channel JSON protocol.
+    case multi
+
+    var isChat: Bool {
+        if case .echo = self { return false }
+        return true
+    }
+}
+
+/// One client socket: HTTP until it upgrades, then WebSocket. It performs what the
+/// pure protocol code decides (ChatCore) and owns the socket's output buffer.
+///
+/// Output is never written from inside a callback: bytes are appended to the
+/// evbuffer and the connection is marked dirty; the worker flushes every dirty
+/// connection once at the end of the loop turn, so many messages become one write.
+/// Teardown is also deferred to the end of the turn (the worker's reaper), so no
+/// callback further up the stack can touch a freed buffer.
+final class Connection {
+    enum Phase {
+        /// Reading the request head.
+        case http
+        /// WebSocket open.
+        case open
+        /// Close sent (or HTTP answer sent): flushing, then waiting for the peer's EOF.
+        case closing
+        /// Torn down at the end of this turn.
+        case closed
+    }
+
+    let id: UInt64
+    let fd: Int32
+    unowned(unsafe) let worker: Worker
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private let output: OpaquePointer
+    private(set) var phase: Phase = .http
+    private var http: HTTPRequestParser?
+    private var reader = MessageReader(maxMessageSize: 0)
+    private(set) var endpoint: Endpoint = .echo
+    /// Trimmed, valid nickname (chat endpoints).
+    var nickname = ""
+    /// Channels this connection is in or joining.
+    var memberships: [Membership] = []
+    /// In the worker's dirty list for this turn's flush.
+    var isDirty = false
+    /// Position in the worker's connection table.
+    var tableIndex = -1
+    /// Monotonic ms: end of the handshake allowance (http) or of the linger (closing).
+    var deadline: UInt64
+    private var writeArmed = false
+    private var readPaused = false
+    private var shutdownWhenFlushed = false
+
+    init(id: UInt64, fd: Int32, worker: Worker, handshakeDeadline: UInt64) {
+        self.id = id
+        self.fd = fd
+        self.worker = worker
+        self.deadline = handshakeDeadline
+        self.output = evbuffer_new()
+        self.http = HTTPRequestParser(limits: worker.httpLimits)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(worker.loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
+        }, context)
+        writeEvent = event_new(worker.loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
+        }, context)
+        event_add(readEvent, nil)
+    }
+
+    /// Frees the socket and its events. Only the worker's reaper calls this.
+    func destroy() {
+        event_free(readEvent)
+        event_free(writeEvent)
+        readEvent = nil
+        writeEvent = nil
+        evbuffer_free(output)
+        Glibc.close(fd)
+    }
+
+    var isOpenChat: Bool { phase == .open && endpoint.isChat }
+    var pendingOutput: Int { evbuffer_get_length(output) }
+
+    // MARK: Reading
+
+    private func onReadable() {
+        let buffer = worker.readBuffer
+        let n = read(fd, buffer.baseAddress, buffer.count)
+        if n > 0 {
+            worker.stats.bytesIn += UInt64(n)
+            received(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
+        } else if n == 0 {
+            abort(phase == .open ? "peer closed without a close frame" : nil)
+        } else if errno != EAGAIN && errno != EINTR {
+            abort("read failed: \(Platform.errorText(errno))")
+        }
+        if phase == .open || phase == .http, pendingOutput > worker.config.outputBufferLimit, !readPaused {
+            // Our own replies are piling up (an echo client that does not read):
+            // stop reading until the peer drains them, so TCP pushes back on it.
+            readPaused = true
+            event_del(readEvent)
+        }
+    }
+
+    private func received(_ bytes: UnsafeMutableRawBufferPointer) {
+        switch phase {
+        case .http:
+            guard var parser = http else { return }
+            let result = parser.feed(UnsafeRawBufferPointer(bytes))
+            http = parser
+            switch result {
+            case .needMore: break
+            case .failure(let error): respond(HTTPResponse.error(error))
+            case .complete(let request, let leftover):
+                http = nil
+                worker.route(self, request)
+                if phase == .open, !leftover.isEmpty {
+                    var rest = leftover
+                    rest.withUnsafeMutableBytes { readFrames($0) }
+                }
+            }
+        case .open:
+            readFrames(bytes)
+        case .closing, .closed:
+            break  // the peer's last bytes after our close are ignored
+        }
+    }
+
+    private func readFrames(_ bytes: UnsafeMutableRawBufferPointer) {
+        reader.read(bytes) { event in
+            switch event {
+            case .text(let payload):
+                worker.stats.messagesIn += 1
+                switch endpoint {
+                case .echo: sendFrame(Opcode.text, payload)
+                case .seed(let channel): worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: channel), from: self)
+                case .multi: worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: nil), from: self)
+                }
+            case .binary(let payload):
+                worker.stats.messagesIn += 1
+                if case .echo = endpoint {
+                    sendFrame(Opcode.binary, payload)
+                } else {
+                    sendEvent(ServerEvents.error(ChatError(.unsupportedData, "binary messages are not supported; send JSON text")))
+                }
+            case .ping(let payload):
+                sendFrame(Opcode.pong, payload)
+            case .pong:
+                break
+            case .close(let code, _):
+                // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
+                close(code: code, reason: "")
+            case .failure(let code, let reason):
+                worker.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
+                close(code: code, reason: reason)
+            }
+        }
+    }
+
+    // MARK: Upgrade
+
+    /// Answers 101 and switches to WebSocket framing for `endpoint`.
+    func upgrade(accept: String, endpoint: Endpoint, maxMessageSize: Int) {
+        send(WebSocketHandshake.switchingProtocols(accept: accept))
+        self.endpoint = endpoint
+        reader = MessageReader(maxMessageSize: maxMessageSize)
+        phase = .open
+        worker.stats.upgrades += 1
+    }
+
+    // MARK: Writing
+
+    /// Appends raw bytes to the output and schedules a flush.
+    func send(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { send(raw: $0) }
+    }
+
+    func send(raw bytes: UnsafeRawBufferPointer) {
+        guard phase != .closed, bytes.count > 0 else { return }
+        evbuffer_add(output, bytes.baseAddress, bytes.count)
+        markDirty()
+    }
+
+    /// Appends one unmasked frame.
+    func sendFrame(_ opcode: UInt8, _ payload: UnsafeRawBufferPointer) {
+        guard phase != .closed else { return }
+        var header: (UInt64, UInt16) = (0, 0)  // room for the largest header (10 bytes)
+        let size = withUnsafeMutableBytes(of: &header) { h -> Int in
+            h[0] = 0x80 | opcode
+            let n = payload.count
+            if n < 126 {
+                h[1] = UInt8(n)
+                return 2
+            } else if n <= 0xFFFF {
+                h[1] = 126; h[2] = UInt8(n >> 8); h[3] = UInt8(n & 0xFF)
+                return 4
+            }
+            h[1] = 127
+            for k in 0..<8 { h[2 + k] = UInt8(truncatingIfNeeded: UInt64(n) >> UInt64(56 - 8 * k)) }
+            return 10
+        }
+        _ = withUnsafeBytes(of: &header) { evbuffer_add(output, $0.baseAddress, size) }
+        if payload.count > 0 { evbuffer_add(output, payload.baseAddress, payload.count) }
+        markDirty()
+    }
+
+    /// Sends a JSON event as a text frame.
+    func sendEvent(_ json: [UInt8]) {
+        guard phase == .open else { return }
+        json.withUnsafeBytes { sendFrame(Opcode.text, $0) }
+        worker.stats.eventsOut += 1
+    }
+
+    /// Appends an already-framed message shared by many recipients (channel fan-out).
+    /// A client whose unsent bytes pass the limit is too slow to keep: it is dropped
+    /// rather than allowed to grow the server's memory.
+    func deliver(frame: UnsafeRawBufferPointer) {
+        guard phase == .open else { return }
+        if evbuffer_get_length(output) > worker.config.outputBufferLimit {
+            worker.stats.slowConsumers += 1
+            worker.logger.warn("slow consumer disconnected", [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pendingOutput))])
+            abort(nil)
+            return
+        }
+        evbuffer_add(output, frame.baseAddress, frame.count)
+        worker.stats.deliveries += 1
+        markDirty()
+    }
+
+    private func markDirty() {
+        if !isDirty {
+            isDirty = true
+            worker.markDirty(self)
+        }
+    }
+
+    /// Writes what the output holds; arms the write event for the rest.
+    func flush() {
+        guard phase != .closed else { return }
+        if evbuffer_get_length(output) > 0 {
+            let n = evbuffer_write(output, fd)
+            if n < 0 {
+                let e = errno
+                if e != EAGAIN && e != EINTR {
+                    abort(e == EPIPE || e == ECONNRESET ? nil : "write failed: \(Platform.errorText(e))")
+                    return
+                }
+            } else {
+                worker.stats.bytesOut += UInt64(n)
+            }
+        }
+        let remaining = evbuffer_get_length(output)
+        if remaining > 0 {
+            if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+        } else {
+            if writeArmed { writeArmed = false; event_del(writeEvent) }
+            if shutdownWhenFlushed {
+                shutdownWhenFlushed = false
+                shutdown(fd, Int32(SHUT_WR))
+            }
+        }
+        if readPaused, remaining <= worker.config.outputBufferLimit / 2, phase == .open {
+            readPaused = false
+            event_add(readEvent, nil)
+        }
+    }
+
+    private func onWritable() { flush() }
+
+    // MARK: Closing
+
+    /// Starts the closing handshake: sends a close frame, leaves every channel, and
+    /// closes the TCP connection once the peer has read it (or after a short linger).
+    func close(code: UInt16?, reason: String) {
+        guard phase == .open else { return }
+        let payload = code.map { FrameEncoder.closePayload(code: $0, reason: reason) } ?? []
+        payload.withUnsafeBytes { sendFrame(Opcode.close, $0) }
+        enterClosing()
+    }
+
+    /// Sends a plain HTTP response and closes.
+    func respond(_ response: [UInt8]) {
+        guard phase == .http else { return }
+        http = nil
+        send(response)
+        enterClosing()
+    }
+
+    private func enterClosing() {
+        worker.hub.disconnect(self)
+        phase = .closing
+        shutdownWhenFlushed = true
+        deadline = Platform.monotonicMillis() + Worker.lingerMillis
+        if readPaused { readPaused = false; event_add(readEvent, nil) }
+    }
+
+    /// Drops the connection now (peer gone, I/O error, timeout, slow consumer).
+    /// `reason` is logged at debug level; nil for ordinary ends.
+    func abort(_ reason: String?) {
+        guard phase != .closed else { return }
+        if let reason { worker.logger.debug("connection dropped", [("conn", String(id)), ("reason", reason)]) }
+        worker.hub.disconnect(self)
+        phase = .closed
+        event_del(readEvent)
+        if writeArmed { writeArmed = false; event_del(writeEvent) }
+        worker.reap(self)
+    }
+}

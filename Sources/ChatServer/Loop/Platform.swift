@@ -1,0 +1,75 @@
+import Glibc
+
+/// Small wrappers over libc for the I/O layer.
+enum Platform {
+    /// Milliseconds on a clock that never jumps (for deadlines and latency).
+    static func monotonicMillis() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    static func errorText(_ code: Int32) -> String {
+        guard let s = strerror(code) else { return "errno \(code)" }
+        return String(cString: s)
+    }
+
+    /// Contents of a text file, or nil when it cannot be read.
+    static func readTextFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > 16 * 1_048_576 { return nil }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The values of the given environment variables that are set.
+    static func environment(keys: [String]) -> [String: String] {
+        var env: [String: String] = [:]
+        for key in keys {
+            if let value = getenv(key) { env[key] = String(cString: value) }
+        }
+        return env
+    }
+
+    /// `mkdir -p` for the folder that holds `path`. Returns an error text on failure.
+    static func makeParentDirectories(of path: String) -> String? {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast()
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in parts where !part.isEmpty {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { return "\(current): \(errorText(errno))" }
+        }
+        return nil
+    }
+
+    /// `count` random bytes as lowercase hex (for instance ids).
+    static func randomHex(_ count: Int) -> String {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
+            close(fd)
+        } else {
+            var seed = UInt64(monotonicMillis()) ^ UInt64(getpid()) << 32
+            for i in 0..<count { seed = seed &* 6364136223846793005 &+ 1; bytes[i] = UInt8(truncatingIfNeeded: seed >> 33) }
+        }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, 255) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

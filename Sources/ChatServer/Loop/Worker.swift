@@ -1,0 +1,267 @@
+import CLibevent
+import ChatCore
+import Glibc
+
+/// Counters of one worker (exported as metrics later; logged at shutdown now).
+struct WorkerStats {
+    var connectionsOpened: UInt64 = 0
+    var connectionsClosed: UInt64 = 0
+    var upgrades: UInt64 = 0
+    var messagesIn: UInt64 = 0
+    var published: UInt64 = 0
+    var messagesFromRedis: UInt64 = 0
+    var deliveries: UInt64 = 0
+    var eventsOut: UInt64 = 0
+    var slowConsumers: UInt64 = 0
+    var bytesIn: UInt64 = 0
+    var bytesOut: UInt64 = 0
+}
+
+/// One worker: one event loop, one listening socket, two Redis connections, its own
+/// connection and channel tables. Nothing is shared with other workers or instances
+/// except through Redis.
+final class Worker {
+    /// How long a closing connection waits for the peer to read our close and hang up.
+    static let lingerMillis: UInt64 = 2_000
+    /// How long a new connection may take to send its request head (slowloris bound).
+    static let handshakeTimeoutMillis: UInt64 = 10_000
+    /// How long shutdown waits for clients and Redis replies.
+    static let shutdownTimeoutMillis: UInt64 = 5_000
+
+    let config: Config
+    let logger: Logger
+    let loop = EventLoop()
+    let instanceID: String
+    let httpLimits: HTTPLimits
+    let protocolLimits: ProtocolLimits
+    var stats = WorkerStats()
+    /// One read buffer for every socket: reads are handled to completion before the
+    /// next, so idle connections hold no read memory.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    private(set) var connections: ContiguousArray<Connection> = []
+    private var dirty: [Connection] = []
+    private var doomed: [Connection] = []
+    private var endOfTurn: LoopEvent!
+    private var housekeeping: LoopEvent!
+    private var shutdownPoll: LoopEvent?
+    private var signalEvents: [LoopEvent] = []
+    private var listener: Listener?
+    let commands: RedisLink
+    let subscriber: RedisLink
+    private(set) var hub: ChannelHub!
+    private var nextConnectionID: UInt64 = 1
+    private var shutdownDeadline: UInt64 = 0
+    private(set) var isShuttingDown = false
+
+    init(config: Config, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
+        httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
+        protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength)
+        readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
+        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, loop: loop, logger: logger)
+        subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
+        hub = ChannelHub(worker: self, store: ChatStore(link: commands, historySize: config.historySize), subscriber: subscriber, prefix: config.redisPrefix)
+        endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
+        housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
+        subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
+        subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
+    }
+
+    /// Binds the port and starts connecting to Redis. Throws when the port cannot be bound.
+    func start() throws {
+        let listener = try Listener(loop: loop, host: config.host, port: config.port, logger: logger)
+        self.listener = listener
+        listener.start { [unowned self] fd in self.accept(fd) }
+        housekeeping.schedule(milliseconds: 1_000)
+        for number in [SIGTERM, SIGINT] {
+            signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
+        }
+        commands.start()
+        subscriber.start()
+        logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled))])
+    }
+
+    /// Runs the loop until shutdown completes.
+    func run() {
+        loop.run()
+        logger.info("stopped", [("connections_opened", String(stats.connectionsOpened)), ("messages_in", String(stats.messagesIn)),
+                                ("published", String(stats.published)), ("deliveries", String(stats.deliveries))])
+    }
+
+    var isRedisReady: Bool { hub.isReady }
+
+    /// This connection's field in channel member hashes: unique across instances.
+    func memberField(_ conn: Connection) -> String { "\(instanceID):\(conn.id)" }
+
+    // MARK: Connections
+
+    private func accept(_ fd: Int32) {
+        let conn = Connection(id: nextConnectionID, fd: fd, worker: self, handshakeDeadline: Platform.monotonicMillis() + Self.handshakeTimeoutMillis)
+        nextConnectionID += 1
+        conn.tableIndex = connections.count
+        connections.append(conn)
+        stats.connectionsOpened += 1
+    }
+
+    func markDirty(_ conn: Connection) {
+        dirty.append(conn)
+        endOfTurn.trigger()
+    }
+
+    /// Schedules a closed connection's teardown for the end of this turn.
+    func reap(_ conn: Connection) {
+        doomed.append(conn)
+        endOfTurn.trigger()
+    }
+
+    /// Once per loop turn: one write per connection with output, then teardown of
+    /// connections closed during the turn.
+    private func flushAndReap() {
+        var i = 0
+        while i < dirty.count {  // a flush can make another connection dirty (never this list shrinks)
+            let conn = dirty[i]
+            conn.isDirty = false
+            conn.flush()
+            i += 1
+        }
+        dirty.removeAll(keepingCapacity: dirty.count < 4_096)
+        for conn in doomed {
+            let index = conn.tableIndex
+            let last = connections.removeLast()
+            if index < connections.count {
+                connections[index] = last
+                last.tableIndex = index
+            }
+            conn.destroy()
+            stats.connectionsClosed += 1
+        }
+        doomed.removeAll()
+        if isShuttingDown { checkShutdownDone() }
+    }
+
+    private func expireDeadlines() {
+        let now = Platform.monotonicMillis()
+        for conn in connections where now >= conn.deadline {
+            switch conn.phase {
+            case .http: conn.abort("no complete request within \(Self.handshakeTimeoutMillis) ms")
+            case .closing: conn.abort(nil)
+            case .open, .closed: break
+            }
+        }
+    }
+
+    // MARK: HTTP routing
+
+    func route(_ conn: Connection, _ request: HTTPRequest) {
+        switch request.path {
+        case "/ws":
+            upgrade(conn, request) { [unowned self] conn in
+                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
+                case .success(let nickname):
+                    conn.nickname = nickname
+                    conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: self.instanceID, maxMessageLength: self.config.maxMessageLength))
+                }
+            }
+        case "/chat/join":
+            let channel = Names.channel(request.queryValue("channel") ?? "")
+            upgrade(conn, request, endpoint: { if case .success(let c) = channel { return .seed(channel: c) }; return .multi }()) { [unowned self] conn in
+                guard case .success(let name) = channel else {
+                    if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
+                    return
+                }
+                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
+                case .success(let nickname):
+                    conn.nickname = nickname
+                    self.hub.join(conn, name, ref: nil)
+                }
+            }
+        case "/echo" where config.echoEnabled:
+            upgrade(conn, request, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize) { _ in }
+        case "/healthz":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
+            let ready = isRedisReady && !isShuttingDown
+            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count)}\n".utf8)
+            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: request.method == "HEAD" ? [] : body))
+        case "/":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
+            let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME.\n".utf8)
+            conn.respond(HTTPResponse.encode(status: 200, body: request.method == "HEAD" ? [] : body))
+        default:
+            conn.respond(HTTPResponse.error(HTTPError(404, "no such path: \(request.path)")))
+        }
+    }
+
+    private func methodNotAllowed(_ conn: Connection, _ allow: String) {
+        conn.respond(HTTPResponse.error(HTTPError(405, "method not allowed"), headers: [("Allow", allow)]))
+    }
+
+    /// Completes the WebSocket handshake on a chat or echo path, then runs `opened`.
+    private func upgrade(_ conn: Connection, _ request: HTTPRequest, endpoint: Endpoint = .multi, maxMessageSize: Int? = nil, _ opened: (Connection) -> Void) {
+        guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
+        if isShuttingDown { return conn.respond(HTTPResponse.error(HTTPError(503, "server is shutting down"))) }
+        switch WebSocketHandshake.evaluate(request) {
+        case .notUpgrade:
+            conn.respond(HTTPResponse.error(HTTPError(426, "this path speaks WebSocket only"),
+                                            headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")]))
+        case .reject(let error, let headers):
+            conn.respond(HTTPResponse.error(error, headers: headers.map { line in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return (String(parts[0]), String(parts[1].dropFirst()))
+            }))
+        case .accept(let accept):
+            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
+            opened(conn)
+        }
+    }
+
+    /// Refuses a chat connection after the upgrade (so browsers can read why):
+    /// an `error` event, then close 1008.
+    private func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
+        conn.sendEvent(ServerEvents.error(ChatError(code, message)))
+        conn.close(code: CloseCode.policyViolation, reason: message)
+    }
+
+    // MARK: Shutdown
+
+    /// SIGTERM/SIGINT: stop accepting, close every client with 1001 (leaving its
+    /// channels, so other instances see the leave notices), wait for those Redis
+    /// writes, then stop. A second signal stops at once.
+    private func beginShutdown(signal: Int32) {
+        if isShuttingDown {
+            logger.warn("second signal, exiting now")
+            exit(1)
+        }
+        isShuttingDown = true
+        logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
+        listener?.stop()
+        for conn in connections {
+            switch conn.phase {
+            case .open: conn.close(code: CloseCode.goingAway, reason: "server shutting down")
+            case .http: conn.abort(nil)
+            case .closing, .closed: break
+            }
+        }
+        shutdownDeadline = Platform.monotonicMillis() + Self.shutdownTimeoutMillis
+        shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
+        shutdownPoll?.schedule(milliseconds: 50)
+        endOfTurn.trigger()
+    }
+
+    private func checkShutdownDone() {
+        let done = connections.isEmpty && hub.store.inFlight == 0
+        guard done || Platform.monotonicMillis() >= shutdownDeadline else { return }
+        if !done {
+            logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
+        }
+        shutdownPoll?.cancel()
+        housekeeping.cancel()
+        commands.close()
+        subscriber.close()
+        loop.stop()
+    }
+}

@@ -1,0 +1,147 @@
+import ChatCore
+
+/// Redis key names of one channel. The hash tag `{name}` puts a channel's stream,
+/// member hash and topic in one Redis Cluster slot.
+struct ChannelKeys {
+    let stream: [UInt8]
+    let members: [UInt8]
+    let topic: [UInt8]
+
+    init(prefix: String, tag: String) {
+        stream = Array("\(prefix):{\(tag)}:stream".utf8)
+        members = Array("\(prefix):{\(tag)}:members".utf8)
+        topic = Array("\(prefix):{\(tag)}:pub".utf8)
+    }
+
+    /// Broadcast-to-everyone lives under the tag `*`, which no channel name can be.
+    static func global(prefix: String) -> ChannelKeys { ChannelKeys(prefix: prefix, tag: "*") }
+}
+
+/// Why a store command did not complete.
+enum StoreFailure: Error {
+    /// No connection to Redis, or it dropped before the reply.
+    case unavailable
+    /// Redis answered with an error.
+    case refused(String)
+}
+
+/// The chat's writes to Redis. Every write is one round trip of one Lua script
+/// that appends the event to the channel's Stream (trimmed with MAXLEN ~), so that
+/// the stream entry id becomes the message id, and publishes it — with that id
+/// and the Redis server's time written in front — on the channel's topic.
+/// Join and leave also update the channel's member hash and put its size in the
+/// notice. Scripts run atomically, so stream order and delivery order agree.
+final class ChatStore {
+    /// KEYS[1] stream, KEYS[2] member hash.
+    /// ARGV[1] mode: m (message) | j (join) | l (leave); ARGV[2] topic; ARGV[3] MAXLEN;
+    /// ARGV[4] body (JSON members without `{`; for j/l it ends in `"count":`);
+    /// ARGV[5] member field and ARGV[6] nickname for j/l.
+    /// Returns {id, count}: id is false when a leave found nothing to remove.
+    static let script = """
+        local body = ARGV[4]
+        local n = false
+        if ARGV[1] == 'j' then
+          redis.call('HSET', KEYS[2], ARGV[5], ARGV[6])
+          n = redis.call('HLEN', KEYS[2])
+        elseif ARGV[1] == 'l' then
+          local removed = redis.call('HDEL', KEYS[2], ARGV[5])
+          n = redis.call('HLEN', KEYS[2])
+          if removed == 0 then return {false, n} end
+        end
+        if n then body = body .. n .. '}' end
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
+        redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","ts":' .. string.match(id, '^%d+') .. ',' .. body)
+        return {id, n}
+        """
+    static let scriptSHA = SHA1.hex(Array(script.utf8))
+
+    private let link: RedisLink
+    private let historySize: Int
+    private var args = RedisArgs()
+    /// Commands sent and not yet answered (shutdown waits for them).
+    private(set) var inFlight = 0
+
+    init(link: RedisLink, historySize: Int) {
+        self.link = link
+        self.historySize = historySize
+    }
+
+    var isAvailable: Bool { link.isReady }
+
+    struct Appended {
+        let id: String
+        /// Member count after a join or leave.
+        let count: Int?
+    }
+
+    func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        run(keys, mode: "m", body: body, field: nil, nickname: nil, done)
+    }
+
+    func join(_ keys: ChannelKeys, field: String, nickname: String, bodyPrefix: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        run(keys, mode: "j", body: bodyPrefix, field: field, nickname: nickname, done)
+    }
+
+    /// On success `id` is empty when the member was not in the hash (nothing published).
+    func leave(_ keys: ChannelKeys, field: String, nickname: String, bodyPrefix: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        run(keys, mode: "l", body: bodyPrefix, field: field, nickname: nickname, done)
+    }
+
+    private func run(_ keys: ChannelKeys, mode: String, body: [UInt8], field: String?, nickname: String?, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        guard link.isReady else { return done(.failure(.unavailable)) }
+        args.reset()
+        args.add("EVALSHA")
+        args.add(Self.scriptSHA)
+        args.add(2)
+        args.add(keys.stream)
+        args.add(keys.members)
+        args.add(mode)
+        args.add(keys.topic)
+        args.add(historySize)
+        args.add(body)
+        if let field, let nickname {
+            args.add(field)
+            args.add(nickname)
+        }
+        send(args, done)
+    }
+
+    /// Sends EVALSHA; on NOSCRIPT (a restarted or flushed Redis) sends the same call
+    /// as EVAL, which also caches the script for the next EVALSHA.
+    private func send(_ call: RedisArgs, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        inFlight += 1
+        let sent = link.send(call) { [weak self] reply in
+            guard let self else { return }
+            self.inFlight -= 1
+            guard let reply else { return done(.failure(.unavailable)) }
+            if reply.isError {
+                if reply.text.hasPrefix("NOSCRIPT") {
+                    var eval = RedisArgs()
+                    eval.add("EVAL")
+                    eval.add(Self.script)
+                    call.withArguments(from: 2) { eval.add($0) }
+                    return self.send(eval, done)
+                }
+                return done(.failure(.refused(reply.text)))
+            }
+            guard reply.count == 2, reply[0].isString else { return done(.failure(.refused("unexpected script reply"))) }
+            let count = reply[1].isInteger ? Int(reply[1].integer) : nil
+            done(.success(Appended(id: reply[0].text, count: count)))
+        }
+        if !sent {
+            inFlight -= 1
+            done(.failure(.unavailable))
+        }
+    }
+}
+
+extension RedisArgs {
+    /// Calls `body` with each argument from index `start` on.
+    func withArguments(from start: Int, _ body: ([UInt8]) -> Void) {
+        var previous = 0
+        for (k, end) in endOffsets.enumerated() {
+            if k >= start { body(Array(storage[previous..<end])) }
+            previous = end
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import CHiredis
+import CLibevent
+import Glibc
+
+/// Where and how to reach Redis.
+struct RedisEndpoint {
+    var host: String
+    var port: Int
+    var password: String
+    var database: Int
+}
+
+/// A reply handler for one command: retained while the command is in flight and
+/// released after hiredis calls back (it calls every pending callback exactly
+/// once, with a nil reply when the connection goes away).
+final class RedisCallback {
+    let body: (RedisReply?) -> Void
+    init(_ body: @escaping (RedisReply?) -> Void) { self.body = body }
+}
+
+/// One hiredis async connection on the worker's event base, kept alive: it
+/// reconnects with capped exponential backoff, and on every (re)connect runs AUTH
+/// and SELECT before it reports itself ready. Redis going away is an event, never
+/// a crash.
+final class RedisLink {
+    let role: String
+    private let endpoint: RedisEndpoint
+    private let loop: EventLoop
+    private let logger: Logger
+    /// The subscriber connection never sends SELECT: Pub/Sub ignores databases.
+    private let selectsDatabase: Bool
+    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private(set) var isReady = false
+    private var retryTimer: LoopEvent!
+    private var backoffMillis = 0
+    private(set) var reconnects = 0
+    private var wasEverReady = false
+    private var isClosed = false
+    private var lastFailure = ""
+
+    /// Called when the link becomes ready (after AUTH/SELECT), each time.
+    var onReady: (() -> Void)?
+    /// Called when a ready link is lost.
+    var onDown: (() -> Void)?
+    /// Callback for subscription replies (messages and (un)subscribe confirmations).
+    var onPush: ((RedisReply) -> Void)?
+
+    static let initialBackoffMillis = 100
+    static let maxBackoffMillis = 5_000
+
+    init(role: String, endpoint: RedisEndpoint, selectsDatabase: Bool, loop: EventLoop, logger: Logger) {
+        self.role = role
+        self.endpoint = endpoint
+        self.selectsDatabase = selectsDatabase
+        self.loop = loop
+        self.logger = logger
+        retryTimer = LoopEvent(loop, .timer(repeating: false)) { [unowned self] in self.connect() }
+    }
+
+    func start() { connect() }
+
+    /// Closes the connection for good (shutdown). Pending callbacks get nil.
+    func close() {
+        isClosed = true
+        retryTimer.cancel()
+        if let context {
+            self.context = nil
+            isReady = false
+            redisAsyncDisconnect(context)
+        }
+    }
+
+    private func connect() {
+        guard context == nil else { return }
+        guard let ac = redisAsyncConnect(endpoint.host, Int32(endpoint.port)) else {
+            scheduleRetry("out of memory")
+            return
+        }
+        if ac.pointee.err != 0 {
+            let text = ac.pointee.errstr.map { String(cString: $0) } ?? "connect failed"
+            redisAsyncFree(ac)
+            scheduleRetry(text)
+            return
+        }
+        ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        redisLibeventAttach(ac, loop.base)
+        redisAsyncSetConnectCallback(ac) { ac, status in
+            guard let ac, let data = ac.pointee.data else { return }
+            Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue().connected(ac, status)
+        }
+        redisAsyncSetDisconnectCallback(ac) { ac, status in
+            guard let ac, let data = ac.pointee.data else { return }
+            Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue().disconnected(ac, status)
+        }
+        context = ac
+    }
+
+    private func connected(_ ac: UnsafePointer<redisAsyncContext>, _ status: Int32) {
+        guard status == REDIS_OK else {
+            // hiredis frees the context after this callback; no disconnect callback follows.
+            let text = ac.pointee.errstr.map { String(cString: $0) } ?? "connect failed"
+            context = nil
+            scheduleRetry(text)
+            return
+        }
+        var setup: [[String]] = []
+        if !endpoint.password.isEmpty { setup.append(["AUTH", endpoint.password]) }
+        if selectsDatabase, endpoint.database != 0 { setup.append(["SELECT", String(endpoint.database)]) }
+        runSetup(setup[...])
+    }
+
+    /// Sends the setup commands one after another; ready after the last succeeds.
+    private func runSetup(_ steps: ArraySlice<[String]>) {
+        guard let step = steps.first else {
+            becomeReady()
+            return
+        }
+        var args = RedisArgs()
+        for word in step { args.add(word) }
+        let sent = send(args) { [weak self] reply in
+            guard let self, let reply else { return }
+            if reply.isError {
+                self.logger.error("redis setup command refused", [("role", self.role), ("command", step[0]), ("error", reply.text)])
+                self.lastFailure = reply.text
+                if let context = self.context { redisAsyncDisconnect(context) }
+                return
+            }
+            self.runSetup(steps.dropFirst())
+        }
+        if !sent, let context { redisAsyncDisconnect(context) }
+    }
+
+    private func becomeReady() {
+        isReady = true
+        backoffMillis = 0
+        if wasEverReady { reconnects += 1 }
+        logger.info(wasEverReady ? "redis reconnected" : "redis connected", [("role", role), ("host", endpoint.host), ("port", String(endpoint.port))])
+        wasEverReady = true
+        onReady?()
+    }
+
+    private func disconnected(_ ac: UnsafePointer<redisAsyncContext>, _ status: Int32) {
+        let text = ac.pointee.errstr.map { String(cString: $0) } ?? "closed"
+        let wasReady = isReady
+        context = nil
+        isReady = false
+        guard !isClosed else { return }
+        if wasReady {
+            logger.error("redis connection lost", [("role", role), ("error", status == REDIS_OK ? "closed" : text)])
+            onDown?()
+        }
+        scheduleRetry(status == REDIS_OK ? (lastFailure.isEmpty ? "closed" : lastFailure) : text)
+    }
+
+    private func scheduleRetry(_ reason: String) {
+        backoffMillis = backoffMillis == 0 ? Self.initialBackoffMillis : min(backoffMillis * 2, Self.maxBackoffMillis)
+        // Log the first failure and then only when the backoff reaches its cap, so an
+        // outage does not fill the log.
+        if backoffMillis == Self.initialBackoffMillis || backoffMillis == Self.maxBackoffMillis {
+            logger.warn("redis unreachable, retrying", [("role", role), ("host", endpoint.host), ("port", String(endpoint.port)),
+                                                        ("error", reason), ("retry_ms", String(backoffMillis))])
+        }
+        retryTimer.schedule(milliseconds: backoffMillis)
+    }
+
+    /// Sends a command whose reply goes to `callback` (nil reply if the link drops).
+    /// Returns false, without calling back, when there is no connection.
+    @discardableResult
+    func send(_ args: RedisArgs, _ callback: @escaping (RedisReply?) -> Void) -> Bool {
+        guard let context else { return false }
+        let box = Unmanaged.passRetained(RedisCallback(callback)).toOpaque()
+        let status = args.withArgv { argc, argv, lengths in
+            redisAsyncCommandArgv(context, { _, reply, privdata in
+                let callback = Unmanaged<RedisCallback>.fromOpaque(privdata!).takeRetainedValue()
+                callback.body(reply.map { RedisReply(raw: $0.assumingMemoryBound(to: redisReply.self)) })
+            }, box, argc, argv, lengths)
+        }
+        if status != REDIS_OK {
+            Unmanaged<RedisCallback>.fromOpaque(box).release()
+            return false
+        }
+        return true
+    }
+
+    /// Sends SUBSCRIBE or UNSUBSCRIBE; replies and messages go to `onPush`.
+    @discardableResult
+    func sendSubscription(_ args: RedisArgs) -> Bool {
+        guard let context, isReady else { return false }
+        let status = args.withArgv { argc, argv, lengths in
+            redisAsyncCommandArgv(context, { ac, reply, _ in
+                guard let ac, let reply, let data = ac.pointee.data else { return }
+                let link = Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue()
+                link.onPush?(RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self)))
+            }, nil, argc, argv, lengths)
+        }
+        return status == REDIS_OK
+    }
+}

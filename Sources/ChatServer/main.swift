@@ -1,0 +1,36 @@
+import ChatCore
+import Glibc
+
+// chat-server entry point: configuration, logging, one worker.
+signal(SIGPIPE, SIG_IGN)
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let environment = Platform.environment(keys: ConfigKeys.all.map(\.name))
+switch ConfigLoader.load(arguments: arguments, environment: environment, readFile: Platform.readTextFile) {
+case .failure(let error):
+    FileOutput.standardError("chat-server: config error: \(error.message)\n")
+    exit(2)
+case .success(.help):
+    FileOutput.standardOutput(ConfigLoader.helpText(program: "chat-server"))
+    exit(0)
+case .success(.version):
+    FileOutput.standardOutput("chat-server \(ServerVersion.current)\n")
+    exit(0)
+case .success(.run(let config, let warnings)):
+    let logger = Logger(debug: config.appDebug)
+    if config.logToFile, let problem = logger.openFiles(logPath: config.logFilePath, errorPath: config.logErrorFilePath) {
+        FileOutput.standardError("chat-server: config error: LOG_FILE_PATH/LOG_ERROR_FILE_PATH: \(problem)\n")
+        exit(2)
+    }
+    for warning in warnings { logger.warn(warning) }
+    let worker = Worker(config: config, logger: logger)
+    logger.tag = worker.instanceID
+    do {
+        try worker.start()
+    } catch {
+        logger.error("cannot start", [("error", "\(error)")])
+        exit(1)
+    }
+    worker.run()
+    exit(0)
+}
