@@ -69,9 +69,12 @@ public enum ServerEvents {
         }
     }
 
+    /// Errors carry `sender: "System"` too, so that seed-protocol clients, which show
+    /// every event as `sender: message`, display them.
     public static func error(_ e: ChatError) -> [UInt8] {
         event("error") { o in
             o.field("code", e.code.rawValue)
+            o.field("sender", "System")
             o.field("message", e.message)
             if let channel = e.channel { o.field("channel", channel) }
             e.ref?.write(to: &o)

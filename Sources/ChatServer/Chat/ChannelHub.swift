@@ -111,7 +111,10 @@ final class ChannelHub {
             if m.state == .cancelled {
                 runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
             } else if m.state == .joining {
-                conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                // Seed clients show every event as a chat line; their join notice says it all.
+                if conn.seedChannel == nil {
+                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                }
                 if let joinID = StreamID(appended.id) {
                     for entry in channel.seam where entry.id >= joinID {
                         entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
