@@ -13,6 +13,9 @@ case .failure(let error):
 case .success(.help):
     FileOutput.standardOutput(ConfigLoader.helpText(program: "chat-server"))
     exit(0)
+case .success(.envExample):
+    FileOutput.standardOutput(ConfigLoader.envExample())
+    exit(0)
 case .success(.version):
     FileOutput.standardOutput("chat-server \(ServerVersion.current)\n")
     exit(0)

@@ -26,6 +26,9 @@ public struct Config: Equatable, Sendable {
     public var maxChannelsPerConnection = 50
     public var maxHeaderBytes = 8_192
     public var outputBufferLimit = 1_048_576
+    // Timeouts, in milliseconds.
+    public var handshakeTimeoutMillis = 10_000
+    public var shutdownTimeoutMillis = 5_000
     // History.
     public var historySize = 1_000
     // Identity of this process towards Redis; empty means a random id per start.
@@ -68,6 +71,8 @@ public enum ConfigKeys {
         int("MAX_CHANNELS_PER_CONNECTION", 50, 1...10_000, "Channels one connection may be in at once.") { $0.maxChannelsPerConnection = $1 },
         int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
         int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
+        seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
+        seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
         text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
     ]
@@ -89,6 +94,15 @@ public enum ConfigKeys {
                 return "must be an integer from \(range.lowerBound) to \(range.upperBound)"
             }
             set(&config, n)
+            return nil
+        }
+    }
+
+    /// Seconds, decimals allowed (`0.5`), stored as milliseconds; 0.1 s to 1 hour.
+    private static func seconds(_ name: String, _ def: Int, _ help: String, _ set: @escaping @Sendable (inout Config, Int) -> Void) -> ConfigKey {
+        ConfigKey(name: name, defaultValue: String(def), help: help, isBool: false) { config, value in
+            guard let s = Double(value), s.isFinite, s >= 0.1, s <= 3_600 else { return "must be a number of seconds from 0.1 to 3600" }
+            set(&config, Int((s * 1000).rounded()))
             return nil
         }
     }

@@ -3,6 +3,8 @@ public enum LaunchRequest: Equatable, Sendable {
     case run(Config, warnings: [String])
     case help
     case version
+    /// `--env-example`: print the text of `.env.example`.
+    case envExample
 }
 
 public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -27,6 +29,7 @@ public enum ConfigLoader {
             i += 1
             if arg == "-h" || arg == "--help" { return .success(.help) }
             if arg == "--version" { return .success(.version) }
+            if arg == "--env-example" { return .success(.envExample) }
             guard arg.hasPrefix("--") else { return .failure(ConfigError("unexpected argument \"\(arg)\" (see --help)")) }
             var name = String(arg.dropFirst(2))
             var value: String?
@@ -154,6 +157,7 @@ public enum ConfigLoader {
           --env-file PATH   read settings from PATH instead of ./.env (must exist)
           --help            show this help
           --version         show the version
+          --env-example     print an .env.example with every key and its default
 
         Settings (environment key, flag, default):
 

@@ -24,10 +24,12 @@ public enum HTTPResponse {
         }
     }
 
-    /// A complete response with `Content-Length` and `Connection: close`.
+    /// A complete response with `Content-Length` and `Connection: close` (unless
+    /// `headers` sets Connection itself, as a 426 does with `Upgrade, close`).
     public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8]) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
-        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
+        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        if !headers.contains(where: { $0.0.lowercased() == "connection" }) { head += "Connection: close\r\n" }
         head += "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"

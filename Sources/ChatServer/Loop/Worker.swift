@@ -23,10 +23,6 @@ struct WorkerStats {
 final class Worker {
     /// How long a closing connection waits for the peer to read our close and hang up.
     static let lingerMillis: UInt64 = 2_000
-    /// How long a new connection may take to send its request head (slowloris bound).
-    static let handshakeTimeoutMillis: UInt64 = 10_000
-    /// How long shutdown waits for clients and Redis replies.
-    static let shutdownTimeoutMillis: UInt64 = 5_000
 
     let config: Config
     let logger: Logger
@@ -99,7 +95,7 @@ final class Worker {
     // MARK: Connections
 
     private func accept(_ fd: Int32) {
-        let conn = Connection(id: nextConnectionID, fd: fd, worker: self, handshakeDeadline: Platform.monotonicMillis() + Self.handshakeTimeoutMillis)
+        let conn = Connection(id: nextConnectionID, fd: fd, worker: self, handshakeDeadline: Platform.monotonicMillis() + UInt64(config.handshakeTimeoutMillis))
         nextConnectionID += 1
         conn.tableIndex = connections.count
         connections.append(conn)
@@ -146,7 +142,7 @@ final class Worker {
         let now = Platform.monotonicMillis()
         for conn in connections where now >= conn.deadline {
             switch conn.phase {
-            case .http: conn.abort("no complete request within \(Self.handshakeTimeoutMillis) ms")
+            case .http: conn.abort("no complete request within \(config.handshakeTimeoutMillis) ms")
             case .closing: conn.abort(nil)
             case .open, .closed: break
             }
@@ -207,7 +203,7 @@ final class Worker {
         switch WebSocketHandshake.evaluate(request) {
         case .notUpgrade:
             conn.respond(HTTPResponse.error(HTTPError(426, "this path speaks WebSocket only"),
-                                            headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")]))
+                                            headers: [("Upgrade", "websocket"), ("Connection", "Upgrade, close"), ("Sec-WebSocket-Version", "13")]))
         case .reject(let error, let headers):
             conn.respond(HTTPResponse.error(error, headers: headers.map { line in
                 let parts = line.split(separator: ":", maxSplits: 1)
@@ -246,7 +242,7 @@ final class Worker {
             case .closing, .closed: break
             }
         }
-        shutdownDeadline = Platform.monotonicMillis() + Self.shutdownTimeoutMillis
+        shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
         shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
         shutdownPoll?.schedule(milliseconds: 50)
         endOfTurn.trigger()

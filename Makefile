@@ -1,0 +1,59 @@
+# chat-server. `make run` and `make test` set up everything they need on Debian.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+PY := .venv/py/bin/python
+DEBUG_BIN := .build/debug/chat-server
+RELEASE_BIN := .build/release/chat-server
+AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
+
+.PHONY: help deps build release run test test-unit test-integration conformance-core conformance docker-check env-example clean
+
+help:
+	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
+	@echo "make test         unit, integration and conformance tests (starts its own redis-servers)"
+	@echo "make conformance  the whole Autobahn TestSuite, compression sections included (~15 min)"
+	@echo "make docker-check lint docker/Dockerfile and validate docker/compose.yaml"
+	@echo "make env-example  regenerate .env.example from the settings table"
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product chat-server
+
+run: release
+	@scripts/run-local.sh $(ARGS)
+
+test: deps
+	@scripts/deps.sh --test
+	@scripts/py-venv.sh
+	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory test-unit test-integration conformance-core docker-check
+
+test-unit:
+	$(SWIFT) test --skip-build
+
+test-integration:
+	@scripts/py-venv.sh
+	CHAT_SERVER_BIN=$(DEBUG_BIN) $(PY) -m pytest -q Tests/integration
+
+# Autobahn sections 1-10 against /echo of a server that needs no Redis for it.
+conformance-core:
+	@scripts/conformance.sh $(DEBUG_BIN) build/autobahn $(AUTOBAHN_CORE)
+
+conformance: release
+	AUTOBAHN_ALLOW_UNIMPLEMENTED="12. 13." scripts/conformance.sh $(RELEASE_BIN) build/autobahn-full '*'
+
+docker-check:
+	@scripts/check-docker.sh
+
+env-example: build
+	$(DEBUG_BIN) --env-example > .env.example
+
+clean:
+	rm -rf .build build

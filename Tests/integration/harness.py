@@ -1,0 +1,181 @@
+"""Test harness: real redis-server and chat-server processes on free 127.0.0.1 ports.
+
+Everything a test starts is stopped by the fixture that started it; logs go to
+build/test-logs/ so a failure can be read after the run.
+"""
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR = ROOT / "build" / "test-logs"
+SERVER_BIN = Path(os.environ.get("CHAT_SERVER_BIN", ROOT / ".build" / "debug" / "chat-server"))
+REDIS_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str = "ch") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RedisServer:
+    """A private redis-server (no persistence) for the tests."""
+
+    def __init__(self, password: str | None = None):
+        self.port = free_port()
+        self.password = password
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"redis-{self.port}.log"
+        args = [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--logfile", str(self.log_path)]
+        if password:
+            args += ["--requirepass", password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_until(self._pings, what=f"redis-server on {self.port}")
+
+    def _pings(self) -> bool:
+        try:
+            return self.cli("PING") == "PONG"
+        except Exception:
+            return False
+
+    def cli(self, *args: str, db: int = 0) -> str:
+        cmd = ["redis-cli", "-p", str(self.port), "-n", str(db)]
+        if self.password:
+            cmd += ["--no-auth-warning", "-a", self.password]
+        out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ChatServer:
+    """One chat-server process (one instance towards Redis)."""
+
+    def __init__(self, redis: RedisServer | None, name: str, env: dict | None = None, args: list | None = None,
+                 wait_ready: bool = True):
+        self.port = free_port()
+        self.name = name
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"chat-{name}-{self.port}.log"
+        full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST") and not k.startswith("REDIS_")}
+        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "INSTANCE_ID": name, "APP_DEBUG": "true"})
+        if redis is not None:
+            full_env["REDIS_PORT"] = str(redis.port)
+            full_env["REDIS_HOST"] = "127.0.0.1"
+            if redis.password:
+                full_env["REDIS_PASSWORD"] = redis.password
+        full_env.update(env or {})
+        self._log = open(self.log_path, "w")
+        # The working directory is the log folder so that no stray .env is read.
+        self.proc = subprocess.Popen([str(SERVER_BIN)] + (args or []), env=full_env, cwd=LOG_DIR,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        if wait_ready:
+            wait_until(lambda: self.health()[0] == 200, timeout=15, what=f"chat-server {name} ready")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def health(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+        except Exception:
+            return None, None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Client:
+    """A WebSocket chat client (the `websockets` package) that reads JSON events."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs) -> "Client":
+        return cls(await websockets.connect(url, open_timeout=10, max_size=2**24, **kwargs))
+
+    async def send(self, obj) -> None:
+        await self.ws.send(obj if isinstance(obj, (str, bytes)) else json.dumps(obj))
+
+    async def recv(self, timeout: float = 5.0) -> dict:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def recv_until(self, predicate, timeout: float = 5.0) -> dict:
+        """Next event matching `predicate`, skipping the others."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError("no matching event before the timeout")
+            event = await self.recv(left)
+            if predicate(event):
+                return event
+
+    async def expect(self, type_: str, timeout: float = 5.0, **fields) -> dict:
+        return await self.recv_until(lambda e: e.get("type") == type_ and all(e.get(k) == v for k, v in fields.items()),
+                                     timeout)
+
+    async def join(self, channel: str, **extra) -> dict:
+        await self.send({"op": "join", "channel": channel, **extra})
+        return await self.expect("joined", channel=channel)
+
+    async def no_event(self, timeout: float = 0.5) -> None:
+        """Asserts that nothing arrives within `timeout`."""
+        try:
+            event = await asyncio.wait_for(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"unexpected event: {event}")
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -1,0 +1,305 @@
+"""Chat behaviour across two instances sharing one Redis (issue: core)."""
+import asyncio
+
+from harness import Client, unique
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_messages_reach_members_on_both_instances_in_one_order(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        members = [await Client.connect(f"{a.url}/ws?nickname=a{i}") for i in range(2)]
+        members += [await Client.connect(f"{b.url}/ws?nickname=b{i}") for i in range(2)]
+        for m in members:
+            await m.expect("welcome")
+            await m.join(channel)
+        per_sender = 15
+
+        async def chat(client, name):
+            for k in range(per_sender):
+                await client.send({"op": "send", "channel": channel, "message": f"{name}:{k}"})
+
+        await asyncio.gather(*(chat(m, f"s{i}") for i, m in enumerate(members)))
+        total = per_sender * len(members)
+        seen = []
+        for m in members:
+            got = []
+            while len(got) < total:
+                e = await m.expect("message", channel=channel)
+                got.append((e["id"], e["sender"], e["message"]))
+            seen.append(got)
+        # Everyone saw every message, in the same order, with strictly increasing ids.
+        assert all(s == seen[0] for s in seen)
+        assert len({m for _, _, m in seen[0]}) == total
+        ids = [tuple(map(int, i.split("-"))) for i, _, _ in seen[0]]
+        assert ids == sorted(ids) and len(set(ids)) == total
+        # Per sender, messages keep the order they were sent in.
+        for i in range(len(members)):
+            mine = [int(m.split(":")[1]) for _, _, m in seen[0] if m.startswith(f"s{i}:")]
+            assert mine == list(range(per_sender))
+        for m in members:
+            await m.close()
+
+    run(body())
+
+
+def test_message_event_fields_and_stream_storage(instances, redis):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=alice")
+        bob = await Client.connect(f"{b.url}/ws?nickname=bob")
+        await alice.join(channel)
+        await bob.join(channel)
+        await alice.send({"op": "send", "channel": channel, "message": "héllo \"quoted\" <b>x</b>"})
+        event = await bob.expect("message", channel=channel)
+        assert event["sender"] == "alice"
+        assert event["message"] == "héllo \"quoted\" <b>x</b>"
+        assert event["channel"] == channel
+        assert isinstance(event["ts"], int) and event["ts"] > 1_600_000_000_000
+        assert event["id"].startswith(str(event["ts"]) + "-")
+        # The id is the entry id in the channel's Redis Stream.
+        stream = redis.cli("XRANGE", f"chat:{{{channel}}}:stream", event["id"], event["id"])
+        assert event["id"] in stream and "héllo" in stream
+        await alice.close()
+        await bob.close()
+
+    run(body())
+
+
+def test_join_and_leave_notices_carry_the_global_count(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=alice")
+        joined = await alice.join(channel)
+        assert joined["count"] == 1
+        notice = await alice.expect("system", channel=channel)
+        assert notice == {**notice, "event": "join", "sender": "System", "message": "alice joined the chat.", "count": 1}
+
+        bob = await Client.connect(f"{b.url}/ws?nickname=bob")
+        assert (await bob.join(channel))["count"] == 2
+        notice = await alice.expect("system", channel=channel)
+        assert (notice["message"], notice["count"], notice["nickname"]) == ("bob joined the chat.", 2, "bob")
+
+        carol = await Client.connect(f"{b.url}/ws?nickname=carol")
+        await carol.join(channel)
+        assert (await alice.expect("system", channel=channel))["count"] == 3
+
+        await bob.send({"op": "leave", "channel": channel, "ref": "bye"})
+        left = await bob.expect("left", channel=channel)
+        assert (left["count"], left["ref"]) == (2, "bye")
+        notice = await alice.expect("system", channel=channel)
+        assert (notice["event"], notice["message"], notice["count"]) == ("leave", "bob left the chat.", 2)
+
+        # Closing the socket leaves every channel too.
+        await carol.close()
+        notice = await alice.expect("system", channel=channel)
+        assert (notice["message"], notice["count"]) == ("carol left the chat.", 1)
+        await alice.close()
+        await bob.close()
+
+    run(body())
+
+
+def test_one_connection_in_several_channels(instances):
+    a, b = instances
+    ch1, ch2 = unique(), unique()
+
+    async def body():
+        multi = await Client.connect(f"{a.url}/ws?nickname=multi")
+        other = await Client.connect(f"{b.url}/ws?nickname=other")
+        await multi.join(ch1)
+        await multi.join(ch2)
+        await other.join(ch1)
+        await other.join(ch2)
+        await other.send({"op": "send", "channel": ch1, "message": "to one"})
+        await other.send({"op": "send", "channel": ch2, "message": "to two"})
+        got = {}
+        while len(got) < 2:
+            e = await multi.expect("message")
+            got[e["channel"]] = e["message"]
+        assert got == {ch1: "to one", ch2: "to two"}
+
+        await multi.send({"op": "leave", "channel": ch1})
+        await multi.expect("left", channel=ch1)
+        await other.send({"op": "send", "channel": ch1, "message": "after leave"})
+        await other.send({"op": "send", "channel": ch2, "message": "still here"})
+        e = await multi.expect("message")
+        assert (e["channel"], e["message"]) == (ch2, "still here")
+        await multi.send({"op": "send", "channel": ch1, "message": "x", "ref": 7})
+        err = await multi.expect("error")
+        assert (err["code"], err["channel"], err["ref"]) == ("not_joined", ch1, 7)
+        await multi.close()
+        await other.close()
+
+    run(body())
+
+
+def test_broadcast_reaches_every_client_on_every_instance(instances):
+    a, b = instances
+
+    async def body():
+        sender = await Client.connect(f"{a.url}/ws?nickname=announcer")
+        lonely = await Client.connect(f"{b.url}/ws?nickname=lonely")  # in no channel
+        seed = await Client.connect(f"{b.url}/chat/join?channel={unique()}&nickname=seedy")
+        await lonely.expect("welcome")
+        await seed.expect("system")
+        text = unique("news")
+        await sender.send({"op": "broadcast", "message": text})
+        for c in (sender, lonely, seed):
+            e = await c.expect("broadcast", message=text)
+            assert e["sender"] == "announcer" and "id" in e and "ts" in e
+        for c in (sender, lonely, seed):
+            await c.close()
+
+    run(body())
+
+
+def test_seed_endpoint_contract(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        watcher = await Client.connect(f"{a.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        carol = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=carol")
+        # Every event a seed client gets has sender and message; the first is its own join.
+        first = await carol.recv()
+        assert (first["sender"], first["message"], first["count"]) == ("System", "carol joined the chat.", 2)
+        await watcher.expect("system", message="carol joined the chat.")
+        await carol.send({"message": "hi from the seed protocol"})
+        for c in (carol, watcher):
+            e = await c.expect("message", channel=channel)
+            assert (e["sender"], e["message"]) == ("carol", "hi from the seed protocol")
+            assert "id" in e and "ts" in e
+        await carol.send({"message": ""})
+        err = await carol.recv()
+        assert (err["type"], err["code"], err["sender"]) == ("error", "empty_message", "System")
+        await carol.close()
+        notice = await watcher.expect("system", channel=channel)
+        assert (notice["message"], notice["count"]) == ("carol left the chat.", 1)
+        await watcher.close()
+
+    run(body())
+
+
+def test_bad_ops_get_error_events_and_the_connection_stays_usable(instances):
+    a, _ = instances
+    channel = unique()
+
+    async def body():
+        c = await Client.connect(f"{a.url}/ws?nickname=tester")
+        await c.expect("welcome")
+        cases = [
+            ("{not json", "bad_json"),
+            ('{"op":"dance"}', "unknown_op"),
+            ('{"channel":"x"}', "bad_request"),
+            ('{"op":"join"}', "bad_request"),
+            ('{"op":"join","channel":"bad name!"}', "invalid_channel"),
+            ('{"op":"join","channel":42}', "bad_request"),
+            (f'{{"op":"send","channel":"{channel}","message":"hi"}}', "not_joined"),
+            (f'{{"op":"leave","channel":"{channel}"}}', "not_joined"),
+            ('{"op":"send","channel":"x","message":"   "}', "empty_message"),
+            ('{"op":"broadcast","message":"' + "é" * 2001 + '"}', "message_too_long"),
+        ]
+        for raw, code in cases:
+            await c.send(raw)
+            err = await c.expect("error")
+            assert err["code"] == code, (raw, err)
+        await c.ws.send(b"\x00\x01binary")
+        assert (await c.expect("error"))["code"] == "unsupported_data"
+        await c.send({"op": "ping", "ref": "p1"})
+        assert (await c.expect("pong"))["ref"] == "p1"
+        # Still fully usable.
+        await c.join(channel)
+        await c.send({"op": "join", "channel": channel, "ref": 2})
+        err = await c.expect("error")
+        assert (err["code"], err["ref"]) == ("already_joined", 2)
+        await c.send({"op": "send", "channel": channel, "message": "works"})
+        assert (await c.expect("message", channel=channel))["message"] == "works"
+        await c.close()
+
+    run(body())
+
+
+def test_invalid_names_are_refused_after_the_upgrade(instances):
+    a, _ = instances
+
+    async def body():
+        for path, code in [("/ws?nickname=", "invalid_nickname"), ("/ws", "invalid_nickname"),
+                           ("/ws?nickname=System", "invalid_nickname"),
+                           ("/chat/join?channel=&nickname=dan", "invalid_channel"),
+                           ("/chat/join?channel=ok&nickname=a%20%20b", "invalid_nickname")]:
+            c = await Client.connect(a.url + path)
+            err = await c.recv()
+            assert (err["type"], err["code"]) == ("error", code), path
+            try:
+                await c.recv()
+                raise AssertionError("connection stayed open")
+            except Exception as e:  # ConnectionClosed
+                assert getattr(e, "rcvd", None) is not None and e.rcvd.code == 1008, e
+
+    run(body())
+
+
+def test_oversized_websocket_message_closes_with_1009(redis):
+    from harness import ChatServer
+    server = ChatServer(redis, "small-limit", env={"MAX_MESSAGE_SIZE": "1024"})
+
+    async def body():
+        c = await Client.connect(f"{server.url}/ws?nickname=big")
+        await c.expect("welcome")
+        await c.send('{"op":"ping","pad":"' + "x" * 2000 + '"}')
+        try:
+            await c.recv()
+            raise AssertionError("connection stayed open")
+        except Exception as e:
+            assert e.rcvd.code == 1009, e
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_topic_subscriptions_follow_local_members(instances, redis):
+    a, b = instances
+    channel = unique()
+    topic = f"chat:{{{channel}}}:pub"
+
+    def subscribers():
+        return int(redis.cli("PUBSUB", "NUMSUB", topic).split()[-1])
+
+    async def body():
+        assert subscribers() == 0
+        x = await Client.connect(f"{a.url}/ws?nickname=x")
+        y = await Client.connect(f"{a.url}/ws?nickname=y")
+        z = await Client.connect(f"{b.url}/ws?nickname=z")
+        await x.join(channel)
+        await y.join(channel)
+        assert subscribers() == 1  # one subscription per instance, not per member
+        await z.join(channel)
+        assert subscribers() == 2
+        await x.send({"op": "leave", "channel": channel})
+        await x.expect("left")
+        assert subscribers() == 2
+        await y.close()
+        await z.send({"op": "leave", "channel": channel})
+        await z.expect("left")
+        for _ in range(50):
+            if subscribers() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert subscribers() == 0
+        await x.close()
+        await z.close()
+
+    run(body())

@@ -1,0 +1,72 @@
+"""Configuration, command line and logs of the real binary."""
+import subprocess
+
+from harness import LOG_DIR, SERVER_BIN, ChatServer, RedisServer, wait_until
+
+
+def run_binary(args, env=None, cwd=None):
+    return subprocess.run([str(SERVER_BIN)] + args, capture_output=True, text=True, timeout=10,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})}, cwd=cwd or LOG_DIR)
+
+
+def test_help_and_version():
+    out = run_binary(["--help"])
+    assert out.returncode == 0
+    for key in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "PORT", "APP_DEBUG", "LOG_TO_FILE",
+                "LOG_FILE_PATH", "LOG_ERROR_FILE_PATH", "--redis-host"):
+        assert key in out.stdout
+    out = run_binary(["--version"])
+    assert out.returncode == 0 and out.stdout.startswith("chat-server ")
+
+
+def test_invalid_values_exit_2_naming_the_key():
+    cases = [
+        ([], {"PORT": "abc"}, "PORT"),
+        (["--port", "70000"], {}, "PORT"),
+        (["--redis-db=-1"], {}, "REDIS_DB"),
+        ([], {"APP_DEBUG": "maybe"}, "APP_DEBUG"),
+        (["--no-such-flag"], {}, "--no-such-flag"),
+        (["--env-file", "/nonexistent/.env"], {}, "/nonexistent/.env"),
+    ]
+    for args, env, name in cases:
+        out = run_binary(args, env)
+        assert out.returncode == 2, (args, env, out)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0], out.stderr
+
+
+def test_env_file_then_environment_then_flags(tmp_path, redis):
+    """`.env` < environment < flags, checked on a running server."""
+    (tmp_path / ".env").write_text(f"# local settings\nREDIS_PORT={redis.port}\nINSTANCE_ID=from-dotenv\nPORT=1\n")
+    server = ChatServer(redis, "precedence", env={"INSTANCE_ID": "from-env"}, args=["--env-file", str(tmp_path / ".env")])
+    try:
+        # PORT=1 from .env lost to the environment's PORT; INSTANCE_ID from the environment won over .env.
+        assert server.health()[1]["instance"] == "from-env"
+    finally:
+        server.stop()
+    flagged = ChatServer(redis, "precedence2", env={"INSTANCE_ID": "from-env"}, args=["--instance-id", "from-flag"])
+    try:
+        assert flagged.health()[1]["instance"] == "from-flag"
+    finally:
+        flagged.stop()
+
+
+def test_logs_to_files_with_folders_created(tmp_path):
+    redis = RedisServer(password="s3cret")
+    log = tmp_path / "nested" / "dir" / "chat.log"
+    errors = tmp_path / "other" / "errors.log"
+    # A wrong password: the server keeps running, reports 503 and logs the error.
+    server = ChatServer(None, "logs", env={"REDIS_PORT": str(redis.port), "REDIS_PASSWORD": "wrong",
+                                           "LOG_TO_FILE": "true", "LOG_FILE_PATH": str(log),
+                                           "LOG_ERROR_FILE_PATH": str(errors), "APP_DEBUG": "false"},
+                        wait_ready=False)
+    try:
+        wait_until(lambda: server.health()[0] == 503, what="healthz 503")
+        wait_until(lambda: errors.exists() and "redis setup command refused" in errors.read_text(), what="error log line")
+        text = log.read_text()
+        assert " INFO  listening" in text and " ERROR " in text
+        assert " DEBUG " not in text  # APP_DEBUG off
+        assert " INFO " not in errors.read_text()
+    finally:
+        server.stop()
+        redis.stop()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the server needs to build and run, when missing.
+#   scripts/deps.sh          build + run: libevent-dev libhiredis-dev redis-server
+#   scripts/deps.sh --test   also what the test suite needs (redis-tools, docker-compose)
+set -euo pipefail
+
+packages=(libevent-dev libhiredis-dev redis-server pkg-config)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(redis-tools docker-compose)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+(( ${#missing[@]} == 0 )) && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "deps: missing packages and not root; run: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The package starts a system redis-server where systemd runs; neither `make run`
+# nor the tests rely on it.
