@@ -44,10 +44,9 @@ fi
 
 # virtualenv<20.22 is the last that can create Python 2.7 envs; keep it in a
 # small Python 3 tool venv instead of the system Python.
+# The tool venv is shared with scripts/check-docker.sh (hadolint): add to it, never replace it.
 if [[ ! -x $TOOLS/bin/virtualenv ]]; then
-  echo "autobahn-venv: creating $TOOLS" >&2
-  rm -rf "$TOOLS"
-  python3 -m venv "$TOOLS"
+  [[ -x $TOOLS/bin/pip ]] || { echo "autobahn-venv: creating $TOOLS" >&2; python3 -m venv "$TOOLS"; }
   "$TOOLS/bin/pip" install -q 'virtualenv<20.22' >&2
 fi
 
