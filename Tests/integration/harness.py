@@ -18,7 +18,7 @@ import websockets
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "build" / "test-logs"
-SERVER_BIN = Path(os.environ.get("CHAT_SERVER_BIN", ROOT / ".build" / "debug" / "chat-server"))
+SERVER_BIN = (ROOT / os.environ.get("CHAT_SERVER_BIN", ".build/debug/chat-server")).resolve()
 REDIS_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
 
 

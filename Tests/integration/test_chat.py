@@ -303,3 +303,76 @@ def test_topic_subscriptions_follow_local_members(instances, redis):
         await z.close()
 
     run(body())
+
+
+def test_joiner_sees_exactly_what_follows_its_join_while_traffic_flows(instances, redis):
+    """The `joined` reply comes first, then the joiner's own notice, then every later
+    event of the channel with no gap and nothing from before, although the join reply
+    and the Pub/Sub stream arrive on two different Redis connections."""
+    a, b = instances
+    channel = unique()
+    stream = f"chat:{{{channel}}}:stream"
+
+    async def body():
+        talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+        await talker.join(channel)
+        stop = asyncio.Event()
+
+        async def talk():
+            k = 0
+            while not stop.is_set():
+                await talker.send({"op": "send", "channel": channel, "message": f"m{k}"})
+                k += 1
+                await asyncio.sleep(0.002)
+
+        async def drain():  # the talker reads its copies, as a real client does
+            while True:
+                await talker.recv(timeout=60)
+
+        talking = asyncio.create_task(talk())
+        draining = asyncio.create_task(drain())
+        joiners = []
+        for i in range(8):
+            await asyncio.sleep(0.02)
+            c = await Client.connect(f"{(a if i % 2 else b).url}/ws?nickname=j{i}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel})
+            joiners.append(c)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await talking
+        await talker.send({"op": "send", "channel": channel, "message": "last"})
+        for i, c in enumerate(joiners):
+            first = await c.recv()
+            assert first["type"] == "joined", first
+            received = [await c.recv()]
+            assert received[0]["id"] == first["id"] and received[0]["nickname"] == f"j{i}"
+            while received[-1].get("message") != "last":
+                received.append(await c.recv())
+            expected = redis.cli("XRANGE", stream, first["id"], "+").split("\n")
+            expected_ids = [line for line in expected if "-" in line and line[0].isdigit()]
+            assert [e["id"] for e in received] == expected_ids
+        draining.cancel()
+        for c in joiners + [talker]:
+            await c.close()
+
+    run(body())
+
+
+def test_script_is_reloaded_after_redis_forgets_it(instances, redis):
+    """EVALSHA falls back to EVAL on NOSCRIPT (a restarted or flushed Redis)."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        x = await Client.connect(f"{a.url}/ws?nickname=x")
+        y = await Client.connect(f"{b.url}/ws?nickname=y")
+        await x.join(channel)
+        await y.join(channel)
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        await x.send({"op": "send", "channel": channel, "message": "after flush"})
+        assert (await y.expect("message"))["message"] == "after flush"
+        await x.close()
+        await y.close()
+
+    run(body())

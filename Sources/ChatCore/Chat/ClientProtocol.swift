@@ -92,11 +92,14 @@ public enum ClientProtocol {
         func fail(_ code: ErrorCode, _ message: String, _ channel: String? = nil) -> Result<ClientRequest, ChatError> {
             .failure(ChatError(code, message, channel: channel, ref: ref))
         }
+        // The op's channel, when it named a valid one, so that its errors can say which.
+        var opChannel: String?
+        if case .string(let raw)? = channel, case .success(let name) = Names.channel(raw) { opChannel = name }
         func requireString(_ value: JSONValue?, _ name: String) -> Result<String, ChatError> {
             switch value {
             case .string(let s)?: return .success(s)
-            case nil: return .failure(ChatError(.badRequest, "missing \"\(name)\"", ref: ref))
-            default: return .failure(ChatError(.badRequest, "\"\(name)\" must be a string", ref: ref))
+            case nil: return .failure(ChatError(.badRequest, "missing \"\(name)\"", channel: opChannel, ref: ref))
+            default: return .failure(ChatError(.badRequest, "\"\(name)\" must be a string", channel: opChannel, ref: ref))
             }
         }
         func requireChannel() -> Result<String, ChatError> {

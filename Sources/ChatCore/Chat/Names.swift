@@ -24,16 +24,19 @@ public enum Names {
             return .failure(Violation(message: "nickname is longer than \(maxNicknameLength) characters"))
         }
         var previousWasSpace = false
-        for (k, scalar) in name.unicodeScalars.enumerated() {
+        var afterLetter = false
+        for scalar in name.unicodeScalars {
             if scalar == " " {
                 if previousWasSpace { return .failure(Violation(message: "nickname has two spaces in a row")) }
                 previousWasSpace = true
+                afterLetter = false
                 continue
             }
             previousWasSpace = false
-            if !isAllowed(scalar, first: k == 0) {
+            guard let kind = kind(of: scalar), kind != .mark || afterLetter else {
                 return .failure(Violation(message: "nickname may hold only letters, digits, spaces and _ - ."))
             }
+            if kind != .mark { afterLetter = kind == .letter }
         }
         if reservedNicknames.contains(name.lowercased()) {
             return .failure(Violation(message: "nickname \"\(name)\" is reserved"))
@@ -48,22 +51,27 @@ public enum Names {
         if name.unicodeScalars.count > maxChannelLength {
             return .failure(Violation(message: "channel name is longer than \(maxChannelLength) characters"))
         }
-        for (k, scalar) in name.unicodeScalars.enumerated() where !isAllowed(scalar, first: k == 0) {
-            return .failure(Violation(message: "channel name may hold only letters, digits and _ - ."))
+        var afterLetter = false
+        for scalar in name.unicodeScalars {
+            guard let kind = kind(of: scalar), kind != .mark || afterLetter else {
+                return .failure(Violation(message: "channel name may hold only letters, digits and _ - ."))
+            }
+            if kind != .mark { afterLetter = kind == .letter }
         }
         return .success(name)
     }
 
-    /// Letters, digits, `_ - .`; combining marks only after a base character.
-    private static func isAllowed(_ scalar: Unicode.Scalar, first: Bool) -> Bool {
-        if scalar == "_" || scalar == "-" || scalar == "." { return true }
+    private enum Kind { case letter, mark, other }
+
+    /// Letters, combining marks, digits and `_ - .` are allowed (marks only after a
+    /// letter, checked by the callers); nil for everything else.
+    private static func kind(of scalar: Unicode.Scalar) -> Kind? {
+        if scalar == "_" || scalar == "-" || scalar == "." { return .other }
         switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber:
-            return true
-        case .nonspacingMark, .spacingMark:
-            return !first
-        default:
-            return false
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
+        case .nonspacingMark, .spacingMark: return .mark
+        case .decimalNumber: return .other
+        default: return nil
         }
     }
 }

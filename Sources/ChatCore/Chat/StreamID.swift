@@ -36,8 +36,8 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     /// The id at the front of a published payload, which always starts `{"id":"<id>"`.
     public static func leading(_ payload: UnsafeRawBufferPointer) -> StreamID? {
-        let prefix = 7  // {"id":"
-        guard payload.count > prefix else { return nil }
+        let prefix = 7
+        guard payload.count > prefix, payload.prefix(prefix).elementsEqual("{\"id\":\"".utf8) else { return nil }
         var end = prefix
         while end < payload.count, payload[end] != UInt8(ascii: "\"") { end += 1 }
         return StreamID(UnsafeRawBufferPointer(rebasing: payload[prefix..<end]))

@@ -97,10 +97,13 @@ public enum ConfigLoader {
     /// (literal); unquoted values end at ` #`.
     public static func parseDotEnv(_ text: String) -> Result<[(key: String, value: String, line: Int)], ConfigError> {
         var entries: [(key: String, value: String, line: Int)] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on scalars: as Characters, "\r\n" is one grapheme and never equals "\n".
+        var scalars = Substring(text).unicodeScalars
+        if scalars.first == "\u{FEFF}" { scalars.removeFirst() }  // a byte order mark from Windows editors
+        for (index, rawLine) in scalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = index + 1
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
+            var line = Substring(String(rawLine))
+            if line.unicodeScalars.last == "\r" { line = Substring(String(line.unicodeScalars.dropLast())) }
             line = line.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = line.dropFirst(7).trimmingSpaces() }
@@ -115,24 +118,32 @@ public enum ConfigLoader {
                 rest = rest.dropFirst()
                 var closed = false
                 var escaped = false
-                for ch in rest {
+                var end = rest.startIndex
+                for index in rest.indices {
+                    let ch = rest[index]
                     if quote == "\"" && escaped {
                         switch ch {
                         case "n": value.append("\n")
                         case "t": value.append("\t")
-                        default: value.append(ch)
+                        case "\"", "\\": value.append(ch)
+                        default: value.append("\\"); value.append(ch)  // unknown escapes stay as written
                         }
                         escaped = false
                     } else if quote == "\"" && ch == "\\" {
                         escaped = true
                     } else if ch == quote {
                         closed = true
+                        end = rest.index(after: index)
                         break
                     } else {
                         value.append(ch)
                     }
                 }
                 if !closed { return .failure(ConfigError("line \(lineNumber): unterminated quoted value")) }
+                let after = rest[end...].trimmingSpaces()
+                if !after.isEmpty && !after.hasPrefix("#") {
+                    return .failure(ConfigError("line \(lineNumber): unexpected text after the quoted value"))
+                }
             } else {
                 // An unquoted value ends where a comment starts (" #").
                 if let hash = rest.indices.first(where: { rest[$0] == "#" && $0 > rest.startIndex && rest[rest.index(before: $0)] == " " }) {

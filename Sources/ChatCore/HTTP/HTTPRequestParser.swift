@@ -55,8 +55,13 @@ public struct HTTPRequestParser: Sendable {
             i += 1
         }
         scanned = i
-        if !sawRequestLineEnd, buffer.count > limits.maxRequestLineBytes {
-            return .failure(HTTPError(414, "request line too long"))
+        // Before its LF, the request line is what follows any blank lines, plus
+        // perhaps its CR: neither counts against the limit.
+        if !sawRequestLineEnd {
+            let blank = buffer.prefix { $0 == 13 || $0 == 10 }.count
+            if buffer.count - blank - (buffer.last == 13 ? 1 : 0) > limits.maxRequestLineBytes {
+                return .failure(HTTPError(414, "request line too long"))
+            }
         }
         if buffer.count > limits.maxHeadBytes { return .failure(HTTPError(431, "request header fields too large")) }
         return .needMore
@@ -72,6 +77,7 @@ public struct HTTPRequestParser: Sendable {
         let result = HTTPSyntax.parseHead(buffer[0..<headEnd], limits: limits)
         buffer = []
         scanned = 0
+        sawRequestLineEnd = false
         switch result {
         case .success(let request): return .complete(request, leftover: leftover)
         case .failure(let error): return .failure(error)

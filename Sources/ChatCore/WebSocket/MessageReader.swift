@@ -72,6 +72,7 @@ public struct MessageReader {
         frameReceived = 0
         direct = nil
         if header.rsv != 0 { return fail(CloseCode.protocolError, "reserved bits set without an extension", handle) }
+        if header.length >> 63 != 0 { return fail(CloseCode.protocolError, "64-bit length with its top bit set", handle) }
         if !Opcode.isKnown(header.opcode) { return fail(CloseCode.protocolError, "unknown opcode", handle) }
         if header.masked != expectMasked {
             return fail(CloseCode.protocolError, expectMasked ? "client frames must be masked" : "server frames must not be masked", handle)

@@ -115,12 +115,18 @@ final class ChannelHub {
                 if conn.seedChannel == nil {
                     conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
                 }
-                if let joinID = StreamID(appended.id) {
+                let joinID = StreamID(appended.id) ?? channel.lastSeen
+                if channel.lastSeen >= joinID {
+                    // The notice already came through: replay from it, then live.
                     for entry in channel.seam where entry.id >= joinID {
                         entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
                     }
+                    channel.addMember(m)
+                } else {
+                    // Events from before the join may still be on their way: start at the notice.
+                    m.state = .activating
+                    channel.activating.append((m, joinID))
                 }
-                channel.addMember(m)
             }
         case .failure(let failure):
             worker.logger.warn("join failed", [("channel", channel.name), ("error", describe(failure))])
@@ -169,6 +175,10 @@ final class ChannelHub {
             channel.removeMember(m)
             runLeave(m, ack: ack, ref: ref)
             release(channel)
+        case .activating:
+            channel.activating.removeAll { $0.member === m }
+            runLeave(m, ack: ack, ref: ref)
+            release(channel)
         case .cancelled, .gone:
             break
         }
@@ -198,7 +208,7 @@ final class ChannelHub {
                 return fail(conn, .unavailable, "channel \(name) is still being joined", channel: name, ref: ref)
             }
             m.queued.append((text, ref))
-        case .joining, .active:
+        case .joining, .activating, .active:
             publish(m, text: text, ref: ref)
         case .cancelled, .gone:
             fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref)
@@ -283,6 +293,8 @@ final class ChannelHub {
         globalSubscribed = false
         for channel in Array(channels.values) {
             channel.subscription = .none
+            // Their notice may never arrive now; they are members all the same.
+            channel.activate(upTo: StreamID(milliseconds: .max, sequence: .max))
             let waiting = channel.waiting
             channel.waiting = []
             for m in waiting {
@@ -327,8 +339,10 @@ final class ChannelHub {
                 return
             }
             guard let name = channelName(topic), let channel = channels[name] else { return }
+            let id = channel.tracksIDs ? StreamID.leading(payload) : nil
+            if let id { channel.activate(upTo: id) }
             for m in channel.members { m.connection.deliver(frame: f) }
-            if channel.joinsInFlight > 0 { channel.recordForSeam(f, payload: payload) }
+            if let id { channel.record(id, frame: f) }
         }
     }
 

@@ -7,6 +7,9 @@ final class Membership {
         case waitingForSubscription
         /// The join script is in flight.
         case joining
+        /// Joined, but the subscriber connection has not yet delivered the join
+        /// notice: activates when it does (see `LocalChannel.activating`).
+        case activating
         /// Receives the channel's messages.
         case active
         /// Left (or the connection closed) while the join script was in flight: the
@@ -59,10 +62,15 @@ final class LocalChannel {
     var waiting: [Membership] = []
     /// Join scripts sent and not yet answered.
     var joinsInFlight = 0
-    /// While joins are in flight, the frames that arrived, by id: a joiner gets those
-    /// from its own join notice on, so that it sees exactly what followed its join,
-    /// after its `joined` reply, whatever order the two Redis connections deliver in.
+    /// A joiner must see exactly the events from its own join notice on, after its
+    /// `joined` reply. The reply comes on the command connection, the events on the
+    /// subscriber connection, in either order. So while joins are in flight the
+    /// channel keeps the frames that arrived (`seam`, replayed from the join id when
+    /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
+    /// reply comes early waits in `activating` until its own notice arrives.
     var seam: [(id: StreamID, frame: [UInt8])] = []
+    var lastSeen = StreamID(milliseconds: 0, sequence: 0)
+    var activating: [(member: Membership, from: StreamID)] = []
     static let seamLimit = 4_096
 
     init(name: String, keys: ChannelKeys) {
@@ -70,7 +78,10 @@ final class LocalChannel {
         self.keys = keys
     }
 
-    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 }
+    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && activating.isEmpty }
+
+    /// Whether events must be looked at by id (joins in progress).
+    var tracksIDs: Bool { joinsInFlight > 0 || !activating.isEmpty }
 
     func addMember(_ m: Membership) {
         m.index = members.count
@@ -89,8 +100,21 @@ final class LocalChannel {
         m.index = -1
     }
 
-    func recordForSeam(_ frame: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
-        guard let id = StreamID.leading(payload) else { return }
+    /// Before an event with `id` is delivered: joiners waiting for their notice
+    /// (which has the join's id) become members when it (or anything later) arrives.
+    func activate(upTo id: StreamID) {
+        guard !activating.isEmpty else { return }
+        activating.removeAll { entry in
+            guard entry.from <= id else { return false }
+            addMember(entry.member)
+            return true
+        }
+    }
+
+    /// After an event is delivered while joins are in flight.
+    func record(_ id: StreamID, frame: UnsafeRawBufferPointer) {
+        lastSeen = id
+        guard joinsInFlight > 0 else { return }
         if seam.count >= Self.seamLimit { seam.removeFirst(seam.count / 2) }
         seam.append((id, Array(frame)))
     }

@@ -1,0 +1,138 @@
+import Testing
+@testable import ChatCore
+
+@Suite("Names: nicknames and channels")
+struct NamesTests {
+    func nick(_ raw: String) -> String? { try? Names.nickname(raw).get() }
+    func channel(_ raw: String) -> String? { try? Names.channel(raw).get() }
+
+    // MARK: Nicknames
+
+    @Test("valid nicknames, trimmed", arguments: [
+        ("bob", "bob"), ("  bob  ", "bob"), ("\tbob\n", "bob"), ("\u{A0}bob\u{3000}", "bob"),
+        ("Zoë", "Zoë"), ("Zoe\u{308}", "Zoe\u{308}"), ("Юлия", "Юлия"), ("太郎", "太郎"), ("محمد", "محمد"),
+        ("Ἀθηνᾶ", "Ἀθηνᾶ"), ("हिन्दी", "हिन्दी"), ("김민준", "김민준"), ("ǅemal", "ǅemal"),
+        ("user42", "user42"), ("42", "42"), ("٤٢", "٤٢"),
+        ("a_b", "a_b"), ("a-b", "a-b"), ("a.b", "a.b"), ("_", "_"), ("...", "..."), ("-x-", "-x-"),
+        ("Mary Ann", "Mary Ann"), ("a b c d", "a b c d"),
+        ("systems", "systems"), ("administrator2", "administrator2"), ("my admin", "my admin"),
+    ])
+    func validNicknames(raw: String, trimmed: String) {
+        #expect(nick(raw) == trimmed)
+    }
+
+    @Test("length: 32 scalars ok, 33 not (counted after trimming)")
+    func nicknameLength() {
+        #expect(Names.maxNicknameLength == 32)
+        for unit in ["a", "é", "太", "𝒜"] {
+            #expect(nick(String(repeating: unit, count: 32)) != nil, "\(unit) x 32")
+            #expect(nick(String(repeating: unit, count: 33)) == nil, "\(unit) x 33")
+        }
+        #expect(nick("  " + String(repeating: "a", count: 32) + "  ") == String(repeating: "a", count: 32))
+        // Scalars, not characters: 16 decomposed letters are 32 scalars; 17 are 34.
+        #expect(nick(String(repeating: "e\u{301}", count: 16)) != nil)
+        #expect(nick(String(repeating: "e\u{301}", count: 17)) == nil)
+        #expect(nick("a") == "a")
+    }
+
+    @Test("rejected nicknames", arguments: [
+        "", "   ", "\t\n",
+        "Mary  Ann",                  // two spaces
+        "a\tb", "a\nb", "a\u{0}b", "a\u{7}b", "a\u{7F}b", "a\u{85}b", // control / other whitespace
+        "a\u{A0}b", "a\u{3000}b", "a\u{2003}b",                      // non-ASCII spaces inside
+        "zero\u{200B}width", "join\u{200D}er", "bi\u{202E}di", "soft\u{AD}hyphen", "\u{FEFF}bom x",  // format characters
+        "bob😀", "😀", "👍🏽", "a♥b", "∑",                            // symbols, emoji
+        "<script>", "a<b", "a>b", "a&b", "a\"b", "a'b", "a/b", "a\\b", "a@b", "a#b", "a!b", "a,b", "a:b", "(a)", "a+b", "a=b", "a`b",
+        "\u{301}abc",                 // combining mark first
+        "\u{E000}",                   // private use
+        "Ⅻ",                          // letter number
+    ])
+    func rejectedNicknames(raw: String) {
+        #expect(nick(raw) == nil, "\(raw.debugDescription)")
+    }
+
+    @Test("combining marks: after a letter (also several), never first")
+    func combiningMarks() {
+        #expect(nick("Zoe\u{308}") == "Zoe\u{308}")
+        #expect(nick("Vie\u{323}\u{302}t") == "Vie\u{323}\u{302}t")   // two marks on one letter
+        #expect(nick("\u{308}Zoe") == nil)
+        #expect(channel("\u{308}x") == nil)
+        #expect(nick("ab\u{20DD}") == nil)   // enclosing marks are not allowed at all
+    }
+
+    @Test(
+        "combining marks only after a letter, as docs/PROTOCOL.md says")
+    func combiningMarksOnlyAfterLetters() {
+        for raw in ["bob \u{301}x", "bob \u{301}", "a_\u{301}", "a-\u{301}b", "a.\u{301}b", "a1\u{301}"] {
+            #expect(nick(raw) == nil, "\(raw.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        for raw in ["a_\u{301}", "a-\u{301}b", "a.\u{301}b", "a1\u{301}"] {
+            #expect(channel(raw) == nil, "\(raw.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
+    @Test("reserved nicknames, case-insensitive and after trimming", arguments: [
+        "system", "SYSTEM", "System", "Admin", "ADMINISTRATOR", "server", "Moderator", "root", "Everyone", "here", "  system  ",
+    ])
+    func reservedNicknames(raw: String) {
+        guard case .failure(let violation) = Names.nickname(raw) else {
+            Issue.record("\(raw) accepted")
+            return
+        }
+        #expect(violation.message.contains("reserved"))
+    }
+
+    @Test("the reserved set is lowercase and includes System")
+    func reservedSet() {
+        #expect(Names.reservedNicknames.contains("system"))
+        #expect(Names.reservedNicknames.allSatisfy { $0 == $0.lowercased() })
+        for name in Names.reservedNicknames { #expect(nick(name) == nil, "\(name)") }
+    }
+
+    @Test("violations say why")
+    func messages() {
+        func message(_ r: Result<String, Names.Violation>) -> String? {
+            if case .failure(let v) = r { return v.message }
+            return nil
+        }
+        #expect(message(Names.nickname("")) != nil)
+        #expect(message(Names.nickname(String(repeating: "a", count: 33)))?.contains("32") == true)
+        #expect(message(Names.nickname("a  b"))?.contains("space") == true)
+        #expect(message(Names.channel(String(repeating: "a", count: 65)))?.contains("64") == true)
+        #expect(message(Names.nickname("ok")) == nil)
+    }
+
+    // MARK: Channels
+
+    @Test("valid channel names, trimmed", arguments: [
+        ("general", "general"), (" general ", "general"), ("dev-ops_2.0", "dev-ops_2.0"), ("General", "General"),
+        ("канал", "канал"), ("チャット", "チャット"), ("قناة", "قناة"), ("42", "42"), ("_", "_"), ("a.b.c", "a.b.c"),
+        ("system", "system"),  // reserved words are only about nicknames
+    ])
+    func validChannels(raw: String, trimmed: String) {
+        #expect(channel(raw) == trimmed)
+    }
+
+    @Test("channel length: 64 max")
+    func channelLength() {
+        #expect(Names.maxChannelLength == 64)
+        #expect(channel(String(repeating: "c", count: 64)) != nil)
+        #expect(channel(String(repeating: "c", count: 65)) == nil)
+        #expect(channel(String(repeating: "к", count: 64)) != nil)
+        #expect(channel(String(repeating: "к", count: 65)) == nil)
+    }
+
+    @Test("rejected channel names", arguments: [
+        "", "  ", "has space", "two  spaces", "a\tb", "#general", "a/b", "a:b", "a*b", "a?b", "a%20b", "a{b}", "a\u{0}b",
+        "emoji😀", "zero\u{200B}width", "\u{301}x", "a\u{A0}b",
+    ])
+    func rejectedChannels(raw: String) {
+        #expect(channel(raw) == nil, "\(raw.debugDescription)")
+    }
+
+    @Test("channel names are case-sensitive (returned as given)")
+    func channelCase() {
+        #expect(channel("Dev") == "Dev")
+        #expect(channel("dev") == "dev")
+    }
+}
