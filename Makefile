@@ -8,12 +8,13 @@ DEBUG_BIN := .build/debug/chat-server
 RELEASE_BIN := .build/release/chat-server
 AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
 
-.PHONY: help deps build release run test test-unit test-integration conformance-core conformance docker-check env-example clean
+.PHONY: help deps build release run test test-unit test-integration conformance-core conformance test-asan docker-check env-example clean
 
 help:
 	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
 	@echo "make test         unit, integration and conformance tests (starts its own redis-servers)"
-	@echo "make conformance  the whole Autobahn TestSuite, compression sections included (~15 min)"
+	@echo "make conformance  the whole Autobahn TestSuite (compression sections too)"
+	@echo "make test-asan    integration and conformance tests against an AddressSanitizer build"
 	@echo "make docker-check lint docker/Dockerfile and validate docker/compose.yaml"
 	@echo "make env-example  regenerate .env.example from the settings table"
 
@@ -48,6 +49,16 @@ conformance-core:
 
 conformance: release
 	AUTOBAHN_ALLOW_UNIMPLEMENTED="12. 13." scripts/conformance.sh $(RELEASE_BIN) build/autobahn-full '*'
+
+# The server built with AddressSanitizer (and LeakSanitizer); any report fails the run.
+ASAN_BIN := .build-asan/debug/chat-server
+test-asan: deps
+	@scripts/deps.sh --test
+	@scripts/py-venv.sh
+	$(SWIFT) build --sanitize=address --scratch-path .build-asan --product chat-server
+	CHAT_SERVER_BIN=$(ASAN_BIN) $(PY) -m pytest -q Tests/integration
+	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
+	@! grep -l Sanitizer build/autobahn-asan/server.log
 
 docker-check:
 	@scripts/check-docker.sh

@@ -1,6 +1,21 @@
+import shutil
+
 import pytest
 
-from harness import ChatServer, RedisServer
+from harness import LOG_DIR, ChatServer, RedisServer
+
+
+def pytest_sessionstart(session):
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fails the run when a server under a sanitizer reported anything (`make test-asan`)."""
+    reports = [p.name for p in LOG_DIR.glob("chat-*.log") if "Sanitizer" in p.read_text(errors="replace")]
+    if reports:
+        print(f"\nsanitizer reports in {LOG_DIR}: {', '.join(sorted(reports))}")
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")

@@ -115,9 +115,7 @@ final class Connection {
     private func received(_ bytes: UnsafeMutableRawBufferPointer) {
         switch phase {
         case .http:
-            guard var parser = http else { return }
-            let result = parser.feed(UnsafeRawBufferPointer(bytes))
-            http = parser
+            guard let result = http?.feed(UnsafeRawBufferPointer(bytes)) else { return }
             switch result {
             case .needMore: break
             case .failure(let error): respond(HTTPResponse.error(error))
@@ -191,9 +189,9 @@ final class Connection {
         markDirty()
     }
 
-    /// Appends one unmasked frame.
+    /// Appends one unmasked frame. Nothing follows our close frame (RFC 6455 5.5.1).
     func sendFrame(_ opcode: UInt8, _ payload: UnsafeRawBufferPointer) {
-        guard phase != .closed else { return }
+        guard phase == .open else { return }
         var header: (UInt64, UInt16) = (0, 0)  // room for the largest header (10 bytes)
         let size = withUnsafeMutableBytes(of: &header) { h -> Int in
             h[0] = 0x80 | opcode

@@ -110,8 +110,7 @@ final class ChatStore {
     /// as EVAL, which also caches the script for the next EVALSHA.
     private func send(_ call: RedisArgs, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         inFlight += 1
-        let sent = link.send(call) { [weak self] reply in
-            guard let self else { return }
+        let sent = link.send(call) { [unowned self] reply in
             self.inFlight -= 1
             guard let reply else { return done(.failure(.unavailable)) }
             if reply.isError {

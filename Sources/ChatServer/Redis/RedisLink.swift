@@ -117,8 +117,8 @@ final class RedisLink {
         }
         var args = RedisArgs()
         for word in step { args.add(word) }
-        let sent = send(args) { [weak self] reply in
-            guard let self, let reply else { return }
+        let sent = send(args) { [unowned self] reply in
+            guard let reply else { return }
             if reply.isError {
                 self.logger.error("redis setup command refused", [("role", self.role), ("command", step[0]), ("error", reply.text)])
                 self.lastFailure = reply.text
