@@ -108,6 +108,8 @@ final class ChannelHub {
         channel.joinsInFlight -= 1
         switch result {
         case .success(let appended):
+            worker.logger.debug("joined", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
+                                           ("count", String(appended.count ?? 0))])
             if m.state == .cancelled {
                 runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
             } else if m.state == .joining {
@@ -192,6 +194,8 @@ final class ChannelHub {
                     bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
             switch result {
             case .success(let appended):
+                self.worker.logger.debug("left", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
+                                                  ("count", String(appended.count ?? 0))])
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: appended.count, ref: ref)) }
             case .failure(let failure):
                 self.worker.logger.warn("leave not recorded in redis", [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])

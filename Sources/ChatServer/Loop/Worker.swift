@@ -211,6 +211,7 @@ final class Worker {
             }))
         case .accept(let accept):
             conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
+            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
             opened(conn)
         }
     }
