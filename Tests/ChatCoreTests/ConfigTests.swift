@@ -327,6 +327,7 @@ struct ConfigTests {
 
     /// A valid value for `key` that differs from its default.
     func otherValue(_ key: ConfigKey) -> String {
+        if key.name == "ALLOWED_ORIGINS" { return "https://other.example" }
         if key.isBool { return key.defaultValue == "true" ? "false" : "true" }
         if let n = Int(key.defaultValue) { return String(n + 1) }
         return key.defaultValue + "-other"

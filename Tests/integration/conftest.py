@@ -27,9 +27,10 @@ def redis():
 
 @pytest.fixture(scope="session")
 def instances(redis):
-    """Two chat-server instances (A and B) sharing one redis-server."""
-    a = ChatServer(redis, "inst-a")
-    b = ChatServer(redis, "inst-b")
+    """Two chat-server instances (A and B) sharing one redis-server. Tests here send
+    as fast as they can, so the message rate limit is off (it has its own test)."""
+    a = ChatServer(redis, "inst-a", env={"RATE_LIMIT": "0"})
+    b = ChatServer(redis, "inst-b", env={"RATE_LIMIT": "0"})
     yield a, b
     a.stop()
     b.stop()

@@ -179,3 +179,107 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class RawClient:
+    """A hand-made WebSocket client on a plain socket, for what a well-behaved library
+    will not do: never read, never answer pings, send garbage."""
+
+    def __init__(self, port: int, path: str, rcvbuf: int | None = None, extra_headers: str = ""):
+        import base64
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n").encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ")[1]) if head else 0
+
+    @staticmethod
+    def frame(payload: bytes, opcode: int = 1, fin: bool = True, mask: bytes | None = None) -> bytes:
+        mask = os.urandom(4) if mask is None else mask
+        n = len(payload)
+        head = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    def send_json(self, obj) -> None:
+        self.sock.sendall(self.frame(json.dumps(obj).encode()))
+
+    def read_frames(self, until=lambda frames: False, timeout: float = 5.0):
+        """Reads frames (opcode, payload) until `until(frames)` or EOF or timeout."""
+        frames = []
+        self.sock.settimeout(timeout)
+        try:
+            while not until(frames):
+                while True:
+                    parsed = self._parse_one()
+                    if parsed is None:
+                        break
+                    frames.append(parsed)
+                    if until(frames):
+                        return frames
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    frames.append(("eof", b""))
+                    return frames
+                self.buffer += chunk
+        except (socket.timeout, ConnectionResetError):
+            frames.append(("timeout", b""))
+        return frames
+
+    def _parse_one(self):
+        b = self.buffer
+        if len(b) < 2:
+            return None
+        n, i = b[1] & 0x7F, 2
+        if n == 126:
+            if len(b) < 4:
+                return None
+            n, i = int.from_bytes(b[2:4], "big"), 4
+        elif n == 127:
+            if len(b) < 10:
+                return None
+            n, i = int.from_bytes(b[2:10], "big"), 10
+        if len(b) < i + n:
+            return None
+        self.buffer = b[i + n:]
+        return b[0] & 0x0F, b[i:i + n]
+
+    def close(self):
+        self.sock.close()
+
+
+def metrics(server: "ChatServer") -> dict:
+    """The server's /metrics, parsed by prometheus_client: {sample name + labels: value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()))
+            values[key] = sample.value
+    return values
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

@@ -41,6 +41,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case alreadyJoined = "already_joined"
     case tooManyChannels = "too_many_channels"
     case forbidden = "forbidden"
+    case rateLimited = "rate_limited"
     case unavailable = "unavailable"
 }
 

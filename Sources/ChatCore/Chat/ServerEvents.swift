@@ -81,6 +81,15 @@ public enum ServerEvents {
         }
     }
 
+    /// Sent to every chat client before the server closes it with 1001 on shutdown.
+    public static func shutdownNotice() -> [UInt8] {
+        event("system") { o in
+            o.field("event", "shutdown")
+            o.field("sender", "System")
+            o.field("message", "The server is shutting down; reconnect to continue.")
+        }
+    }
+
     public static func pong(ref: Ref?) -> [UInt8] {
         event("pong") { o in ref?.write(to: &o) }
     }

@@ -26,9 +26,15 @@ public struct Config: Equatable, Sendable {
     public var maxChannelsPerConnection = 50
     public var maxHeaderBytes = 8_192
     public var outputBufferLimit = 1_048_576
+    public var maxConnections = 0
+    public var rateLimit = 20.0
+    public var rateBurst = 40
+    public var allowedOrigins = OriginPolicy("")!
     // Timeouts, in milliseconds.
     public var handshakeTimeoutMillis = 10_000
     public var shutdownTimeoutMillis = 5_000
+    public var pingIntervalMillis = 30_000
+    public var pongTimeoutMillis = 10_000
     // History.
     public var historySize = 1_000
     // Identity of this process towards Redis; empty means a random id per start.
@@ -71,6 +77,16 @@ public enum ConfigKeys {
         int("MAX_CHANNELS_PER_CONNECTION", 50, 1...10_000, "Channels one connection may be in at once.") { $0.maxChannelsPerConnection = $1 },
         int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
         int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
+        int("MAX_CONNECTIONS", 0, 0...10_000_000, "Open WebSocket connections per process; past it upgrades get 503. 0 = the descriptor limit minus a reserve.") { $0.maxConnections = $1 },
+        number("RATE_LIMIT", 20, "Chat messages (ops) per second per connection; over it: rate_limited errors, then a close for flooding. 0 = no limit.") { $0.rateLimit = $1 },
+        int("RATE_BURST", 40, 1...1_000_000, "Messages a connection may send in a burst above RATE_LIMIT.") { $0.rateBurst = $1 },
+        ConfigKey(name: "ALLOWED_ORIGINS", defaultValue: "", help: "Comma-separated browser origins allowed to connect (https://chat.example.com, https://*.example.com); empty = any.", isBool: false) { config, value in
+            guard let policy = OriginPolicy(value) else { return "must be a comma-separated list of http(s)://host[:port] origins, *.domain wildcards or *" }
+            config.allowedOrigins = policy
+            return nil
+        },
+        seconds("PING_INTERVAL", 30, "Seconds of silence after which the server pings a client; 0 = never.", allowZero: true) { $0.pingIntervalMillis = $1 },
+        seconds("PONG_TIMEOUT", 10, "Seconds a pinged client has to answer before it is disconnected.") { $0.pongTimeoutMillis = $1 },
         seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
         seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
@@ -98,11 +114,22 @@ public enum ConfigKeys {
         }
     }
 
-    /// Seconds, decimals allowed (`0.5`), stored as milliseconds; 0.1 s to 1 hour.
-    private static func seconds(_ name: String, _ def: Int, _ help: String, _ set: @escaping @Sendable (inout Config, Int) -> Void) -> ConfigKey {
+    /// Seconds, decimals allowed (`0.5`), stored as milliseconds; 0.1 s to 1 hour (or 0).
+    private static func seconds(_ name: String, _ def: Int, _ help: String, allowZero: Bool = false, _ set: @escaping @Sendable (inout Config, Int) -> Void) -> ConfigKey {
         ConfigKey(name: name, defaultValue: String(def), help: help, isBool: false) { config, value in
-            guard let s = Double(value), s.isFinite, s >= 0.1, s <= 3_600 else { return "must be a number of seconds from 0.1 to 3600" }
+            guard let s = Double(value), s.isFinite, (s >= 0.1 && s <= 3_600) || (allowZero && s == 0) else {
+                return "must be a number of seconds from 0.1 to 3600\(allowZero ? " (or 0)" : "")"
+            }
             set(&config, Int((s * 1000).rounded()))
+            return nil
+        }
+    }
+
+    /// A non-negative decimal number.
+    private static func number(_ name: String, _ def: Int, _ help: String, _ set: @escaping @Sendable (inout Config, Double) -> Void) -> ConfigKey {
+        ConfigKey(name: name, defaultValue: String(def), help: help, isBool: false) { config, value in
+            guard let n = Double(value), n.isFinite, n >= 0, n <= 1_000_000 else { return "must be a number from 0 to 1000000" }
+            set(&config, n)
             return nil
         }
     }

@@ -70,7 +70,7 @@ final class ChannelHub {
         }
         guard store.isAvailable, subscriber.isReady else {
             fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
-            if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+            if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
             return
         }
         let channel = channels[name] ?? {
@@ -135,7 +135,7 @@ final class ChannelHub {
             if m.state == .joining {
                 removeMembership(m)
                 fail(conn, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
-                if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+                if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
             } else if m.state == .cancelled, m.ackLeave {
                 conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef))
             }
@@ -305,7 +305,7 @@ final class ChannelHub {
                 removeMembership(m)
                 m.state = .gone
                 fail(m.connection, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
-                if m.connection.seedChannel != nil { m.connection.close(code: CloseCode.tryAgainLater, reason: "chat unavailable") }
+                if m.connection.seedChannel != nil { m.connection.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
             }
             if channel.isUnused { channels.removeValue(forKey: channel.name) }
         }

@@ -57,6 +57,14 @@ final class Connection {
     var tableIndex = -1
     /// Monotonic ms: end of the handshake allowance (http) or of the linger (closing).
     var deadline: UInt64
+    /// Monotonic ms of the last bytes received (heartbeats).
+    private(set) var lastReceived: UInt64
+    /// When the server's unanswered ping went out; 0 when none is outstanding.
+    var pingSentAt: UInt64 = 0
+    /// Chat endpoints only; nil when RATE_LIMIT is 0.
+    private var limiter: MessageRateLimiter?
+    /// Why the connection is closing (the first reason wins).
+    private(set) var closeReason: CloseReason?
     private var writeArmed = false
     private var readPaused = false
     private var shutdownWhenFlushed = false
@@ -66,6 +74,7 @@ final class Connection {
         self.fd = fd
         self.worker = worker
         self.deadline = handshakeDeadline
+        self.lastReceived = Platform.monotonicMillis()
         self.output = evbuffer_new()
         self.http = HTTPRequestParser(limits: worker.httpLimits)
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -98,11 +107,13 @@ final class Connection {
         let n = read(fd, buffer.baseAddress, buffer.count)
         if n > 0 {
             worker.stats.bytesIn += UInt64(n)
+            lastReceived = Platform.monotonicMillis()
+            pingSentAt = 0  // any bytes prove the peer is alive
             received(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
         } else if n == 0 {
-            abort(phase == .open ? "peer closed without a close frame" : nil)
+            abort(.clientGone, phase == .open ? "peer closed without a close frame" : nil)
         } else if errno != EAGAIN && errno != EINTR {
-            abort("read failed: \(Platform.errorText(errno))")
+            abort(.ioError, "read failed: \(Platform.errorText(errno))")
         }
         if phase == .open || phase == .http, pendingOutput > worker.config.outputBufferLimit, !readPaused {
             // Our own replies are piling up (an echo client that does not read):
@@ -118,7 +129,9 @@ final class Connection {
             guard let result = http?.feed(UnsafeRawBufferPointer(bytes)) else { return }
             switch result {
             case .needMore: break
-            case .failure(let error): respond(HTTPResponse.error(error))
+            case .failure(let error):
+                worker.stats.httpErrors += 1
+                respond(HTTPResponse.error(error))
             case .complete(let request, let leftover):
                 http = nil
                 worker.route(self, request)
@@ -139,6 +152,7 @@ final class Connection {
             switch event {
             case .text(let payload):
                 worker.stats.messagesIn += 1
+                guard admit() else { return }
                 switch endpoint {
                 case .echo: sendFrame(Opcode.text, payload)
                 case .seed(let channel): worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: channel), from: self)
@@ -146,6 +160,7 @@ final class Connection {
                 }
             case .binary(let payload):
                 worker.stats.messagesIn += 1
+                guard admit() else { return }
                 if case .echo = endpoint {
                     sendFrame(Opcode.binary, payload)
                 } else {
@@ -157,11 +172,30 @@ final class Connection {
                 break
             case .close(let code, _):
                 // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
-                close(code: code, reason: "")
+                close(code: code, reason: "", why: .clientClose)
             case .failure(let code, let reason):
                 worker.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
-                close(code: code, reason: reason)
+                close(code: code, reason: reason, why: .protocolError)
             }
+        }
+    }
+
+    /// Applies the message rate limit: an over-limit message gets `rate_limited`;
+    /// a client that keeps flooding is closed with 1008.
+    private func admit() -> Bool {
+        guard limiter != nil else { return true }
+        switch limiter!.check(now: lastReceived) {
+        case .allow:
+            return true
+        case .refuse:
+            worker.stats.rateLimited += 1
+            sendEvent(ServerEvents.error(ChatError(.rateLimited, "too many messages: at most \(worker.config.rateLimit) per second")))
+            return false
+        case .flooding:
+            worker.stats.rateLimited += 1
+            worker.logger.limited("flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
+            close(code: CloseCode.policyViolation, reason: "message rate limit exceeded", why: .flooding)
+            return false
         }
     }
 
@@ -173,7 +207,11 @@ final class Connection {
         self.endpoint = endpoint
         reader = MessageReader(maxMessageSize: maxMessageSize)
         phase = .open
+        if endpoint.isChat, worker.config.rateLimit > 0 {
+            limiter = MessageRateLimiter(rate: worker.config.rateLimit, burst: Double(worker.config.rateBurst), now: lastReceived)
+        }
         worker.stats.upgrades += 1
+        worker.openWebSockets += 1
     }
 
     // MARK: Writing
@@ -219,15 +257,24 @@ final class Connection {
         worker.stats.eventsOut += 1
     }
 
+    /// Sends a ping (heartbeat); the answer, or any other bytes, clears `pingSentAt`.
+    func sendPing(now: UInt64) {
+        sendFrame(Opcode.ping, UnsafeRawBufferPointer(start: nil, count: 0))
+        pingSentAt = now
+    }
+
     /// Appends an already-framed message shared by many recipients (channel fan-out).
-    /// A client whose unsent bytes pass the limit is too slow to keep: it is dropped
-    /// rather than allowed to grow the server's memory.
+    /// A client whose unsent bytes pass the limit is too slow to keep: it gets no more
+    /// messages, a close frame (1008) queued behind what it has not read, and the
+    /// linger time to read it before the connection is dropped. Its memory is bounded
+    /// by the limit plus one message, and nobody else waits for it.
     func deliver(frame: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
         if evbuffer_get_length(output) > worker.config.outputBufferLimit {
             worker.stats.slowConsumers += 1
-            worker.logger.warn("slow consumer disconnected", [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pendingOutput))])
-            abort(nil)
+            worker.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
+                                  [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pendingOutput))])
+            close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
             return
         }
         evbuffer_add(output, frame.baseAddress, frame.count)
@@ -250,7 +297,11 @@ final class Connection {
             if n < 0 {
                 let e = errno
                 if e != EAGAIN && e != EINTR {
-                    abort(e == EPIPE || e == ECONNRESET ? nil : "write failed: \(Platform.errorText(e))")
+                    if e == EPIPE || e == ECONNRESET {
+                        abort(.clientGone, nil)
+                    } else {
+                        abort(.ioError, "write failed: \(Platform.errorText(e))")
+                    }
                     return
                 }
             } else {
@@ -279,11 +330,11 @@ final class Connection {
 
     /// Starts the closing handshake: sends a close frame, leaves every channel, and
     /// closes the TCP connection once the peer has read it (or after a short linger).
-    func close(code: UInt16?, reason: String) {
+    func close(code: UInt16?, reason: String, why: CloseReason) {
         guard phase == .open else { return }
         let payload = code.map { FrameEncoder.closePayload(code: $0, reason: reason) } ?? []
         payload.withUnsafeBytes { sendFrame(Opcode.close, $0) }
-        enterClosing()
+        enterClosing(why)
     }
 
     /// Sends a plain HTTP response and closes.
@@ -291,10 +342,12 @@ final class Connection {
         guard phase == .http else { return }
         http = nil
         send(response)
-        enterClosing()
+        enterClosing(.httpAnswered)
     }
 
-    private func enterClosing() {
+    private func enterClosing(_ why: CloseReason) {
+        if closeReason == nil { closeReason = why }
+        if phase == .open { worker.openWebSockets -= 1 }
         worker.hub.disconnect(self)
         phase = .closing
         shutdownWhenFlushed = true
@@ -302,11 +355,13 @@ final class Connection {
         if readPaused { readPaused = false; event_add(readEvent, nil) }
     }
 
-    /// Drops the connection now (peer gone, I/O error, timeout, slow consumer).
-    /// `reason` is logged at debug level; nil for ordinary ends.
-    func abort(_ reason: String?) {
+    /// Drops the connection now (peer gone, I/O error, timeout). `detail` is logged
+    /// at debug level; nil for ordinary ends.
+    func abort(_ why: CloseReason, _ detail: String?) {
         guard phase != .closed else { return }
-        if let reason { worker.logger.debug("connection dropped", [("conn", String(id)), ("reason", reason)]) }
+        if let detail { worker.logger.debug("connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)]) }
+        if closeReason == nil { closeReason = why }
+        if phase == .open { worker.openWebSockets -= 1 }
         worker.hub.disconnect(self)
         phase = .closed
         event_del(readEvent)

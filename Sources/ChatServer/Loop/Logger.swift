@@ -39,6 +39,32 @@ final class Logger {
         write(.debug, message(), fields())
     }
 
+    /// Per key: at most `limitedBurst` lines per `limitedWindowMillis`; the rest are
+    /// counted and reported in one line when the next window opens, so that a flood
+    /// of one kind of event cannot fill the disk.
+    static let limitedBurst = 5
+    static let limitedWindowMillis: UInt64 = 10_000
+    private var windows: [String: (start: UInt64, lines: Int, suppressed: Int)] = [:]
+
+    func limited(_ key: String, _ level: Level, _ message: String, _ fields: [(String, String)] = []) {
+        guard level >= minimum else { return }
+        let now = Platform.monotonicMillis()
+        var w = windows[key] ?? (now, 0, 0)
+        if now - w.start >= Self.limitedWindowMillis {
+            if w.suppressed > 0 {
+                write(level, "similar lines suppressed", [("key", key), ("count", String(w.suppressed))])
+            }
+            w = (now, 0, 0)
+        }
+        if w.lines < Self.limitedBurst {
+            w.lines += 1
+            write(level, message, fields)
+        } else {
+            w.suppressed += 1
+        }
+        windows[key] = w
+    }
+
     func info(_ message: String, _ fields: [(String, String)] = []) { write(.info, message, fields) }
     func warn(_ message: String, _ fields: [(String, String)] = []) { write(.warn, message, fields) }
     func error(_ message: String, _ fields: [(String, String)] = []) { write(.error, message, fields) }

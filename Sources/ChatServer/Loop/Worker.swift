@@ -2,17 +2,21 @@ import CLibevent
 import ChatCore
 import Glibc
 
-/// Counters of one worker (exported as metrics later; logged at shutdown now).
+/// Counters of one worker, exported on /metrics (see `Metrics.swift`).
 struct WorkerStats {
     var connectionsOpened: UInt64 = 0
-    var connectionsClosed: UInt64 = 0
+    var closes: [CloseReason: UInt64] = [:]
     var upgrades: UInt64 = 0
+    var upgradesRefused: UInt64 = 0
+    var httpErrors: UInt64 = 0
     var messagesIn: UInt64 = 0
     var published: UInt64 = 0
     var messagesFromRedis: UInt64 = 0
     var deliveries: UInt64 = 0
     var eventsOut: UInt64 = 0
     var slowConsumers: UInt64 = 0
+    var rateLimited: UInt64 = 0
+    var pings: UInt64 = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
 }
@@ -23,6 +27,9 @@ struct WorkerStats {
 final class Worker {
     /// How long a closing connection waits for the peer to read our close and hang up.
     static let lingerMillis: UInt64 = 2_000
+    /// Descriptors kept free of WebSocket clients when MAX_CONNECTIONS is automatic: for
+    /// the listener, Redis, log files and connections still in their HTTP phase.
+    static let descriptorReserve = 256
 
     let config: Config
     let logger: Logger
@@ -35,6 +42,10 @@ final class Worker {
     /// next, so idle connections hold no read memory.
     let readBuffer: UnsafeMutableRawBufferPointer
     private(set) var connections: ContiguousArray<Connection> = []
+    /// Connections in the WebSocket open phase (MAX_CONNECTIONS counts these).
+    var openWebSockets = 0
+    /// MAX_CONNECTIONS, or the descriptor limit minus a reserve when it is 0.
+    let connectionLimit: Int
     private var dirty: [Connection] = []
     private var doomed: [Connection] = []
     private var endOfTurn: LoopEvent!
@@ -56,6 +67,7 @@ final class Worker {
         httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
         protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
         commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, loop: loop, logger: logger)
         subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
@@ -77,7 +89,8 @@ final class Worker {
         }
         commands.start()
         subscriber.start()
-        logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled))])
+        logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
+                                  ("max_connections", String(connectionLimit))])
     }
 
     /// Runs the loop until shutdown completes.
@@ -125,6 +138,7 @@ final class Worker {
         }
         dirty.removeAll(keepingCapacity: dirty.count < 4_096)
         for conn in doomed {
+            stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
             let index = conn.tableIndex
             let last = connections.removeLast()
             if index < connections.count {
@@ -132,19 +146,33 @@ final class Worker {
                 last.tableIndex = index
             }
             conn.destroy()
-            stats.connectionsClosed += 1
         }
         doomed.removeAll()
         if isShuttingDown { checkShutdownDone() }
     }
 
+    /// Once a second: handshake and linger deadlines, and heartbeats. A client silent
+    /// for PING_INTERVAL gets a ping; one that then stays silent for PONG_TIMEOUT is
+    /// dropped (its channels see it leave).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
-        for conn in connections where now >= conn.deadline {
+        let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
+        for conn in connections {
             switch conn.phase {
-            case .http: conn.abort("no complete request within \(config.handshakeTimeoutMillis) ms")
-            case .closing: conn.abort(nil)
-            case .open, .closed: break
+            case .http:
+                if now >= conn.deadline { conn.abort(.handshakeTimeout, "no complete request within \(config.handshakeTimeoutMillis) ms") }
+            case .closing:
+                if now >= conn.deadline { conn.abort(conn.closeReason ?? .clientGone, nil) }
+            case .open:
+                guard pingInterval > 0 else { break }
+                if conn.pingSentAt != 0 {
+                    if now - conn.pingSentAt >= pongTimeout { conn.abort(.pongTimeout, "no pong within \(pongTimeout) ms") }
+                } else if now - conn.lastReceived >= pingInterval {
+                    conn.sendPing(now: now)
+                    stats.pings += 1
+                }
+            case .closed:
+                break
             }
         }
     }
@@ -178,6 +206,9 @@ final class Worker {
             }
         case "/echo" where config.echoEnabled:
             upgrade(conn, request, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize) { _ in }
+        case "/metrics":
+            guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
+            conn.respond(HTTPResponse.encode(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(metricsText().utf8)))
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
             let ready = isRedisReady && !isShuttingDown
@@ -200,6 +231,16 @@ final class Worker {
     private func upgrade(_ conn: Connection, _ request: HTTPRequest, endpoint: Endpoint = .multi, maxMessageSize: Int? = nil, _ opened: (Connection) -> Void) {
         guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
         if isShuttingDown { return conn.respond(HTTPResponse.error(HTTPError(503, "server is shutting down"))) }
+        if !config.allowedOrigins.allows(request.header("origin")) {
+            stats.upgradesRefused += 1
+            logger.limited("origin", .info, "upgrade refused: origin not allowed", [("origin", request.header("origin") ?? "")])
+            return conn.respond(HTTPResponse.error(HTTPError(403, "origin not allowed")))
+        }
+        if openWebSockets >= connectionLimit {
+            stats.upgradesRefused += 1
+            logger.limited("capacity", .warn, "upgrade refused: connection limit reached", [("limit", String(connectionLimit))])
+            return conn.respond(HTTPResponse.error(HTTPError(503, "server is at its connection limit, try again later"), headers: [("Retry-After", "5")]))
+        }
         switch WebSocketHandshake.evaluate(request) {
         case .notUpgrade:
             conn.respond(HTTPResponse.error(HTTPError(426, "this path speaks WebSocket only"),
@@ -220,14 +261,15 @@ final class Worker {
     /// an `error` event, then close 1008.
     private func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
         conn.sendEvent(ServerEvents.error(ChatError(code, message)))
-        conn.close(code: CloseCode.policyViolation, reason: message)
+        conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
     }
 
     // MARK: Shutdown
 
-    /// SIGTERM/SIGINT: stop accepting, close every client with 1001 (leaving its
-    /// channels, so other instances see the leave notices), wait for those Redis
-    /// writes, then stop. A second signal stops at once.
+    /// SIGTERM/SIGINT: stop accepting, tell every chat client (a system notice, then
+    /// close 1001), leave its channels (so other instances see the leave notices),
+    /// wait for those Redis writes and for the clients to hang up, then stop, within
+    /// SHUTDOWN_TIMEOUT. A second signal stops at once (exit code 1).
     private func beginShutdown(signal: Int32) {
         if isShuttingDown {
             logger.warn("second signal, exiting now")
@@ -236,13 +278,17 @@ final class Worker {
         isShuttingDown = true
         logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
         listener?.stop()
+        let notice = ServerEvents.shutdownNotice()
         for conn in connections {
             switch conn.phase {
-            case .open: conn.close(code: CloseCode.goingAway, reason: "server shutting down")
-            case .http: conn.abort(nil)
+            case .open:
+                if conn.endpoint.isChat { conn.sendEvent(notice) }
+                conn.close(code: CloseCode.goingAway, reason: "server shutting down", why: .shutdown)
+            case .http: conn.abort(.shutdown, nil)
             case .closing, .closed: break
             }
         }
+        logger.info("shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
         shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
         shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
         shutdownPoll?.schedule(milliseconds: 50)
@@ -255,6 +301,7 @@ final class Worker {
         if !done {
             logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
         }
+        logger.info("shutdown: closing redis connections")
         shutdownPoll?.cancel()
         housekeeping.cancel()
         commands.close()

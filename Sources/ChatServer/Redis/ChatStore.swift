@@ -60,6 +60,8 @@ final class ChatStore {
     private var args = RedisArgs()
     /// Commands sent and not yet answered (shutdown waits for them).
     private(set) var inFlight = 0
+    /// Round trip of every command, for /metrics.
+    private(set) var latency = Histogram.latencySeconds()
 
     init(link: RedisLink, historySize: Int) {
         self.link = link
@@ -110,8 +112,10 @@ final class ChatStore {
     /// as EVAL, which also caches the script for the next EVALSHA.
     private func send(_ call: RedisArgs, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         inFlight += 1
+        let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in
             self.inFlight -= 1
+            self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
             guard let reply else { return done(.failure(.unavailable)) }
             if reply.isError {
                 if reply.text.hasPrefix("NOSCRIPT") {

@@ -1,0 +1,33 @@
+import ChatCore
+
+extension Worker {
+    /// `/metrics` in the Prometheus text format. Names are prefixed `chat_`;
+    /// counters count since this process started.
+    func metricsText() -> String {
+        var w = PrometheusWriter()
+        w.gauge("chat_connections", "TCP connections open now (any phase).", Double(connections.count))
+        w.gauge("chat_websocket_connections", "WebSocket connections open now.", Double(openWebSockets))
+        w.gauge("chat_connection_limit", "Open WebSocket connections allowed (MAX_CONNECTIONS).", Double(connectionLimit))
+        w.counter("chat_connections_opened_total", "TCP connections accepted.", stats.connectionsOpened)
+        w.counters("chat_connections_closed_total", "Connections closed, by reason.", label: "reason",
+                   CloseReason.allCases.map { ($0.rawValue, stats.closes[$0] ?? 0) })
+        w.counter("chat_websocket_upgrades_total", "WebSocket handshakes completed.", stats.upgrades)
+        w.counter("chat_upgrades_refused_total", "Upgrades refused by the origin policy or the connection limit.", stats.upgradesRefused)
+        w.counter("chat_http_errors_total", "Malformed or oversized HTTP requests.", stats.httpErrors)
+        w.counter("chat_messages_received_total", "WebSocket messages received from clients.", stats.messagesIn)
+        w.counter("chat_messages_published_total", "Messages and broadcasts sent to Redis.", stats.published)
+        w.counter("chat_redis_messages_total", "Events received from Redis Pub/Sub.", stats.messagesFromRedis)
+        w.counter("chat_deliveries_total", "Events appended to a client's output (one per recipient).", stats.deliveries)
+        w.counter("chat_events_sent_total", "Replies and errors sent to single clients.", stats.eventsOut)
+        w.counter("chat_slow_consumer_disconnects_total", "Clients disconnected for not reading their messages.", stats.slowConsumers)
+        w.counter("chat_rate_limited_total", "Client messages refused by the rate limit.", stats.rateLimited)
+        w.counter("chat_pings_sent_total", "Heartbeat pings sent to silent clients.", stats.pings)
+        w.counter("chat_bytes_received_total", "Bytes read from clients.", stats.bytesIn)
+        w.counter("chat_bytes_sent_total", "Bytes written to clients.", stats.bytesOut)
+        w.gauge("chat_channels", "Channels with members on this instance.", Double(hub.channels.count))
+        w.gauge("chat_redis_up", "1 when both Redis connections are ready.", isRedisReady ? 1 : 0)
+        w.counter("chat_redis_reconnects_total", "Redis reconnections after a lost connection.", UInt64(commands.reconnects + subscriber.reconnects))
+        w.histogram("chat_redis_command_seconds", "Round trip of the chat's Redis commands.", hub.store.latency)
+        return w.text
+    }
+}
