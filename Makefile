@@ -8,13 +8,14 @@ DEBUG_BIN := .build/debug/chat-server
 RELEASE_BIN := .build/release/chat-server
 AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
 
-.PHONY: help deps build release run test test-unit test-integration conformance-core conformance test-asan docker-check env-example clean
+.PHONY: help deps build release run test test-unit test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
 
 help:
 	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
 	@echo "make test         unit, integration and conformance tests (starts its own redis-servers)"
 	@echo "make conformance  the whole Autobahn TestSuite (compression sections too)"
 	@echo "make test-asan    integration and conformance tests against an AddressSanitizer build"
+	@echo "make fuzz         libFuzzer on the HTTP, frame and protocol parsers (FUZZ_SECONDS per target, default 300)"
 	@echo "make docker-check lint docker/Dockerfile and validate docker/compose.yaml"
 	@echo "make env-example  regenerate .env.example from the settings table"
 
@@ -34,7 +35,7 @@ test: deps
 	@scripts/deps.sh --test
 	@scripts/py-venv.sh
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-unit test-integration conformance-core docker-check
+	$(MAKE) --no-print-directory test-unit test-integration conformance-core fuzz-quick docker-check
 
 test-unit:
 	$(SWIFT) test --skip-build
@@ -59,6 +60,15 @@ test-asan: deps
 	CHAT_SERVER_BIN=$(ASAN_BIN) $(PY) -m pytest -q Tests/integration
 	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
 	@! grep -l Sanitizer build/autobahn-asan/server.log
+
+# libFuzzer (swiftc -sanitize=fuzzer,address) on ChatCore's parsers; see Fuzz/ChatFuzz.swift.
+FUZZ_SECONDS ?= 300
+fuzz:
+	@scripts/fuzz.sh 1000000000 $(FUZZ_SECONDS)
+
+# Part of `make test`: 300,000 inputs per parser (a few seconds each).
+fuzz-quick:
+	@scripts/fuzz.sh 300000 60
 
 docker-check:
 	@scripts/check-docker.sh

@@ -142,6 +142,10 @@ class Client:
 
     @classmethod
     async def connect(cls, url: str, **kwargs) -> "Client":
+        # max_queue=None: the library keeps reading whatever the test has not consumed
+        # yet, so that a test client is never a slow consumer by accident (and its
+        # close handshake never waits behind unread messages).
+        kwargs.setdefault("max_queue", None)
         return cls(await websockets.connect(url, open_timeout=10, max_size=2**24, **kwargs))
 
     async def send(self, obj) -> None:

@@ -1,0 +1,179 @@
+// libFuzzer entry point for ChatCore's parsers. Built by scripts/fuzz.sh with
+// `swiftc -sanitize=fuzzer,address` together with the ChatCore sources (no module
+// boundary, so no `import ChatCore`). FUZZ_TARGET picks the parser:
+//   http      HTTPRequestParser (+ the handshake check on complete requests)
+//   frames    FrameParser + MessageReader
+//   protocol  JSONReader + ClientProtocol + ServerEvents
+// Beyond "no crash, no memory error", each target checks properties that must hold
+// for every input, and aborts (a finding) when one does not.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum FuzzTarget { case http, frames, proto }
+
+nonisolated(unsafe) var selectedTarget: FuzzTarget?
+
+func target() -> FuzzTarget {
+    if let t = selectedTarget { return t }
+    let name = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? ""
+    let t: FuzzTarget
+    switch name {
+    case "http": t = .http
+    case "frames": t = .frames
+    case "protocol": t = .proto
+    default:
+        report("FUZZ_TARGET must be http, frames or protocol")
+        exit(2)
+    }
+    selectedTarget = t
+    return t
+}
+
+/// Writes a line to standard error (the C `stderr` global is off limits in Swift 6).
+func report(_ text: String) {
+    var line = Array((text + "\n").utf8)
+    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func check(_ condition: @autoclosure () -> Bool, _ message: String) {
+    if !condition() {
+        report("property violated: \(message)")
+        abort()
+    }
+}
+
+// MARK: HTTP
+
+enum HTTPOutcome: Equatable {
+    case needMore, failure(Int), complete(method: String, target: String, headers: Int, leftover: [UInt8])
+}
+
+func feedHTTP(_ data: [UInt8], splitAt split: Int?) -> HTTPOutcome {
+    var parser = HTTPRequestParser(limits: HTTPLimits(maxHeadBytes: 2048, maxHeaderCount: 16, maxRequestLineBytes: 512))
+    let pieces = split.map { [Array(data[..<$0]), Array(data[$0...])] } ?? [data]
+    for piece in pieces {
+        let result = piece.withUnsafeBytes { parser.feed($0) }
+        switch result {
+        case .needMore: continue
+        case .failure(let e): return .failure(e.status)
+        case .complete(let request, let leftover):
+            // The bytes after the head are exactly what followed it in this piece.
+            let consumed = piece.count - leftover.count
+            check(consumed >= 0, "leftover larger than the input")
+            _ = WebSocketHandshake.evaluate(request)
+            check(request.path.utf8.allSatisfy { _ in true } && request.target.hasPrefix("/"), "target must start with /")
+            let rest = pieces.count == 2 && piece == pieces[0] ? leftover + pieces[1] : leftover
+            return .complete(method: request.method, target: request.target, headers: request.headers.count, leftover: rest)
+        }
+    }
+    check(parser.bufferedBytes <= 2048 + data.count, "parser holds more than it was given")
+    return .needMore
+}
+
+func fuzzHTTP(_ data: [UInt8]) {
+    let whole = feedHTTP(data, splitAt: nil)
+    if data.count > 1 {
+        let split = Int(data[0]) % data.count
+        let parts = feedHTTP(data, splitAt: split)
+        // Splitting the input never changes a complete request; errors may be found
+        // earlier but are errors either way.
+        switch (whole, parts) {
+        case (.complete, .complete): check(whole == parts, "same request parsed differently when split at \(split)")
+        case (.failure, .complete), (.complete, .failure): check(false, "split at \(split) changes success into failure or back")
+        default: break
+        }
+    }
+}
+
+// MARK: Frames
+
+enum Event: Equatable {
+    case text([UInt8]), binary([UInt8]), ping([UInt8]), pong([UInt8]), close(UInt16?, [UInt8]), failure(UInt16)
+}
+
+func readFrames(_ data: [UInt8], chunk: Int, maxMessage: Int) -> [Event] {
+    var reader = MessageReader(maxMessageSize: maxMessage)
+    var events: [Event] = []
+    var offset = 0
+    while offset < data.count {
+        var piece = Array(data[offset..<min(data.count, offset + chunk)])
+        offset += piece.count
+        piece.withUnsafeMutableBytes { buf in
+            reader.read(buf) { e in
+                switch e {
+                case .text(let b):
+                    check(UTF8Validator.isValid(b), "text message that is not UTF-8")
+                    check(b.count <= maxMessage, "message over the limit")
+                    events.append(.text(Array(b)))
+                case .binary(let b):
+                    check(b.count <= maxMessage, "message over the limit")
+                    events.append(.binary(Array(b)))
+                case .ping(let b): check(b.count <= 125, "ping over 125 bytes"); events.append(.ping(Array(b)))
+                case .pong(let b): events.append(.pong(Array(b)))
+                case .close(let code, let reason): events.append(.close(code, Array(reason)))
+                case .failure(let code, _):
+                    check([1002, 1007, 1009].contains(code), "unexpected failure code \(code)")
+                    events.append(.failure(code))
+                }
+            }
+        }
+    }
+    return events
+}
+
+func fuzzFrames(_ data: [UInt8]) {
+    guard let first = data.first else { return }
+    let maxMessage = 64 + Int(first) * 4
+    let body = Array(data.dropFirst())
+    let whole = readFrames(body, chunk: max(1, body.count), maxMessage: maxMessage)
+    let chunk = 1 + Int(first % 7)
+    let pieces = readFrames(body, chunk: chunk, maxMessage: maxMessage)
+    // Fail-fast UTF-8 can report 1007 at a different point, but the messages before
+    // any failure, and whether one happens, do not depend on how bytes arrive.
+    func messages(_ events: [Event]) -> [Event] { events.filter { if case .failure = $0 { return false }; return true } }
+    check(messages(whole) == messages(pieces), "events differ when read in chunks of \(chunk)")
+    check(whole.last.map { if case .failure = $0 { return true }; return false } == pieces.last.map { if case .failure = $0 { return true }; return false },
+          "failure depends on chunking")
+}
+
+// MARK: Protocol
+
+func fuzzProtocol(_ data: [UInt8]) {
+    guard UTF8Validator.isValid(data) else { return }  // text frames are valid UTF-8 by then
+    let seed: String? = data.first.map { $0 & 1 == 0 } == true ? "general" : nil
+    let result = data.withUnsafeBytes { ClientProtocol.parse($0, limits: ProtocolLimits(maxMessageLength: 50), seedChannel: seed) }
+    switch result {
+    case .success(let request):
+        switch request.op {
+        case .join(let c), .leave(let c):
+            check((try? Names.channel(c).get()) == c, "accepted an invalid channel")
+        case .send(let c, let text):
+            if let c { check((try? Names.channel(c).get()) == c, "accepted an invalid channel") } else { check(seed != nil, "seed send without a seed channel") }
+            check(text.unicodeScalars.count <= 50, "accepted a message over the limit")
+            var body: [UInt8] = [UInt8(ascii: "{")]
+            ServerEvents.appendMessageBody(channel: c ?? "general", sender: "n", text: text, to: &body)
+            let members = try? JSONReader.parseObject(body)
+            check(members?.first { $0.key == "message" }?.value == .string(text), "message does not survive encoding")
+        case .broadcast(let text):
+            check(text.unicodeScalars.count <= 50, "accepted a message over the limit")
+        case .ping:
+            break
+        }
+    case .failure(let error):
+        let encoded = ServerEvents.error(error)
+        check((try? JSONReader.parseObject(encoded)) != nil, "error event is not valid JSON")
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+    let data = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
+    switch target() {
+    case .http: fuzzHTTP(data)
+    case .frames: fuzzFrames(data)
+    case .proto: fuzzProtocol(data)
+    }
+    return 0
+}
