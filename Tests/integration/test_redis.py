@@ -1,5 +1,6 @@
 """Redis connection settings and Redis availability."""
 import asyncio
+import subprocess
 
 from harness import ChatServer, Client, RedisServer, unique, wait_until
 
@@ -91,3 +92,120 @@ def test_sigterm_closes_clients_with_1001_and_others_see_them_leave(redis):
     finally:
         a.stop()
         b.stop()
+
+
+def hlen(redis, channel) -> int:
+    return int(redis.cli("HLEN", f"chat:{{{channel}}}:members") or 0)
+
+
+def test_join_leave_join_in_one_write_keeps_the_count_right(instances, redis):
+    """Three ops in one TCP segment: the second join must not be undone by the first
+    join's late reply (each join has its own member-hash field)."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        # The watcher is on bob's instance, so that the topic is already subscribed and
+        # bob's joins go straight to Redis (the case where the replies race).
+        watcher = await Client.connect(f"{a.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        bob = await Client.connect(f"{a.url}/ws?nickname=bob")
+        await bob.expect("welcome")
+        ops = [{"op": "join", "channel": channel}, {"op": "leave", "channel": channel}, {"op": "join", "channel": channel}]
+        import json
+        frames = b"".join(RawFrame.text(json.dumps(op).encode()) for op in ops)
+        bob.ws.transport.write(frames)  # one write, so the three ops arrive together
+        got = [await bob.recv_until(lambda e: e["type"] in ("joined", "left")) for _ in range(3)]
+        assert sorted(e["type"] for e in got) == ["joined", "joined", "left"]
+        assert [e["count"] for e in got if e["type"] == "left"] == [2]  # bob's second join is counted
+        wait_until(lambda: hlen(redis, channel) == 2, what="two members in the hash")
+        await bob.close()
+        await watcher.expect("system", message="bob left the chat.")
+        wait_until(lambda: hlen(redis, channel) == 1, what="one member in the hash")
+        await watcher.close()
+        wait_until(lambda: hlen(redis, channel) == 0, what="empty hash")
+
+    run(body())
+
+
+class RawFrame:
+    @staticmethod
+    def text(payload: bytes) -> bytes:
+        import os
+        mask = os.urandom(4)
+        assert len(payload) < 126
+        return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+def test_member_hash_heals_after_redis_failures():
+    """A leave while the command connection is down is redone after it reconnects;
+    members are written back after Redis restarts empty."""
+    redis = RedisServer()
+    port = redis.port
+    a = ChatServer(redis, "heal-a")
+    channel = unique()
+
+    async def body():
+        stay = await Client.connect(f"{a.url}/ws?nickname=stay")
+        go = await Client.connect(f"{a.url}/ws?nickname=go")
+        await stay.join(channel)
+        await go.join(channel)
+        assert hlen(redis, channel) == 2
+        # Cut the command connection (not the subscriber) and leave at once.
+        redis.cli("CLIENT", "KILL", "TYPE", "normal")
+        await go.close()
+        await stay.expect("system", message="go left the chat.", timeout=10)
+        wait_until(lambda: hlen(redis, channel) == 1, what="the leave redone after the reconnect")
+
+        # Redis restarts without its data: the member is written back.
+        redis.proc.kill()
+        redis.proc.wait()
+        restarted = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: a.health()[0] == 200, timeout=15, what="ready again")
+            wait_until(lambda: hlen(redis, channel) == 1, what="member restored")
+            await stay.close()
+            wait_until(lambda: hlen(redis, channel) == 0, what="empty hash")
+        finally:
+            restarted.terminate()
+            restarted.wait()
+
+    try:
+        run(body())
+        assert "redis member hashes restored" in a.log()
+    finally:
+        a.stop()
+        redis.stop()
+
+
+def test_a_stalled_redis_is_detected_and_left():
+    """SIGSTOP keeps Redis's sockets open but silent: the server notices within
+    REDIS_TIMEOUT, answers unavailable and 503, and recovers after SIGCONT."""
+    import signal
+    redis = RedisServer()
+    a = ChatServer(redis, "stall", env={"REDIS_TIMEOUT": "1"})
+    channel = unique()
+
+    async def body():
+        c = await Client.connect(f"{a.url}/ws?nickname=c")
+        await c.join(channel)
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            await c.send({"op": "send", "channel": channel, "message": "into the void", "ref": 1})
+            err = await c.expect("error", timeout=10)
+            assert (err["code"], err["ref"]) == ("unavailable", 1)
+            wait_until(lambda: a.health()[0] == 503, what="503 while stalled")
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: a.health()[0] == 200, timeout=15, what="ready after SIGCONT")
+        await c.send({"op": "send", "channel": channel, "message": "back"})
+        await c.expect("message", message="back")
+        await c.close()
+
+    try:
+        run(body())
+        assert "redis not answering, reconnecting" in a.log()
+    finally:
+        a.stop()
+        redis.stop()

@@ -35,6 +35,7 @@ public struct Config: Equatable, Sendable {
     public var shutdownTimeoutMillis = 5_000
     public var pingIntervalMillis = 30_000
     public var pongTimeoutMillis = 10_000
+    public var redisTimeoutMillis = 5_000
     // History.
     public var historySize = 1_000
     // Identity of this process towards Redis; empty means a random id per start.
@@ -87,6 +88,7 @@ public enum ConfigKeys {
         },
         seconds("PING_INTERVAL", 30, "Seconds of silence after which the server pings a client; 0 = never.", allowZero: true) { $0.pingIntervalMillis = $1 },
         seconds("PONG_TIMEOUT", 10, "Seconds a pinged client has to answer before it is disconnected.") { $0.pongTimeoutMillis = $1 },
+        seconds("REDIS_TIMEOUT", 5, "Seconds without an answer from Redis (a command, or the heartbeat on the subscriber) before reconnecting.") { $0.redisTimeoutMillis = $1 },
         seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
         seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },

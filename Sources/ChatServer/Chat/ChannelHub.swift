@@ -12,12 +12,25 @@ final class ChannelHub {
     private let globalKeys: ChannelKeys
     private(set) var channels: [String: LocalChannel] = [:]
     private var globalSubscribed = false
+    /// Liveness of the subscriber connection: once a second this instance publishes on
+    /// its own heartbeat topic and expects the message back within REDIS_TIMEOUT.
+    private let heartbeatTopic: [UInt8]
+    private var heartbeatSentAt: UInt64 = 0
+    private var heartbeatSubscribed = false
     /// Scratch buffers reused for every message: one frame encoding per message.
     private var frame: [UInt8] = []
     private var body: [UInt8] = []
     private var subscriptionArgs = RedisArgs()
     /// Sends accepted while a join waits for its subscription, per membership.
     static let queuedSendLimit = 64
+    /// Numbers joins, for unique member-hash fields.
+    private var nextJoin: UInt64 = 0
+    /// Member-hash updates that failed because Redis was unreachable (or whose outcome
+    /// is unknown), redone when the command connection is back, so that the hash does
+    /// not keep people who left. Bounded; past the bound the oldest are given up (and
+    /// logged).
+    private var pendingRemovals: [(keys: ChannelKeys, field: String, nickname: String, channel: String)] = []
+    static let pendingRemovalLimit = 100_000
 
     init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
         self.worker = worker
@@ -25,6 +38,7 @@ final class ChannelHub {
         self.subscriber = subscriber
         self.prefix = Array("\(prefix):{".utf8)
         self.globalKeys = ChannelKeys.global(prefix: prefix)
+        self.heartbeatTopic = Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
     }
 
@@ -33,6 +47,8 @@ final class ChannelHub {
     // MARK: Client requests
 
     func handle(_ parsed: Result<ClientRequest, ChatError>, from conn: Connection) {
+        // Frames after one that closed the connection (in the same read) do nothing.
+        guard conn.isOpenChat else { return }
         let request: ClientRequest
         switch parsed {
         case .failure(let error):
@@ -78,7 +94,8 @@ final class ChannelHub {
             channels[name] = c
             return c
         }()
-        let m = Membership(channel: channel, connection: conn, joinRef: ref)
+        nextJoin += 1
+        let m = Membership(channel: channel, connection: conn, joinRef: ref, field: "\(worker.instanceID):\(conn.id):\(nextJoin)")
         conn.memberships.append(m)
         if channel.subscription == .active {
             startJoin(m)
@@ -111,6 +128,11 @@ final class ChannelHub {
             worker.logger.debug("joined", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
                                            ("count", String(appended.count ?? 0))])
             if m.state == .cancelled {
+                // Left (or closed) while joining: the join happened, so it is acknowledged
+                // (every op gets its reply), then undone.
+                if m.ackLeave, conn.seedChannel == nil {
+                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                }
                 runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
             } else if m.state == .joining {
                 // Seed clients show every event as a chat line; their join notice says it all.
@@ -119,11 +141,17 @@ final class ChannelHub {
                 }
                 let joinID = StreamID(appended.id) ?? channel.lastSeen
                 if channel.lastSeen >= joinID {
-                    // The notice already came through: replay from it, then live.
+                    // The notice already came through: replay from it, then live. The member
+                    // is added first, so that if the replay finds the client too slow and
+                    // closes it, the close removes it like any member.
+                    channel.addMember(m)
+                    if let oldest = channel.seam.first?.id, oldest > joinID {
+                        worker.logger.limited("seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
+                                              [("channel", channel.name), ("nickname", conn.nickname)])
+                    }
                     for entry in channel.seam where entry.id >= joinID {
                         entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
                     }
-                    channel.addMember(m)
                 } else {
                     // Events from before the join may still be on their way: start at the notice.
                     m.state = .activating
@@ -131,7 +159,10 @@ final class ChannelHub {
                 }
             }
         case .failure(let failure):
-            worker.logger.warn("join failed", [("channel", channel.name), ("error", describe(failure))])
+            worker.logger.limited("join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
+            // Without a reply the script may or may not have run: make sure the member
+            // hash does not keep this field (a no-op if the join never happened).
+            if case .unavailable = failure { queueRemoval(m) }
             if m.state == .joining {
                 removeMembership(m)
                 fail(conn, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
@@ -141,7 +172,7 @@ final class ChannelHub {
             }
             m.state = .gone
         }
-        if channel.joinsInFlight == 0 { channel.seam.removeAll() }
+        if channel.joinsInFlight == 0 { channel.clearSeam() }
         release(channel)
     }
 
@@ -198,9 +229,46 @@ final class ChannelHub {
                                                   ("count", String(appended.count ?? 0))])
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: appended.count, ref: ref)) }
             case .failure(let failure):
-                self.worker.logger.warn("leave not recorded in redis", [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
+                self.worker.logger.limited("leave_failed", .warn, "leave not recorded in redis yet, will retry",
+                                           [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
+                if case .unavailable = failure { self.queueRemoval(m) }
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             }
+        }
+    }
+
+    private func queueRemoval(_ m: Membership) {
+        if pendingRemovals.count >= Self.pendingRemovalLimit {
+            worker.logger.limited("removal_overflow", .error, "too many member-hash removals waiting for redis; the oldest is given up")
+            pendingRemovals.removeFirst()
+        }
+        pendingRemovals.append((m.channel.keys, m.field, m.connection.nickname, m.channel.name))
+    }
+
+    /// The command connection is (again) ready: redo what the hash missed. Members
+    /// that are here are written again (a Redis that restarted without persistence
+    /// forgot them), and removals that failed are run now; neither publishes notices
+    /// twice (a removal that finds nothing publishes nothing).
+    func commandsReady() {
+        var restored = 0
+        for channel in channels.values {
+            let present = channel.members.map { ($0.field, $0.connection.nickname) }
+                + channel.activating.map { ($0.member.field, $0.member.connection.nickname) }
+            if !present.isEmpty {
+                store.restoreMembers(channel.keys, present)
+                restored += 1
+            }
+        }
+        let removals = pendingRemovals
+        pendingRemovals.removeAll()
+        for r in removals {
+            store.leave(r.keys, field: r.field, nickname: r.nickname,
+                        bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: r.channel, nickname: r.nickname)) { [unowned self] result in
+                if case .failure(.unavailable) = result { self.pendingRemovals.append(r) }
+            }
+        }
+        if !removals.isEmpty || restored > 0 {
+            worker.logger.info("redis member hashes restored", [("channels", String(restored)), ("removals", String(removals.count))])
         }
     }
 
@@ -284,6 +352,8 @@ final class ChannelHub {
     /// The subscriber connection is (again) ready: subscribe everything needed.
     func subscriberReady() {
         sendSubscription("SUBSCRIBE", globalKeys.topic)
+        sendSubscription("SUBSCRIBE", heartbeatTopic)
+        heartbeatSentAt = 0
         for channel in Array(channels.values) {
             channel.subscription = .none
             if channel.isUnused { channels.removeValue(forKey: channel.name) } else { subscribe(channel) }
@@ -295,6 +365,8 @@ final class ChannelHub {
     /// channels are subscribed again when Redis returns.
     func subscriberDown() {
         globalSubscribed = false
+        heartbeatSubscribed = false
+        heartbeatSentAt = 0
         for channel in Array(channels.values) {
             channel.subscription = .none
             // Their notice may never arrive now; they are members all the same.
@@ -315,9 +387,11 @@ final class ChannelHub {
         guard reply.count >= 3 else { return }
         let kind = reply[0], topic = reply[1].bytes
         if kind.equals("message") {
+            if isHeartbeat(topic) { heartbeatSentAt = 0; return }
             deliver(topic: topic, payload: reply[2].bytes)
         } else if kind.equals("subscribe") {
             if isGlobal(topic) { globalSubscribed = true; return }
+            if isHeartbeat(topic) { heartbeatSubscribed = true; return }
             guard let name = channelName(topic), let channel = channels[name] else { return }
             channel.subscription = .active
             let waiting = channel.waiting
@@ -348,6 +422,29 @@ final class ChannelHub {
             for m in channel.members { m.connection.deliver(frame: f) }
             if let id { channel.record(id, frame: f) }
         }
+    }
+
+    /// Once a second: a Redis connection whose oldest command, or whose heartbeat, has
+    /// waited longer than `timeoutMillis` is reset (it reconnects, and meanwhile the
+    /// server answers `unavailable` and /healthz 503), instead of hanging every op.
+    func checkRedis(now: UInt64, timeoutMillis: UInt64) {
+        for link in [store.link, subscriber] where link.oldestWait(now: now) > timeoutMillis {
+            link.reset("a command waited over \(timeoutMillis) ms")
+        }
+        guard store.isAvailable, subscriber.isReady, heartbeatSubscribed else { return }
+        if heartbeatSentAt != 0 {
+            if now - heartbeatSentAt > timeoutMillis { subscriber.reset("heartbeat not delivered within \(timeoutMillis) ms") }
+            return
+        }
+        var args = RedisArgs()
+        args.add("PUBLISH")
+        args.add(heartbeatTopic)
+        args.add("1")
+        if store.link.send(args, { _ in }) { heartbeatSentAt = now }
+    }
+
+    private func isHeartbeat(_ topic: UnsafeRawBufferPointer) -> Bool {
+        heartbeatTopic.withUnsafeBytes { $0.elementsEqual(topic) }
     }
 
     private func isGlobal(_ topic: UnsafeRawBufferPointer) -> Bool {

@@ -31,13 +31,16 @@ final class Membership {
     /// Messages sent while waiting for the subscription; published right after the join.
     var queued: [(text: String, ref: Ref?)] = []
 
-    /// This connection's field in the channel's Redis member hash.
-    var field: String { connection.worker.memberField(connection) }
+    /// This membership's field in the channel's Redis member hash,
+    /// `<instance>:<connection>:<join>`: unique per join, so that a join, leave and
+    /// join again in quick succession are three independent updates.
+    let field: String
 
-    init(channel: LocalChannel, connection: Connection, joinRef: Ref?) {
+    init(channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String) {
         self.channel = channel
         self.connection = connection
         self.joinRef = joinRef
+        self.field = field
     }
 }
 
@@ -69,9 +72,14 @@ final class LocalChannel {
     /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
     /// reply comes early waits in `activating` until its own notice arrives.
     var seam: [(id: StreamID, frame: [UInt8])] = []
+    private var seamBytes = 0
     var lastSeen = StreamID(milliseconds: 0, sequence: 0)
     var activating: [(member: Membership, from: StreamID)] = []
-    static let seamLimit = 4_096
+    /// Bounds of the seam: more than this arriving within one join round trip means
+    /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
+    /// them is told (`finishJoin`).
+    static let seamFrameLimit = 16_384
+    static let seamByteLimit = 8 * 1_048_576
 
     init(name: String, keys: ChannelKeys) {
         self.name = name
@@ -115,7 +123,17 @@ final class LocalChannel {
     func record(_ id: StreamID, frame: UnsafeRawBufferPointer) {
         lastSeen = id
         guard joinsInFlight > 0 else { return }
-        if seam.count >= Self.seamLimit { seam.removeFirst(seam.count / 2) }
+        if seam.count >= Self.seamFrameLimit || seamBytes + frame.count > Self.seamByteLimit {
+            let drop = max(1, seam.count / 4)
+            seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count }
+            seam.removeFirst(drop)
+        }
         seam.append((id, Array(frame)))
+        seamBytes += frame.count
+    }
+
+    func clearSeam() {
+        seam.removeAll()
+        seamBytes = 0
     }
 }

@@ -69,12 +69,16 @@ final class Worker {
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
-        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, loop: loop, logger: logger)
+        // Loading the script on every (re)connect means EVALSHA finds it even after Redis
+        // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
+        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: [["SCRIPT", "LOAD", ChatStore.script]],
+                             loop: loop, logger: logger)
         subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
         hub = ChannelHub(worker: self, store: ChatStore(link: commands, historySize: config.historySize), subscriber: subscriber, prefix: config.redisPrefix)
         endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
         subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
+        commands.onReady = { [unowned self] in self.hub.commandsReady() }
         subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
     }
 
@@ -101,9 +105,6 @@ final class Worker {
     }
 
     var isRedisReady: Bool { hub.isReady }
-
-    /// This connection's field in channel member hashes: unique across instances.
-    func memberField(_ conn: Connection) -> String { "\(instanceID):\(conn.id)" }
 
     // MARK: Connections
 
@@ -156,6 +157,7 @@ final class Worker {
     /// dropped (its channels see it leave).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
+        hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
         for conn in connections {
             switch conn.phase {

@@ -55,7 +55,7 @@ final class ChatStore {
         """
     static let scriptSHA = SHA1.hex(Array(script.utf8))
 
-    private let link: RedisLink
+    let link: RedisLink
     private let historySize: Int
     private var args = RedisArgs()
     /// Commands sent and not yet answered (shutdown waits for them).
@@ -85,8 +85,24 @@ final class ChatStore {
     }
 
     /// On success `id` is empty when the member was not in the hash (nothing published).
+    /// A removal that finds nothing is how failed or uncertain updates are safely redone.
     func leave(_ keys: ChannelKeys, field: String, nickname: String, bodyPrefix: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         run(keys, mode: "l", body: bodyPrefix, field: field, nickname: nickname, done)
+    }
+
+    /// Writes members back into a channel's hash (no notices): after a reconnect, in
+    /// case Redis lost them.
+    func restoreMembers(_ keys: ChannelKeys, _ fields: [(String, String)]) {
+        guard link.isReady, !fields.isEmpty else { return }
+        var args = RedisArgs()
+        args.add("HSET")
+        args.add(keys.members)
+        for (field, nickname) in fields {
+            args.add(field)
+            args.add(nickname)
+        }
+        inFlight += 1
+        if !link.send(args, { [unowned self] _ in self.inFlight -= 1 }) { inFlight -= 1 }
     }
 
     private func run(_ keys: ChannelKeys, mode: String, body: [UInt8], field: String?, nickname: String?, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
@@ -127,9 +143,10 @@ final class ChatStore {
                 }
                 return done(.failure(.refused(reply.text)))
             }
-            guard reply.count == 2, reply[0].isString else { return done(.failure(.refused("unexpected script reply"))) }
+            // {id, count}; id is nil when a leave found nothing to remove.
+            guard reply.count == 2, reply[0].isString || reply[0].isNil else { return done(.failure(.refused("unexpected script reply"))) }
             let count = reply[1].isInteger ? Int(reply[1].integer) : nil
-            done(.success(Appended(id: reply[0].text, count: count)))
+            done(.success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count)))
         }
         if !sent {
             inFlight -= 1

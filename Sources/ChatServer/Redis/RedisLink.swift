@@ -15,7 +15,8 @@ struct RedisEndpoint {
 /// once, with a nil reply when the connection goes away).
 final class RedisCallback {
     let body: (RedisReply?) -> Void
-    init(_ body: @escaping (RedisReply?) -> Void) { self.body = body }
+    unowned(unsafe) let link: RedisLink
+    init(_ body: @escaping (RedisReply?) -> Void, link: RedisLink) { self.body = body; self.link = link }
 }
 
 /// One hiredis async connection on the worker's event base, kept alive: it
@@ -37,6 +38,12 @@ final class RedisLink {
     private var wasEverReady = false
     private var isClosed = false
     private var lastFailure = ""
+    /// Send times of the commands in flight, oldest first: Redis answers in order,
+    /// so the oldest tells whether the connection is stalled.
+    private var sentAt: [UInt64] = []
+    private var sentHead = 0
+    /// Commands after the connection's setup (e.g. SCRIPT LOAD), run before ready.
+    private let extraSetup: [[String]]
 
     /// Called when the link becomes ready (after AUTH/SELECT), each time.
     var onReady: (() -> Void)?
@@ -47,11 +54,15 @@ final class RedisLink {
 
     static let initialBackoffMillis = 100
     static let maxBackoffMillis = 5_000
+    /// Commands in flight at most; past it sends fail (callers answer `unavailable`)
+    /// instead of queueing without bound while Redis is slow.
+    static let maxInFlight = 100_000
 
-    init(role: String, endpoint: RedisEndpoint, selectsDatabase: Bool, loop: EventLoop, logger: Logger) {
+    init(role: String, endpoint: RedisEndpoint, selectsDatabase: Bool, setup: [[String]] = [], loop: EventLoop, logger: Logger) {
         self.role = role
         self.endpoint = endpoint
         self.selectsDatabase = selectsDatabase
+        self.extraSetup = setup
         self.loop = loop
         self.logger = logger
         retryTimer = LoopEvent(loop, .timer(repeating: false)) { [unowned self] in self.connect() }
@@ -106,7 +117,7 @@ final class RedisLink {
         var setup: [[String]] = []
         if !endpoint.password.isEmpty { setup.append(["AUTH", endpoint.password]) }
         if selectsDatabase, endpoint.database != 0 { setup.append(["SELECT", String(endpoint.database)]) }
-        runSetup(setup[...])
+        runSetup((setup + extraSetup)[...])
     }
 
     /// Sends the setup commands one after another; ready after the last succeeds.
@@ -144,6 +155,8 @@ final class RedisLink {
         let wasReady = isReady
         context = nil
         isReady = false
+        sentAt.removeAll()
+        sentHead = 0
         guard !isClosed else { return }
         if wasReady {
             logger.error("redis connection lost", [("role", role), ("error", status == REDIS_OK ? "closed" : text)])
@@ -163,15 +176,20 @@ final class RedisLink {
         retryTimer.schedule(milliseconds: backoffMillis)
     }
 
+    /// Commands sent and not answered yet.
+    var inFlight: Int { sentAt.count - sentHead }
+
     /// Sends a command whose reply goes to `callback` (nil reply if the link drops).
-    /// Returns false, without calling back, when there is no connection.
+    /// Returns false, without calling back, when there is no connection or too many
+    /// commands are already waiting.
     @discardableResult
     func send(_ args: RedisArgs, _ callback: @escaping (RedisReply?) -> Void) -> Bool {
-        guard let context else { return false }
-        let box = Unmanaged.passRetained(RedisCallback(callback)).toOpaque()
+        guard let context, inFlight < Self.maxInFlight else { return false }
+        let box = Unmanaged.passRetained(RedisCallback(callback, link: self)).toOpaque()
         let status = args.withArgv { argc, argv, lengths in
             redisAsyncCommandArgv(context, { _, reply, privdata in
                 let callback = Unmanaged<RedisCallback>.fromOpaque(privdata!).takeRetainedValue()
+                callback.link.answered()
                 callback.body(reply.map { RedisReply(raw: $0.assumingMemoryBound(to: redisReply.self)) })
             }, box, argc, argv, lengths)
         }
@@ -179,7 +197,35 @@ final class RedisLink {
             Unmanaged<RedisCallback>.fromOpaque(box).release()
             return false
         }
+        sentAt.append(Platform.monotonicMillis())
         return true
+    }
+
+    private func answered() {
+        guard sentHead < sentAt.count else { return }
+        sentHead += 1
+        if sentHead == sentAt.count {
+            sentAt.removeAll(keepingCapacity: sentAt.count < 4_096)
+            sentHead = 0
+        } else if sentHead > 4_096, sentHead * 2 > sentAt.count {
+            sentAt.removeFirst(sentHead)
+            sentHead = 0
+        }
+    }
+
+    /// Milliseconds the oldest command in flight has waited (0 when none).
+    func oldestWait(now: UInt64) -> UInt64 {
+        sentHead < sentAt.count ? now - min(now, sentAt[sentHead]) : 0
+    }
+
+    /// Drops a connection that stopped answering (a stalled or vanished Redis, which
+    /// TCP alone may not notice for minutes): pending callbacks get nil, and the
+    /// usual reconnect follows.
+    func reset(_ reason: String) {
+        guard let context else { return }
+        logger.error("redis not answering, reconnecting", [("role", role), ("reason", reason)])
+        lastFailure = reason
+        redisAsyncFree(context)
     }
 
     /// Sends SUBSCRIBE or UNSUBSCRIBE; replies and messages go to `onPush`.
