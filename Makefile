@@ -57,7 +57,7 @@ test-asan: deps
 	@scripts/deps.sh --test
 	@scripts/py-venv.sh
 	$(SWIFT) build --sanitize=address --scratch-path .build-asan --product chat-server
-	CHAT_SERVER_BIN=$(ASAN_BIN) $(PY) -m pytest -q Tests/integration
+	CHAT_SANITIZED=1 CHAT_SERVER_BIN=$(ASAN_BIN) $(PY) -m pytest -q Tests/integration
 	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
 	@! grep -l Sanitizer build/autobahn-asan/server.log
 

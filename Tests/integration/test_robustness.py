@@ -1,5 +1,6 @@
 """Lifecycle and robustness: shutdown, heartbeats, bounds, abuse, Redis outages, metrics."""
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -173,7 +174,9 @@ def test_a_client_that_stops_reading_is_cut_off_and_nobody_else_waits(server):
         if not left:
             await listener.expect("system", message="sleeper left the chat.")
         # ~4.5 MB went to the channel; the server kept at most the limit for the sleeper.
-        assert rss_kib(server.proc.pid) - rss_before < 16_000
+        # (Not under AddressSanitizer, whose quarantine holds freed memory on purpose.)
+        if not os.environ.get("CHAT_SANITIZED"):
+            assert rss_kib(server.proc.pid) - rss_before < 16_000
         # The sleeper, reading at last, finds a close 1008 after what it had not read.
         frames = await asyncio.to_thread(sleeper.read_frames, lambda fs: any(op in (0x8, "eof") for op, _ in fs), 5)
         closes = [p for op, p in frames if op == 0x8]
