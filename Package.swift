@@ -15,10 +15,12 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
+        // The event loop and the few libc wrappers both executables use.
+        .target(name: "EventIO", dependencies: ["CLibevent"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
-            dependencies: ["ChatCore", "CLibevent", "CHiredis"],
+            dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis"],
             path: "Sources/ChatServer",
             swiftSettings: unchecked
         ),

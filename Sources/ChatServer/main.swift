@@ -1,5 +1,10 @@
 import ChatCore
+import EventIO
 import Glibc
+
+enum ServerVersion {
+    static let current = "0.1.0"
+}
 
 // chat-server entry point: configuration, logging, one worker.
 signal(SIGPIPE, SIG_IGN)

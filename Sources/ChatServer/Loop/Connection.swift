@@ -1,6 +1,7 @@
 import CLibevent
 import ChatCore
 import Glibc
+import EventIO
 
 /// The WebSocket endpoint a connection upgraded on.
 enum Endpoint {

@@ -1,5 +1,6 @@
 import CLibevent
 import Glibc
+import EventIO
 
 /// The worker's listening socket. SO_REUSEPORT lets several worker processes bind
 /// the same port; the kernel spreads new connections across them.

@@ -1,4 +1,5 @@
 import Glibc
+import EventIO
 
 /// One line per event: `2026-01-02T03:04:05.678Z INFO  message key=value ...`,
 /// to standard output, and when LOG_TO_FILE is on also to the log file (errors

@@ -1,6 +1,7 @@
 import CLibevent
 import ChatCore
 import Glibc
+import EventIO
 
 /// Counters of one worker, exported on /metrics (see `Metrics.swift`).
 struct WorkerStats {

@@ -1,4 +1,5 @@
 import ChatCore
+import EventIO
 
 /// Redis key names of one channel. The hash tag `{name}` puts a channel's stream,
 /// member hash and topic in one Redis Cluster slot.

@@ -1,6 +1,7 @@
 import CHiredis
 import CLibevent
 import Glibc
+import EventIO
 
 /// Where and how to reach Redis.
 struct RedisEndpoint {

@@ -1,13 +1,9 @@
 import Glibc
 
-enum ServerVersion {
-    static let current = "0.1.0"
-}
-
 /// Whole-string writes to standard output and error (no buffering to lose on exit).
-enum FileOutput {
-    static func standardOutput(_ text: String) { write(1, text) }
-    static func standardError(_ text: String) { write(2, text) }
+public enum FileOutput {
+    public static func standardOutput(_ text: String) { write(1, text) }
+    public static func standardError(_ text: String) { write(2, text) }
 
     private static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)

@@ -1,16 +1,16 @@
 import Glibc
 
 /// Small wrappers over libc for the I/O layer.
-enum Platform {
+public enum Platform {
     /// Milliseconds on a clock that never jumps (for deadlines and latency).
-    static func monotonicMillis() -> UInt64 {
+    public static func monotonicMillis() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 
     /// Raises the soft descriptor limit to the hard one; returns the limit in force.
-    static func raiseDescriptorLimit() -> Int {
+    public static func raiseDescriptorLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
         if limit.rlim_cur < limit.rlim_max {
@@ -21,19 +21,19 @@ enum Platform {
         return limit.rlim_cur > 10_000_000 ? 10_000_000 : Int(limit.rlim_cur)
     }
 
-    static func monotonicMicros() -> UInt64 {
+    public static func monotonicMicros() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
     }
 
-    static func errorText(_ code: Int32) -> String {
+    public static func errorText(_ code: Int32) -> String {
         guard let s = strerror(code) else { return "errno \(code)" }
         return String(cString: s)
     }
 
     /// Contents of a text file, or nil when it cannot be read.
-    static func readTextFile(_ path: String) -> String? {
+    public static func readTextFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -50,7 +50,7 @@ enum Platform {
     }
 
     /// The values of the given environment variables that are set.
-    static func environment(keys: [String]) -> [String: String] {
+    public static func environment(keys: [String]) -> [String: String] {
         var env: [String: String] = [:]
         for key in keys {
             if let value = getenv(key) { env[key] = String(cString: value) }
@@ -59,7 +59,7 @@ enum Platform {
     }
 
     /// `mkdir -p` for the folder that holds `path`. Returns an error text on failure.
-    static func makeParentDirectories(of path: String) -> String? {
+    public static func makeParentDirectories(of path: String) -> String? {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast()
         var current = path.hasPrefix("/") ? "" : "."
@@ -71,7 +71,7 @@ enum Platform {
     }
 
     /// `count` random bytes as lowercase hex (for instance ids).
-    static func randomHex(_ count: Int) -> String {
+    public static func randomHex(_ count: Int) -> String {
         var bytes = [UInt8](repeating: 0, count: count)
         let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
         if fd >= 0 {
@@ -85,7 +85,7 @@ enum Platform {
         return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 
-    static func hostName() -> String {
+    public static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, 255) == 0 else { return "localhost" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -1,10 +1,10 @@
 import CLibevent
 
 /// The worker's libevent base. One per process; nothing here is shared between threads.
-final class EventLoop {
-    let base: OpaquePointer
+public final class EventLoop {
+    public let base: OpaquePointer
 
-    init() {
+    public init() {
         guard let base = event_base_new() else { fatalError("event_base_new failed") }
         self.base = base
     }
@@ -12,25 +12,25 @@ final class EventLoop {
     deinit { event_base_free(base) }
 
     /// Runs until `stop()` or until no events remain.
-    func run() { event_base_dispatch(base) }
+    public func run() { event_base_dispatch(base) }
 
-    func stop() { event_base_loopbreak(base) }
+    public func stop() { event_base_loopbreak(base) }
 }
 
 /// A libevent event that runs a Swift closure: a timer, a signal, or a "deferred"
 /// event that is activated by hand to run once at the end of the current loop turn.
-final class LoopEvent {
+public final class LoopEvent {
     private var event: OpaquePointer?
     private let action: () -> Void
 
-    enum Kind {
+    public enum Kind {
         case timer(repeating: Bool)
         case signal(Int32)
         /// Activated with `trigger()`: runs after the callbacks already queued in this turn.
         case deferred
     }
 
-    init(_ loop: EventLoop, _ kind: Kind, _ action: @escaping () -> Void) {
+    public init(_ loop: EventLoop, _ kind: Kind, _ action: @escaping () -> Void) {
         self.action = action
         let callback: event_callback_fn = { _, _, arg in
             Unmanaged<LoopEvent>.fromOpaque(arg!).takeUnretainedValue().action()
@@ -50,15 +50,15 @@ final class LoopEvent {
     deinit { if let event { event_free(event) } }
 
     /// Starts (or restarts) a timer.
-    func schedule(milliseconds: Int) {
+    public func schedule(milliseconds: Int) {
         var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: Int((milliseconds % 1000) * 1000))
         event_add(event, &tv)
     }
 
     /// Queues a deferred event to run in this loop turn (no-op if already queued).
-    func trigger() { event_active(event, 0, 0) }
+    public func trigger() { event_active(event, 0, 0) }
 
-    var isPending: Bool { event_pending(event, Int16(EV_TIMEOUT), nil) != 0 }
+    public var isPending: Bool { event_pending(event, Int16(EV_TIMEOUT), nil) != 0 }
 
-    func cancel() { event_del(event) }
+    public func cancel() { event_del(event) }
 }
