@@ -9,6 +9,7 @@ let package = Package(
     name: "chat-server",
     products: [
         .executable(name: "chat-server", targets: ["ChatServer"]),
+        .executable(name: "chat-bench", targets: ["ChatBench"]),
     ],
     targets: [
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
@@ -22,6 +23,13 @@ let package = Package(
             name: "ChatServer",
             dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis"],
             path: "Sources/ChatServer",
+            swiftSettings: unchecked
+        ),
+        // The benchmark tool: WebSocket subscribers and a publisher on libevent.
+        .executableTarget(
+            name: "ChatBench",
+            dependencies: ["ChatCore", "EventIO", "CLibevent"],
+            path: "Sources/ChatBench",
             swiftSettings: unchecked
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),

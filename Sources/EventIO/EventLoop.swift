@@ -62,3 +62,28 @@ public final class LoopEvent {
 
     public func cancel() { event_del(event) }
 }
+
+/// Watches one descriptor and runs a Swift closure when it becomes readable or
+/// writable (for tools; the server's connections use libevent directly to stay small).
+public final class FDWatcher {
+    private var event: OpaquePointer?
+    private let action: (_ readable: Bool, _ writable: Bool) -> Void
+    public let fd: Int32
+
+    /// `read`/`write`: which readiness to watch; persistent until `stop()`.
+    public init(_ loop: EventLoop, fd: Int32, read: Bool, write: Bool, _ action: @escaping (_ readable: Bool, _ writable: Bool) -> Void) {
+        self.fd = fd
+        self.action = action
+        var flags = Int16(EV_PERSIST)
+        if read { flags |= Int16(EV_READ) }
+        if write { flags |= Int16(EV_WRITE) }
+        event = event_new(loop.base, fd, flags, { _, what, arg in
+            Unmanaged<FDWatcher>.fromOpaque(arg!).takeUnretainedValue().action(what & Int16(EV_READ) != 0, what & Int16(EV_WRITE) != 0)
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { if let event { event_free(event) } }
+
+    public func start() { event_add(event, nil) }
+    public func stop() { event_del(event) }
+}
