@@ -370,3 +370,50 @@ def test_script_is_reloaded_after_redis_forgets_it(instances, redis):
         await y.close()
 
     run(body())
+
+
+def test_big_channels_get_count_updates_instead_of_every_notice(redis):
+    """Past PRESENCE_NOTICE_LIMIT members, joins and leaves are not shown to everyone
+    (N joins would be N² deliveries); a count update follows within about a second."""
+    from harness import ChatServer
+    a = ChatServer(redis, "quiet-a", env={"PRESENCE_NOTICE_LIMIT": "3"})
+    b = ChatServer(redis, "quiet-b", env={"PRESENCE_NOTICE_LIMIT": "3"})
+    channel = unique()
+
+    async def body():
+        first = [await Client.connect(f"{(a if i % 2 else b).url}/ws?nickname=m{i}") for i in range(3)]
+        for c in first:
+            await c.join(channel)
+        # Up to the limit: everyone sees every join.
+        for c in first:
+            assert (await c.expect("system", event="join", nickname="m2"))["count"] == 3
+        big = await Client.connect(f"{b.url}/ws?nickname=fourth")
+        joined = await big.join(channel)
+        assert joined["count"] == 4
+        own = await big.expect("system", channel=channel)
+        assert (own["event"], own["nickname"], own["quiet"]) == ("join", "fourth", True)
+        # The others get no notice for it, but a count update.
+        for c in first:
+            update = await c.recv_until(lambda e: e["type"] == "system" and e["channel"] == channel, timeout=5)
+            assert (update["event"], update["count"], update["message"], update["sender"]) == ("count", 4, "Members: 4", "System")
+        # Messages flow to everyone as usual.
+        await big.send({"op": "send", "channel": channel, "message": "hello big room"})
+        for c in first + [big]:
+            await c.expect("message", message="hello big room")
+        # Leaving from above the limit is quiet too; below it, notices are back.
+        await big.close()
+        for c in first:
+            update = await c.recv_until(lambda e: e["type"] == "system" and e["channel"] == channel, timeout=5)
+            assert (update["event"], update["count"]) == ("count", 3)
+        await first[2].close()
+        notice = await first[0].expect("system", channel=channel)
+        assert (notice["event"], notice["nickname"], notice["count"]) == ("leave", "m2", 2)
+        assert "quiet" not in notice
+        for c in first[:2]:
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        a.stop()
+        b.stop()

@@ -42,6 +42,16 @@ public enum ServerEvents {
         return out
     }
 
+    /// The member-count update of a channel over the notice limit, up to its message
+    /// text: the script appends `Members: N","count":N}`.
+    public static func countEventPrefix(channel: String) -> [UInt8] {
+        var out: [UInt8] = []
+        appendRaw("{\"type\":\"system\",\"event\":\"count\",\"channel\":", to: &out)
+        JSONWriter.appendString(channel, to: &out)
+        appendRaw(",\"sender\":\"System\",\"message\":\"", to: &out)
+        return out
+    }
+
     public static func welcome(nickname: String, instance: String, maxMessageLength: Int) -> [UInt8] {
         event("welcome") { o in
             o.field("nickname", nickname)

@@ -36,6 +36,8 @@ public struct Config: Equatable, Sendable {
     public var pingIntervalMillis = 30_000
     public var pongTimeoutMillis = 10_000
     public var redisTimeoutMillis = 5_000
+    // Presence.
+    public var presenceNoticeLimit = 100
     // History.
     public var historySize = 1_000
     // Identity of this process towards Redis; empty means a random id per start.
@@ -91,6 +93,7 @@ public enum ConfigKeys {
         seconds("REDIS_TIMEOUT", 5, "Seconds without an answer from Redis (a command, or the heartbeat on the subscriber) before reconnecting.") { $0.redisTimeoutMillis = $1 },
         seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
         seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
+        int("PRESENCE_NOTICE_LIMIT", 100, 0...100_000_000, "Channels with more members get no per-user join/leave notices, but a member count update at most once a second. 0 = always send notices.") { $0.presenceNoticeLimit = $1 },
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
         text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
     ]

@@ -149,7 +149,8 @@ final class ChannelHub {
                         worker.logger.limited("seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
                                               [("channel", channel.name), ("nickname", conn.nickname)])
                     }
-                    for entry in channel.seam where entry.id >= joinID {
+                    // A quiet notice is only its joiner's.
+                    for entry in channel.seam where entry.id >= joinID && (!entry.quiet || entry.id == joinID) {
                         entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
                     }
                 } else {
@@ -417,10 +418,21 @@ final class ChannelHub {
                 return
             }
             guard let name = channelName(topic), let channel = channels[name] else { return }
-            let id = channel.tracksIDs ? StreamID.leading(payload) : nil
+            let quiet = Self.isQuiet(payload)
+            let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
+            if quiet {
+                // A join or leave in a big channel: only its own joiner sees it; the others
+                // get the coalesced count update.
+                channel.quietSince = true
+                if let id {
+                    for m in channel.activate(upTo: id) { m.connection.deliver(frame: f) }
+                    channel.record(id, frame: f, quiet: true)
+                }
+                return
+            }
             if let id { channel.activate(upTo: id) }
             for m in channel.members { m.connection.deliver(frame: f) }
-            if let id { channel.record(id, frame: f) }
+            if let id { channel.record(id, frame: f, quiet: false) }
         }
     }
 
@@ -441,6 +453,23 @@ final class ChannelHub {
         args.add(heartbeatTopic)
         args.add("1")
         if store.link.send(args, { _ in }) { heartbeatSentAt = now }
+    }
+
+    /// Quiet notices end with `"quiet":true}` (see ChatStore.script).
+    static func isQuiet(_ payload: UnsafeRawBufferPointer) -> Bool {
+        let marker: StaticString = "\"quiet\":true}"
+        let n = marker.utf8CodeUnitCount
+        guard payload.count > n else { return false }
+        return UnsafeRawBufferPointer(rebasing: payload[(payload.count - n)...]).elementsEqual(UnsafeRawBufferPointer(start: marker.utf8Start, count: n))
+    }
+
+    /// Once a second: channels that saw quiet joins or leaves get a count update.
+    func publishCounts() {
+        guard store.isAvailable else { return }
+        for channel in channels.values where channel.quietSince {
+            channel.quietSince = false
+            store.publishCount(channel.keys, eventPrefix: ServerEvents.countEventPrefix(channel: channel.name))
+        }
     }
 
     private func isHeartbeat(_ topic: UnsafeRawBufferPointer) -> Bool {

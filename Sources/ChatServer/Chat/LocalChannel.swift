@@ -71,7 +71,7 @@ final class LocalChannel {
     /// channel keeps the frames that arrived (`seam`, replayed from the join id when
     /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
     /// reply comes early waits in `activating` until its own notice arrives.
-    var seam: [(id: StreamID, frame: [UInt8])] = []
+    var seam: [(id: StreamID, frame: [UInt8], quiet: Bool)] = []
     private var seamBytes = 0
     var lastSeen = StreamID(milliseconds: 0, sequence: 0)
     var activating: [(member: Membership, from: StreamID)] = []
@@ -108,19 +108,27 @@ final class LocalChannel {
         m.index = -1
     }
 
+    /// A quiet join or leave was seen since the last count update.
+    var quietSince = false
+
     /// Before an event with `id` is delivered: joiners waiting for their notice
     /// (which has the join's id) become members when it (or anything later) arrives.
-    func activate(upTo id: StreamID) {
-        guard !activating.isEmpty else { return }
+    /// Returns those whose own notice this is (a quiet notice goes to them only).
+    @discardableResult
+    func activate(upTo id: StreamID) -> [Membership] {
+        guard !activating.isEmpty else { return [] }
+        var own: [Membership] = []
         activating.removeAll { entry in
             guard entry.from <= id else { return false }
             addMember(entry.member)
+            if entry.from == id { own.append(entry.member) }
             return true
         }
+        return own
     }
 
     /// After an event is delivered while joins are in flight.
-    func record(_ id: StreamID, frame: UnsafeRawBufferPointer) {
+    func record(_ id: StreamID, frame: UnsafeRawBufferPointer, quiet: Bool) {
         lastSeen = id
         guard joinsInFlight > 0 else { return }
         if seam.count >= Self.seamFrameLimit || seamBytes + frame.count > Self.seamByteLimit {
@@ -128,7 +136,7 @@ final class LocalChannel {
             seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count }
             seam.removeFirst(drop)
         }
-        seam.append((id, Array(frame)))
+        seam.append((id, Array(frame), quiet))
         seamBytes += frame.count
     }
 

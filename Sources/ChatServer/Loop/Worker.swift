@@ -75,7 +75,8 @@ final class Worker {
         commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: [["SCRIPT", "LOAD", ChatStore.script]],
                              loop: loop, logger: logger)
         subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
-        hub = ChannelHub(worker: self, store: ChatStore(link: commands, historySize: config.historySize), subscriber: subscriber, prefix: config.redisPrefix)
+        hub = ChannelHub(worker: self, store: ChatStore(link: commands, historySize: config.historySize,
+                                                                noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit), subscriber: subscriber, prefix: config.redisPrefix)
         endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
         subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
@@ -159,6 +160,7 @@ final class Worker {
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
+        hub.publishCounts()
         let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
         for conn in connections {
             switch conn.phase {

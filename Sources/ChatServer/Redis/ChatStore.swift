@@ -6,11 +6,14 @@ import EventIO
 struct ChannelKeys {
     let stream: [UInt8]
     let members: [UInt8]
+    /// Hash: `dirty` = 1 while a quiet join or leave waits for its count update.
+    let presence: [UInt8]
     let topic: [UInt8]
 
     init(prefix: String, tag: String) {
         stream = Array("\(prefix):{\(tag)}:stream".utf8)
         members = Array("\(prefix):{\(tag)}:members".utf8)
+        presence = Array("\(prefix):{\(tag)}:presence".utf8)
         topic = Array("\(prefix):{\(tag)}:pub".utf8)
     }
 
@@ -33,23 +36,44 @@ enum StoreFailure: Error {
 /// Join and leave also update the channel's member hash and put its size in the
 /// notice. Scripts run atomically, so stream order and delivery order agree.
 final class ChatStore {
-    /// KEYS[1] stream, KEYS[2] member hash.
-    /// ARGV[1] mode: m (message) | j (join) | l (leave); ARGV[2] topic; ARGV[3] MAXLEN;
-    /// ARGV[4] body (JSON members without `{`; for j/l it ends in `"count":`);
-    /// ARGV[5] member field and ARGV[6] nickname for j/l.
-    /// Returns {id, count}: id is false when a leave found nothing to remove.
+    /// KEYS[1] stream, KEYS[2] member hash, KEYS[3] presence hash.
+    /// ARGV[1] mode: m (message) | j (join) | l (leave) | c (count update);
+    /// ARGV[2] topic; ARGV[3] MAXLEN; ARGV[4] body (JSON members without `{`; for j/l it
+    /// ends in `"count":`; for c it is the whole event up to its message text);
+    /// ARGV[5] member field, ARGV[6] nickname, ARGV[7] notice limit, for j/l.
+    /// Returns {id, count}: id is false when a leave found nothing to remove, and for c.
+    ///
+    /// In a channel over the notice limit, a join or leave is "quiet": stored and
+    /// published as usual but marked `"quiet":true`, so that instances use it only to
+    /// start the joiner's delivery and do not show it to everyone (N joins would be N²
+    /// deliveries); the channel is marked dirty, and a count update (mode c, run once
+    /// a second by instances that saw quiet events) tells everyone the new size.
     static let script = """
         local body = ARGV[4]
         local n = false
+        local quiet = false
         if ARGV[1] == 'j' then
           redis.call('HSET', KEYS[2], ARGV[5], ARGV[6])
           n = redis.call('HLEN', KEYS[2])
+          quiet = n > tonumber(ARGV[7])
         elseif ARGV[1] == 'l' then
           local removed = redis.call('HDEL', KEYS[2], ARGV[5])
           n = redis.call('HLEN', KEYS[2])
           if removed == 0 then return {false, n} end
+          quiet = n >= tonumber(ARGV[7])
+        elseif ARGV[1] == 'c' then
+          if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
+          redis.call('HSET', KEYS[3], 'dirty', '0')
+          n = redis.call('HLEN', KEYS[2])
+          redis.call('PUBLISH', ARGV[2], body .. 'Members: ' .. n .. '","count":' .. n .. '}')
+          return {false, n}
         end
-        if n then body = body .. n .. '}' end
+        if quiet then
+          redis.call('HSET', KEYS[3], 'dirty', '1')
+          body = body .. n .. ',"quiet":true}'
+        elseif n then
+          body = body .. n .. '}'
+        end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
         redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","ts":' .. string.match(id, '^%d+') .. ',' .. body)
         return {id, n}
@@ -58,15 +82,18 @@ final class ChatStore {
 
     let link: RedisLink
     private let historySize: Int
+    /// Join/leave notices go to everyone only in channels up to this many members.
+    private let noticeLimit: Int
     private var args = RedisArgs()
     /// Commands sent and not yet answered (shutdown waits for them).
     private(set) var inFlight = 0
     /// Round trip of every command, for /metrics.
     private(set) var latency = Histogram.latencySeconds()
 
-    init(link: RedisLink, historySize: Int) {
+    init(link: RedisLink, historySize: Int, noticeLimit: Int) {
         self.link = link
         self.historySize = historySize
+        self.noticeLimit = noticeLimit
     }
 
     var isAvailable: Bool { link.isReady }
@@ -106,14 +133,21 @@ final class ChatStore {
         if !link.send(args, { [unowned self] _ in self.inFlight -= 1 }) { inFlight -= 1 }
     }
 
+    /// Publishes the channel's member count if a quiet join or leave changed it since
+    /// the last update (whichever instance asks first does it).
+    func publishCount(_ keys: ChannelKeys, eventPrefix: [UInt8]) {
+        run(keys, mode: "c", body: eventPrefix, field: nil, nickname: nil) { _ in }
+    }
+
     private func run(_ keys: ChannelKeys, mode: String, body: [UInt8], field: String?, nickname: String?, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable)) }
         args.reset()
         args.add("EVALSHA")
         args.add(Self.scriptSHA)
-        args.add(2)
+        args.add(3)
         args.add(keys.stream)
         args.add(keys.members)
+        args.add(keys.presence)
         args.add(mode)
         args.add(keys.topic)
         args.add(historySize)
@@ -121,6 +155,7 @@ final class ChatStore {
         if let field, let nickname {
             args.add(field)
             args.add(nickname)
+            args.add(noticeLimit)
         }
         send(args, done)
     }
@@ -144,9 +179,9 @@ final class ChatStore {
                 }
                 return done(.failure(.refused(reply.text)))
             }
-            // {id, count}; id is nil when a leave found nothing to remove.
-            guard reply.count == 2, reply[0].isString || reply[0].isNil else { return done(.failure(.refused("unexpected script reply"))) }
-            let count = reply[1].isInteger ? Int(reply[1].integer) : nil
+            // {id, count}; id is nil when a leave found nothing to remove (and for counts).
+            guard reply.count >= 1, reply[0].isString || reply[0].isNil else { return done(.failure(.refused("unexpected script reply"))) }
+            let count = reply.count > 1 && reply[1].isInteger ? Int(reply[1].integer) : nil
             done(.success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count)))
         }
         if !sent {
