@@ -8,12 +8,13 @@ DEBUG_BIN := .build/debug/chat-server
 RELEASE_BIN := .build/release/chat-server
 AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
 
-.PHONY: help deps build release run test test-unit test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
+.PHONY: help deps build release run bench test test-unit test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
 
 help:
 	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
 	@echo "make test         unit, integration and conformance tests (starts its own redis-servers)"
 	@echo "make conformance  the whole Autobahn TestSuite (compression sections too)"
+	@echo "make bench        chat-server vs Nchan, same tool, same run; writes docs/BENCHMARKS.md (~15 min)"
 	@echo "make test-asan    integration and conformance tests against an AddressSanitizer build"
 	@echo "make fuzz         libFuzzer on the HTTP, frame and protocol parsers (FUZZ_SECONDS per target, default 300)"
 	@echo "make docker-check lint docker/Dockerfile and validate docker/compose.yaml"
@@ -30,6 +31,13 @@ release: deps
 
 run: release
 	@scripts/run-local.sh $(ARGS)
+
+# Installs nginx + the Nchan module (the peer), builds both release products, runs
+# every workload. BENCH_ARGS="--only W1,W3 --seconds 10" for a subset.
+bench: deps
+	@scripts/deps.sh --bench
+	$(SWIFT) build -c release
+	python3 bench/run.py $(BENCH_ARGS)
 
 test: deps
 	@scripts/deps.sh --test

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""`make bench`: chat-server and Nchan measured by the same tool in the same run.
+
+Starts a private redis-server, then for every workload starts each server fresh,
+pinned to CPU 0, and runs chat-bench pinned to CPU 1; prints a table of both with
+the ratio ours/peer and writes docs/BENCHMARKS.md (results, machine, exact commands).
+
+    python3 bench/run.py [--only W1,W3] [--seconds 20] [--out docs/BENCHMARKS.md]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "build" / "bench"
+SERVER = ROOT / ".build" / "release" / "chat-server"
+BENCH = ROOT / ".build" / "release" / "chat-bench"
+SERVER_CPU, TOOL_CPU = "0", "1"
+LADDER = [10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Redis:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--maxclients", "100000", "--logfile", str(RUN / "redis.log")])
+        wait_port(self.port)
+
+    def flush(self):
+        subprocess.run(["redis-cli", "-p", str(self.port), "FLUSHALL"], capture_output=True, check=True)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Ours:
+    name = "chat-server"
+
+    def __init__(self, redis, workers=1):
+        self.port = free_port()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(self.port),
+               "REDIS_PORT": str(redis.port), "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "10000",
+               "ECHO_ENABLED": "false", "WORKERS": str(workers)}
+        self.env_line = " ".join(f"{k}={v}" for k, v in env.items() if k != "PATH")
+        self.command = ["taskset", "-c", SERVER_CPU, str(SERVER)]
+        self.log = open(RUN / f"ours-{self.port}.log", "w")
+        self.proc = subprocess.Popen(self.command, env=env, cwd=RUN, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port)
+        time.sleep(0.3)  # Redis connections
+
+    def subscriber(self):
+        return ["--url", f"ws://127.0.0.1:{self.port}/ws?nickname=s{{i}}", "--join", '{"op":"join","channel":"{ch}"}',
+                "--ready", '"type":"joined"']
+
+    def publisher(self):
+        return ["--publish", "ws", "--publish-url", f"ws://127.0.0.1:{self.port}/ws?nickname=publisher"]
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Nchan:
+    name = "nchan"
+
+    def __init__(self, redis, workers=1):
+        self.port = free_port()
+        self.dir = RUN / f"nchan-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        template = (ROOT / "bench" / "nchan.conf.in").read_text()
+        conf = (template.replace("@MODULES@", "/usr/lib/nginx/modules").replace("@RUN@", str(self.dir))
+                .replace("@REDIS_PORT@", str(redis.port)).replace("@PORT@", str(self.port))
+                .replace("@REDIS@", "nchan_redis_pass chat_redis;")
+                .replace("worker_processes 1;", f"worker_processes {workers};"))
+        (self.dir / "nginx.conf").write_text(conf)
+        self.command = ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)]
+        self.env_line = ""
+        self.log = open(self.dir / "out.log", "w")
+        self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port)
+        time.sleep(0.3)
+
+    def subscriber(self):
+        return ["--url", f"ws://127.0.0.1:{self.port}/sub/{{ch}}"]
+
+    def publisher(self):
+        return ["--publish", "http", "--publish-url", f"http://127.0.0.1:{self.port}/pub/{{ch}}"]
+
+    def pids(self):
+        return [self.proc.pid]  # the master; chat-bench adds its worker children
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)  # graceful
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+COMMANDS = []
+
+
+def bench(server, args):
+    cmd = ["taskset", "-c", TOOL_CPU, str(BENCH)] + args + ["--server-pids", ",".join(map(str, server.pids()))]
+    shown = " ".join(("'" + a + "'") if any(c in a for c in ' {}"*') else a for a in cmd[3:])
+    COMMANDS.append((server.name, shown.replace(str(BENCH), "chat-bench")))
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
+    result = json.loads(line)
+    if out.returncode != 0 and "error" not in result:
+        result["error"] = out.stderr.strip()[-300:] or "exit %d" % out.returncode
+    return result
+
+
+def pubsub(server, subs, channels, rate, seconds, drain=2):
+    return bench(server, ["pubsub", "--subscribers", str(subs), "--channels", str(channels), "--rate", str(rate),
+                          "--duration", str(seconds), "--drain", str(drain), "--timeout", "300"] + server.subscriber() + server.publisher())
+
+
+def passes(r):
+    return "error" not in r and r.get("delivered_ratio", 0) >= 0.999 and r["latency_ms"]["p99"] <= 100
+
+
+def run_workload(key, redis, kinds, seconds):
+    results = {}
+    for kind in kinds:
+        def fresh():
+            redis.flush()
+            return kind(redis)
+        if key == "W1":
+            s = fresh(); results[kind.name] = pubsub(s, 1000, 1, 100, seconds); s.stop()
+        elif key == "W2":
+            s = fresh(); results[kind.name] = pubsub(s, 10000, 1, 20, seconds); s.stop()
+        elif key == "W3":
+            s = fresh(); results[kind.name] = pubsub(s, 10000, 1000, 1000, seconds); s.stop()
+        elif key == "W4":
+            steps = []
+            for rate in LADDER:
+                s = fresh()
+                r = pubsub(s, 5000, 1, rate, min(seconds, 10))
+                s.stop()
+                r["step_passed"] = passes(r)
+                steps.append(r)
+                print(f"  {kind.name} W4 {rate} msg/s: delivered {r.get('delivered_ratio')} p99 {r.get('latency_ms', {}).get('p99')} ms"
+                      f" -> {'pass' if r['step_passed'] else 'FAIL'}", flush=True)
+                if not r["step_passed"]:
+                    break
+            best = max([r["rate"] for r in steps if r["step_passed"]], default=0)
+            results[kind.name] = {"best_rate": best, "steps": steps,
+                                  "cpu_us_at_10": steps[0].get("server_cpu_us_per_delivery") if steps else None}
+        elif key == "W5":
+            s = fresh()
+            results[kind.name] = bench(s, ["idle", "--subscribers", "10000", "--hold", "3", "--timeout", "120"] + s.subscriber())
+            s.stop()
+        print(f"{key} {kind.name}: {json.dumps(results[kind.name])[:400]}", flush=True)
+    return results
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except Exception:
+            return "?"
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "os": version(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+            "redis": version(["redis-server", "--version"]), "nginx": version(["sh", "-c", "nginx -v 2>&1"]),
+            "nchan": version(["sh", "-c", "dpkg-query -W -f '${Version}' libnginx-mod-nchan"]),
+            "swift": version(["swift", "--version"])}
+
+
+def report(results, seconds, out_path):
+    m = machine()
+    rows = []
+    def row(name, ours, peer, better):
+        rows.append((name, ours, peer, better))
+    def get(w, server, *path):
+        r = results.get(w, {}).get(server)
+        for p in path:
+            if not isinstance(r, dict) or p not in r:
+                return None
+            r = r[p]
+        return r
+    for w, label in [("W1", "W1 1×1,000 subs, 100 msg/s"), ("W2", "W2 1×10,000 subs, 20 msg/s"), ("W3", "W3 1,000 ch × 10 subs, 1,000 msg/s")]:
+        if w not in results:
+            continue
+        for field, name, better in [("delivered_ratio", "delivered", "higher"), (("latency_ms", "p50"), "p50 ms", "lower"),
+                                    (("latency_ms", "p99"), "p99 ms", "lower"), (("latency_ms", "p999"), "p99.9 ms", "lower"),
+                                    ("server_cpu_us_per_delivery", "server CPU µs/delivery", "lower"), ("tool_cpu_cores", "tool CPU (cores)", "")]:
+            path = field if isinstance(field, tuple) else (field,)
+            row(f"{label}: {name}", get(w, "chat-server", *path), get(w, "nchan", *path), better)
+    if "W4" in results:
+        row("W4 1×5,000 subs: highest rate with ≥99.9% delivered and p99 ≤ 100 ms (msg/s)", get("W4", "chat-server", "best_rate"), get("W4", "nchan", "best_rate"), "higher")
+        row("W4 server CPU µs/delivery at 10 msg/s", get("W4", "chat-server", "cpu_us_at_10"), get("W4", "nchan", "cpu_us_at_10"), "lower")
+    if "W5" in results:
+        row("W5 10,000 idle connections: server KiB per connection", get("W5", "chat-server", "server_kib_per_connection"),
+            get("W5", "nchan", "server_kib_per_connection"), "lower")
+    if "W6" in results:
+        row("W6 concurrent connections receiving a broadcast", get("W6", "chat-server", "ready"), get("W6", "nchan", "ready"), "higher")
+
+    def fmt(v):
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3f}".rstrip("0").rstrip(".")
+        return str(v)
+
+    lines = ["# Benchmarks", "",
+             "Generated by `make bench` (bench/run.py); do not edit by hand. chat-server and its peer, "
+             "[Nchan](https://nchan.io) (nginx + libnginx-mod-nchan, Redis mode), are measured by the same tool "
+             "(`chat-bench`) in the same run, each server pinned to CPU 0 and the tool to CPU 1, one server worker "
+             "process each, both going through the same redis-server. Ratio = chat-server / Nchan.", "",
+             f"Run: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; {seconds} s per workload (W4: 10 s per step); payloads 64 bytes.", "",
+             "| measure | chat-server | Nchan | ratio | better |", "|---|---|---|---|---|"]
+    for name, ours, peer, better in rows:
+        r = ratio(ours, peer) if isinstance(ours, (int, float)) and isinstance(peer, (int, float)) else "–"
+        lines.append(f"| {name} | {fmt(ours)} | {fmt(peer)} | {r} | {better} |")
+    if "W4" in results:
+        lines += ["", "W4 ladder (rate: delivered ratio / p99 ms / server CPU µs per delivery):", ""]
+        for server in ("chat-server", "nchan"):
+            steps = get("W4", server, "steps") or []
+            text = "; ".join(f"{s.get('rate')}: {s.get('delivered_ratio')} / {s.get('latency_ms', {}).get('p99')} / {s.get('server_cpu_us_per_delivery')}" for s in steps)
+            lines.append(f"- {server}: {text}")
+    lines += ["", "## How it was measured", "",
+              "- Each workload starts the server fresh (and FLUSHALL on Redis), waits until every subscriber is connected "
+              "and subscribed, waits 1 s, publishes at the fixed rate, then waits 2 s for deliveries.",
+              "- chat-server subscribers use `/ws` and the `join` op; its publisher is one WebSocket connection in the chat "
+              "protocol that joins every channel, so it also receives its own messages (`publisher_echoes`, counted as "
+              "deliveries in the CPU figure). Nchan subscribers use WebSocket at `/sub/<ch>`; its publisher POSTs to "
+              "`/pub/<ch>` on keep-alive connections.",
+              "- Latency: from the publisher's send to the subscriber's read (monotonic clock in the payload). Server CPU: "
+              "user+system time of the server processes from /proc over the measured interval, divided by deliveries. "
+              "Tool CPU: the benchmark's own CPU in cores; near 1.0 would mean the tool limits the result.",
+              "- W5 is the growth of the server's RSS (user space; kernel socket buffers are not included for either) "
+              "divided by the number of connections.",
+              "", "Machine:", ""]
+    lines += [f"- {k}: {v}" for k, v in m.items()]
+    lines += ["", "Server commands:", "",
+              "```", f"chat-server: {Ours.env_line_example} taskset -c 0 .build/release/chat-server",
+              "nchan: taskset -c 0 nginx -c build/bench/nchan-PORT/nginx.conf (from bench/nchan.conf.in)", "```", "",
+              "Benchmark commands (ports vary per run):", "", "```"]
+    seen = set()
+    for name, cmd in COMMANDS:
+        key = (name, cmd.split(" --server-pids")[0])
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"# {name}\ntaskset -c 1 {key[1]}")
+    lines += ["```", ""]
+    text = "\n".join(lines)
+    if out_path:
+        Path(out_path).write_text(text)
+    print("\n".join(l for l in lines if l.startswith("|")))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="W1,W2,W3,W4,W5")
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--peer", default="nchan", choices=["nchan", "none"])
+    args = ap.parse_args()
+    RUN.mkdir(parents=True, exist_ok=True)
+    for tool in ("taskset", "redis-server", "nginx"):
+        if not shutil.which(tool) and not (tool == "nginx" and args.peer == "none"):
+            sys.exit(f"bench: {tool} is missing (make bench installs it)")
+    redis = Redis()
+    Ours.env_line_example = "RATE_LIMIT=0 MAX_CHANNELS_PER_CONNECTION=10000 ECHO_ENABLED=false"
+    kinds = [Ours] + ([Nchan] if args.peer == "nchan" else [])
+    results = {}
+    try:
+        for key in args.only.split(","):
+            results[key] = run_workload(key, redis, kinds, args.seconds)
+    finally:
+        redis.stop()
+    (RUN / "results.json").write_text(json.dumps(results, indent=1))
+    report(results, args.seconds, args.out)
+
+
+if __name__ == "__main__":
+    main()
