@@ -21,6 +21,10 @@ final class ChannelHub {
     private var frame: [UInt8] = []
     private var body: [UInt8] = []
     private var subscriptionArgs = RedisArgs()
+    /// Channels with a batch this turn, and the batch of broadcasts to everyone.
+    private var batchedChannels: [LocalChannel] = []
+    private var globalBatch: [UInt8] = []
+    private var globalBatchEvents = 0
     /// Sends accepted while a join waits for its subscription, per membership.
     static let queuedSendLimit = 64
     /// Numbers joins, for unique member-hash fields.
@@ -406,17 +410,21 @@ final class ChannelHub {
         }
     }
 
-    /// Frames a published event once and appends it to every local recipient.
+    /// Frames a published event once and adds it to the channel's batch for this
+    /// turn; the batch is written to every local member at the end of the turn.
     private func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
         worker.stats.messagesFromRedis += 1
+        if isGlobal(topic) {
+            FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch)
+            globalBatch.append(contentsOf: payload)
+            globalBatchEvents += 1
+            worker.scheduleEndOfTurn()
+            return
+        }
         frame.removeAll(keepingCapacity: true)
         FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
         frame.withUnsafeBytes { f in
-            if isGlobal(topic) {
-                for conn in worker.connections where conn.isOpenChat { conn.deliver(frame: f) }
-                return
-            }
             guard let name = channelName(topic), let channel = channels[name] else { return }
             let quiet = Self.isQuiet(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
@@ -431,7 +439,15 @@ final class ChannelHub {
                 return
             }
             if let id { channel.activate(upTo: id) }
-            for m in channel.members { m.connection.deliver(frame: f) }
+            if !channel.members.isEmpty {
+                channel.batch.append(contentsOf: f)
+                channel.batchEvents += 1
+                if !channel.batchQueued {
+                    channel.batchQueued = true
+                    batchedChannels.append(channel)
+                    worker.scheduleEndOfTurn()
+                }
+            }
             if let id { channel.record(id, frame: f, quiet: false) }
         }
     }
@@ -453,6 +469,41 @@ final class ChannelHub {
         args.add(heartbeatTopic)
         args.add("1")
         if store.link.send(args, { _ in }) { heartbeatSentAt = now }
+    }
+
+    /// End of the turn: every channel's batch to each of its members (one write each).
+    func flushBatches() {
+        for channel in batchedChannels {
+            channel.batchQueued = false
+            guard channel.batchEvents > 0 else { continue }
+            // Taken out of the channel first: a member closed while we write (too slow)
+            // leaves the channel, and that must not hand this batch out a second time.
+            let events = channel.batchEvents
+            var batch: [UInt8] = []
+            swap(&batch, &channel.batch)
+            channel.batchEvents = 0
+            batch.withUnsafeBytes { b in
+                for m in channel.members { m.connection.writeShared(b, events: events) }
+            }
+            if channel.batch.isEmpty, batch.capacity <= 262_144 {
+                batch.removeAll(keepingCapacity: true)
+                channel.batch = batch  // keep the buffer for the next turn
+            }
+        }
+        batchedChannels.removeAll(keepingCapacity: batchedChannels.count < 4_096)
+        if globalBatchEvents > 0 {
+            let events = globalBatchEvents
+            var batch: [UInt8] = []
+            swap(&batch, &globalBatch)
+            globalBatchEvents = 0
+            batch.withUnsafeBytes { b in
+                for conn in worker.connections where conn.isOpenChat { conn.writeShared(b, events: events) }
+            }
+            if globalBatch.isEmpty, batch.capacity <= 262_144 {
+                batch.removeAll(keepingCapacity: true)
+                globalBatch = batch
+            }
+        }
     }
 
     /// Quiet notices end with `"quiet":true}` (see ChatStore.script).

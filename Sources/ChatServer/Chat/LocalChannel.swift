@@ -91,13 +91,41 @@ final class LocalChannel {
     /// Whether events must be looked at by id (joins in progress).
     var tracksIDs: Bool { joinsInFlight > 0 || !activating.isEmpty }
 
+    /// Events that arrived this loop turn, framed, written to every member at the end
+    /// of the turn (`ChannelHub.flushBatches`).
+    var batch: [UInt8] = []
+    var batchEvents = 0
+    var batchQueued = false
+
+    /// Gives the pending batch to the current members now (through their output
+    /// buffers): called before the member list changes, so that a joiner never gets
+    /// what came before its join and a leaver gets everything up to its leave.
+    func commitBatch() {
+        guard batchEvents > 0 else { return }
+        // Taken out first: a member found too slow here leaves the channel, which
+        // commits again, and must find nothing left to hand out.
+        let events = batchEvents
+        var taken: [UInt8] = []
+        swap(&taken, &batch)
+        batchEvents = 0
+        taken.withUnsafeBytes { b in
+            for m in members { m.connection.deliver(frame: b, events: events) }
+        }
+        if batch.isEmpty, taken.capacity <= 262_144 {
+            taken.removeAll(keepingCapacity: true)
+            batch = taken
+        }
+    }
+
     func addMember(_ m: Membership) {
+        commitBatch()
         m.index = members.count
         m.state = .active
         members.append(m)
     }
 
     func removeMember(_ m: Membership) {
+        commitBatch()
         let i = m.index
         guard i >= 0, i < members.count, members[i] === m else { return }
         let last = members.removeLast()

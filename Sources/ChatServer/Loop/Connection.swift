@@ -264,23 +264,52 @@ final class Connection {
         pingSentAt = now
     }
 
-    /// Appends an already-framed message shared by many recipients (channel fan-out).
-    /// A client whose unsent bytes pass the limit is too slow to keep: it gets no more
-    /// messages, a close frame (1008) queued behind what it has not read, and the
-    /// linger time to read it before the connection is dropped. Its memory is bounded
-    /// by the limit plus one message, and nobody else waits for it.
-    func deliver(frame: UnsafeRawBufferPointer) {
-        guard phase == .open else { return }
-        if evbuffer_get_length(output) > worker.config.outputBufferLimit {
-            worker.stats.slowConsumers += 1
-            worker.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
-                                  [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pendingOutput))])
-            close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
-            return
-        }
+    /// Appends already-framed events to the output (seam replays, a batch committed
+    /// before a membership change, a quiet notice for its joiner).
+    func deliver(frame: UnsafeRawBufferPointer, events: Int = 1) {
+        guard phase == .open, !isTooSlow(evbuffer_get_length(output)) else { return }
         evbuffer_add(output, frame.baseAddress, frame.count)
-        worker.stats.deliveries += 1
+        worker.stats.deliveries += UInt64(events)
         markDirty()
+    }
+
+    /// Writes a channel's batch of this turn (already-framed events shared by all its
+    /// members): straight from the shared bytes when nothing else waits for this
+    /// socket, so fan-out costs one `write` per member and no copy; what the socket
+    /// does not take, or anything behind pending output, goes to the output buffer.
+    func writeShared(_ batch: UnsafeRawBufferPointer, events: Int) {
+        guard phase == .open else { return }
+        let pending = evbuffer_get_length(output)
+        if isTooSlow(pending) { return }
+        worker.stats.deliveries += UInt64(events)
+        var offset = 0
+        if pending == 0 {
+            let n = Glibc.write(fd, batch.baseAddress, batch.count)
+            if n < 0 {
+                let e = errno
+                if e == EPIPE || e == ECONNRESET { return abort(.clientGone, nil) }
+                if e != EAGAIN && e != EINTR { return abort(.ioError, "write failed: \(Platform.errorText(e))") }
+            } else {
+                worker.stats.bytesOut += UInt64(n)
+                offset = n
+            }
+            if offset == batch.count { return }
+        }
+        evbuffer_add(output, batch.baseAddress! + offset, batch.count - offset)
+        if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+    }
+
+    /// A client whose unsent bytes pass the limit is too slow to keep: it gets no more
+    /// events, a close frame (1008) queued behind what it has not read, and the linger
+    /// time to read it before the connection is dropped. Its memory is bounded by the
+    /// limit plus one batch, and nobody else waits for it.
+    private func isTooSlow(_ pending: Int) -> Bool {
+        guard pending > worker.config.outputBufferLimit else { return false }
+        worker.stats.slowConsumers += 1
+        worker.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
+                              [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pending))])
+        close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
+        return true
     }
 
     private func markDirty() {

@@ -120,18 +120,28 @@ final class Worker {
 
     func markDirty(_ conn: Connection) {
         dirty.append(conn)
-        endOfTurn.trigger()
+        scheduleEndOfTurn()
     }
 
     /// Schedules a closed connection's teardown for the end of this turn.
     func reap(_ conn: Connection) {
         doomed.append(conn)
+        scheduleEndOfTurn()
+    }
+
+    private var endOfTurnScheduled = false
+
+    func scheduleEndOfTurn() {
+        guard !endOfTurnScheduled else { return }
+        endOfTurnScheduled = true
         endOfTurn.trigger()
     }
 
-    /// Once per loop turn: one write per connection with output, then teardown of
-    /// connections closed during the turn.
+    /// Once per loop turn: each connection's own output (replies, errors), then the
+    /// channels' batches of this turn (one write per member for everything the channel
+    /// got), then teardown of connections closed during the turn.
     private func flushAndReap() {
+        endOfTurnScheduled = false
         var i = 0
         while i < dirty.count {  // a flush can make another connection dirty (never this list shrinks)
             let conn = dirty[i]
@@ -140,6 +150,7 @@ final class Worker {
             i += 1
         }
         dirty.removeAll(keepingCapacity: dirty.count < 4_096)
+        hub.flushBatches()
         for conn in doomed {
             stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
             let index = conn.tableIndex
