@@ -64,6 +64,22 @@ public struct ProtocolLimits: Sendable {
 /// Parses client text messages into requests. Pure: the connection decides what a
 /// valid request does.
 public enum ClientProtocol {
+    /// Unicode scalars in `s`: UTF-8 bytes that do not continue a sequence.
+    static func scalarCount(_ s: String) -> Int {
+        var n = 0
+        for b in s.utf8 where b & 0xC0 != 0x80 { n += 1 }
+        return n
+    }
+
+    /// Empty or only whitespace (checked byte-wise while it is ASCII).
+    static func isBlank(_ s: String) -> Bool {
+        for b in s.utf8 {
+            if b >= 0x80 { return s.unicodeScalars.allSatisfy { $0.properties.isWhitespace } }
+            if b != 0x20 && !(0x09...0x0D).contains(b) { return false }
+        }
+        return true
+    }
+
     /// `seedChannel` is the channel of a `/chat/join` connection, whose clients send
     /// `{"message":"text"}` without an op.
     public static func parse(_ bytes: UnsafeRawBufferPointer, limits: ProtocolLimits, seedChannel: String?) -> Result<ClientRequest, ChatError> {
@@ -110,10 +126,10 @@ public enum ClientProtocol {
         }
         func requireText(_ channel: String?) -> Result<String, ChatError> {
             requireString(message, "message").flatMap { text in
-                if text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
+                if Self.isBlank(text) {
                     return .failure(ChatError(.emptyMessage, "message is empty", channel: channel, ref: ref))
                 }
-                if text.unicodeScalars.count > limits.maxMessageLength {
+                if Self.scalarCount(text) > limits.maxMessageLength {
                     return .failure(ChatError(.messageTooLong, "message is longer than \(limits.maxMessageLength) characters", channel: channel, ref: ref))
                 }
                 return .success(text)

@@ -66,7 +66,13 @@ public enum Names {
     /// Letters, combining marks, digits and `_ - .` are allowed (marks only after a
     /// letter, checked by the callers); nil for everything else.
     private static func kind(of scalar: Unicode.Scalar) -> Kind? {
-        if scalar == "_" || scalar == "-" || scalar == "." { return .other }
+        if scalar.isASCII {  // fast path: names are checked on every message sent
+            switch scalar.value {
+            case 0x61...0x7A, 0x41...0x5A: return .letter
+            case 0x30...0x39, 0x5F, 0x2D, 0x2E: return .other
+            default: return nil
+            }
+        }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
         case .nonspacingMark, .spacingMark: return .mark

@@ -482,8 +482,9 @@ final class ChannelHub {
             var batch: [UInt8] = []
             swap(&batch, &channel.batch)
             channel.batchEvents = 0
+            let targets = channel.targets  // a copy: members may leave while we write
             batch.withUnsafeBytes { b in
-                for m in channel.members { m.connection.writeShared(b, events: events) }
+                for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
             }
             if channel.batch.isEmpty, batch.capacity <= 262_144 {
                 batch.removeAll(keepingCapacity: true)

@@ -117,11 +117,17 @@ final class LocalChannel {
         }
     }
 
+    /// The members' connections, index for index with `members`, unretained: the
+    /// fan-out loop then touches no reference counts (the memberships keep the
+    /// connections alive).
+    private(set) var targets: ContiguousArray<Unmanaged<Connection>> = []
+
     func addMember(_ m: Membership) {
         commitBatch()
         m.index = members.count
         m.state = .active
         members.append(m)
+        targets.append(.passUnretained(m.connection))
     }
 
     func removeMember(_ m: Membership) {
@@ -129,8 +135,10 @@ final class LocalChannel {
         let i = m.index
         guard i >= 0, i < members.count, members[i] === m else { return }
         let last = members.removeLast()
+        let lastTarget = targets.removeLast()
         if i < members.count {
             members[i] = last
+            targets[i] = lastTarget
             last.index = i
         }
         m.index = -1
