@@ -11,10 +11,15 @@
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
 
 /* errno is a macro around a function call; Swift sees it through Glibc, but a
  * helper keeps call sites in the I/O layer uniform. */
 static inline int chat_errno(void) { return errno; }
+
+/* prctl is variadic, which Swift cannot call: a worker asks to get `sig` when its
+ * supervisor dies, so that workers never outlive it. */
+static inline int chat_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 #endif

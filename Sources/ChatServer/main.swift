@@ -8,6 +8,9 @@ enum ServerVersion {
 
 // chat-server entry point: configuration, logging, one worker.
 signal(SIGPIPE, SIG_IGN)
+// Until the loop installs its handler, a SIGHUP (log reopening) must not kill a
+// worker that is still starting.
+signal(SIGHUP, SIG_IGN)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let environment = Platform.environment(keys: ConfigKeys.all.map(\.name))
@@ -30,8 +33,30 @@ case .success(.run(let config, let warnings)):
         FileOutput.standardError("chat-server: config error: LOG_FILE_PATH/LOG_ERROR_FILE_PATH: \(problem)\n")
         exit(2)
     }
-    for warning in warnings { logger.warn(warning) }
-    let worker = Worker(config: config, logger: logger)
+    let workerIndex = Supervisor.workerIndex
+    let workerCount = config.workers == 0 ? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) : config.workers
+    if workerIndex == nil { for warning in warnings { logger.warn(warning) } }
+    if workerCount > 1, workerIndex == nil {
+        // The supervisor checks the port once, so that "address in use" is one clear
+        // error rather than workers restarting forever.
+        do {
+            _ = try Listener(loop: EventLoop(), host: config.host, port: config.port, logger: logger)
+        } catch {
+            logger.error("cannot start", [("error", "\(error)")])
+            exit(1)
+        }
+        logger.tag = "supervisor"
+        let supervisor = Supervisor(config: config, logger: logger, count: workerCount)
+        supervisor.run()
+        exit(supervisor.exitCode)
+    }
+    var workerConfig = config
+    if let workerIndex {
+        Supervisor.followSupervisor()
+        // Each worker is its own instance to Redis.
+        workerConfig.instanceID = config.instanceID.isEmpty ? "" : "\(config.instanceID)-\(workerIndex)"
+    }
+    let worker = Worker(config: workerConfig, logger: logger)
     logger.tag = worker.instanceID
     do {
         try worker.start()

@@ -24,7 +24,24 @@ final class Logger {
     }
 
     /// Opens the log files (creating their folders). Returns an error text on failure.
+    private var paths: (log: String, error: String)?
+
+    /// Closes and opens the log files again (SIGHUP, after a log rotation).
+    func reopenFiles() {
+        guard let paths else { return }
+        if fileFD >= 0 { close(fileFD) }
+        if errorFD >= 0 { close(errorFD) }
+        fileFD = -1
+        errorFD = -1
+        if let problem = openFiles(logPath: paths.log, errorPath: paths.error) {
+            write(.error, "cannot reopen the log files", [("error", problem)])
+        } else {
+            info("log files reopened")
+        }
+    }
+
     func openFiles(logPath: String, errorPath: String) -> String? {
+        paths = (logPath, errorPath)
         for path in [logPath, errorPath] {
             if let problem = Platform.makeParentDirectories(of: path) { return "cannot create the folder of \(path): \(problem)" }
         }

@@ -93,6 +93,7 @@ final class Worker {
         for number in [SIGTERM, SIGINT] {
             signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
         }
+        signalEvents.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in self.logger.reopenFiles() })
         commands.start()
         subscriber.start()
         logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),

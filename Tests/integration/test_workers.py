@@ -1,0 +1,103 @@
+"""WORKERS=N: a supervisor and N worker processes sharing one port."""
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+from harness import ChatServer, Client, metrics, unique, wait_until
+
+
+def run(coro, timeout=60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def children(pid):
+    text = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    return [int(p) for p in text]
+
+
+def test_workers_share_the_port_restart_and_drain(redis, tmp_path):
+    log = tmp_path / "chat.log"
+    s = ChatServer(redis, "sup", env={"WORKERS": "3", "LOG_TO_FILE": "true", "LOG_FILE_PATH": str(log),
+                                      "LOG_ERROR_FILE_PATH": str(tmp_path / "error.log")})
+    channel = unique()
+    try:
+        wait_until(lambda: len(children(s.proc.pid)) == 3, what="three workers")
+        workers = children(s.proc.pid)
+
+        async def chat():
+            # Connections spread over the workers (distinct instances), and a message
+            # crosses from one worker to the others through Redis.
+            clients = [await Client.connect(f"{s.url}/ws?nickname=u{i}") for i in range(12)]
+            instances = {(await c.expect("welcome"))["instance"] for c in clients}
+            assert len(instances) >= 2, instances
+            assert all(i.startswith("sup-") for i in instances)
+            for c in clients:
+                await c.join(channel)
+            await clients[0].send({"op": "send", "channel": channel, "message": "to all workers"})
+            for c in clients:
+                await c.expect("message", message="to all workers")
+            for c in clients:
+                await c.close()
+
+        run(chat())
+
+        # A worker that dies is replaced.
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(lambda: len(children(s.proc.pid)) == 3 and workers[0] not in children(s.proc.pid), timeout=10,
+                   what="the dead worker replaced")
+        assert "worker died, restarting" in s.log()
+        wait_until(lambda: s.log().count(" INFO  listening ") == 4, what="the new worker listening")
+
+        # SIGHUP reaches every worker: each reopens its log files.
+        os.rename(log, tmp_path / "chat.log.1")
+        s.signal(signal.SIGHUP)
+        wait_until(lambda: log.exists() and log.read_text().count("log files reopened") == 3, what="logs reopened")
+
+        # SIGTERM drains every worker and the supervisor exits 0.
+        async def drained():
+            c = await Client.connect(f"{s.url}/ws?nickname=last")
+            await c.expect("welcome")
+            s.signal(signal.SIGTERM)
+            try:
+                while True:
+                    await c.recv()
+            except Exception as e:
+                assert e.rcvd.code == 1001
+
+        run(drained())
+        assert s.proc.wait(15) == 0
+        assert "supervisor stopped" in s.log()
+    finally:
+        s.stop()
+
+
+def test_workers_die_with_the_supervisor(redis):
+    s = ChatServer(redis, "orphan", env={"WORKERS": "2"})
+    try:
+        wait_until(lambda: len(children(s.proc.pid)) == 2, what="two workers")
+        workers = children(s.proc.pid)
+        s.proc.kill()
+        s.proc.wait()
+        wait_until(lambda: not any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"
+                                   for p in workers), timeout=10, what="workers gone")
+    finally:
+        s.stop()
+
+
+def test_a_port_in_use_is_one_clear_error():
+    """A port held by another program (without SO_REUSEPORT): the supervisor says so
+    once and exits, instead of workers restarting forever."""
+    from test_config import run_binary
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        out = run_binary(["--workers", "2", "--host", "127.0.0.1", "--port", str(port)], {})
+        assert out.returncode == 1
+        assert "cannot start" in out.stdout + out.stderr
+    finally:
+        holder.close()
