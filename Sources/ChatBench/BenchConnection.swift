@@ -44,16 +44,27 @@ final class BenchConnection {
     }
 
     /// Starts connecting; returns an error text when the socket cannot even start.
-    func connect(to endpoint: Endpoint, from source: (UInt8, UInt8, UInt8, UInt8)?) -> String? {
+    /// With `port`, the source port is chosen here: the kernel's own search for a free
+    /// ephemeral port gets slow (quadratic) with tens of thousands of connections
+    /// from one address, and would make the tool, not the server, the bottleneck.
+    func connect(to endpoint: Endpoint, from source: (UInt8, UInt8, UInt8, UInt8)?, port: UInt16 = 0) -> String? {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return "socket: \(Platform.errorText(errno))" }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         if let source {
-            // IP_BIND_ADDRESS_NO_PORT (24): pick the port at connect time, per destination.
-            setsockopt(fd, Int32(IPPROTO_IP), 24, &one, socklen_t(MemoryLayout<Int32>.size))
-            var local = Self.address(source, port: 0)
-            let rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var local = Self.address(source, port: port)
+            var rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if rc != 0 && port != 0 {
+                // That port is taken: let the kernel choose (IP_BIND_ADDRESS_NO_PORT, 24).
+                Glibc.close(fd)
+                fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_IP), 24, &one, socklen_t(MemoryLayout<Int32>.size))
+                local = Self.address(source, port: 0)
+                rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            }
             if rc != 0 { return "bind: \(Platform.errorText(errno))" }
         }
         var remote = Self.address(endpoint.address, port: endpoint.port)

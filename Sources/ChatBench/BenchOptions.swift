@@ -122,6 +122,7 @@ struct BenchOptions {
             i += 1
         }
         if o.mode == .pubsub && o.publish == .none { return .failure(BenchError("pubsub needs --publish ws|http and --publish-url")) }
+        if o.perSource > 45_000 { return .failure(BenchError("--per-source: at most 45000 (source ports 20000-64999)")) }
         return .success(o)
     }
 

@@ -19,6 +19,8 @@ final class Coordinator {
     private var measureStart: (wall: UInt64, server: Double, tool: Double) = (0, 0, 0)
     private var measureEnd: (wall: UInt64, server: Double, tool: Double) = (0, 0, 0)
     private var reports: [ShardReport] = []
+    /// Latest `progress` of each shard: connected, ready, failures.
+    private var progress: [Int: (Int, Int, Int)] = [:]
     private var result: [String: String] = [:]
     private(set) var exitCode: Int32 = 0
 
@@ -69,6 +71,12 @@ final class Coordinator {
         } else if line.hasPrefix("report ") {
             if let r = ShardReport(line) { reports.append(r) }
             if reports.count == shards.count { report() }
+        } else if line.hasPrefix("progress ") {
+            let p = line.split(separator: " ", maxSplits: 4)
+            if p.count >= 4, let c = Int(p[1]), let r = Int(p[2]), let f = Int(p[3]) {
+                progress[shard.index] = (c, r, f)
+                if p.count == 5, result["first_error"] == nil, f > 0 { result["first_error"] = String(p[4]) }
+            }
         } else if line.hasPrefix("failed ") {
             result["first_error"] = String(line.dropFirst(7))
         }
@@ -145,8 +153,9 @@ final class Coordinator {
     private func finish(error: String) {
         var r = ShardReport()
         if let l = local { r = ShardReport(l, cpu: 0) }
+        for (c, ready, f) in progress.values { r.connected += c; r.ready += ready; r.failures += f }
         let firstError = result["first_error"] ?? (r.firstError.isEmpty ? (publisher?.firstError ?? "") : r.firstError)
-        FileOutput.standardOutput("{\"mode\":\(q(options.mode.rawValue)),\"error\":\(q(error)),\"connected\":\(r.connected),\"ready\":\(r.ready + readyShards),\"first_error\":\(q(firstError))}\n")
+        FileOutput.standardOutput("{\"mode\":\(q(options.mode.rawValue)),\"error\":\(q(error)),\"connected\":\(r.connected),\"ready\":\(r.ready),\"failures\":\(r.failures),\"first_error\":\(q(firstError))}\n")
         exitCode = 1
         shutdown()
     }

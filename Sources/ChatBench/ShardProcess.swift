@@ -86,6 +86,7 @@ final class ShardRunner {
     private var stdinWatcher: FDWatcher?
     private var input: [UInt8] = []
     private var cpuAtStart = 0.0
+    private var progress: LoopEvent?
 
     init(options: BenchOptions) { self.options = options }
 
@@ -96,6 +97,13 @@ final class ShardRunner {
         subscribers.onAllReady = { FileOutput.standardOutput("ready\n") }
         stdinWatcher = FDWatcher(loop, fd: 0, read: true, write: false) { [unowned self] _, _ in self.command() }
         stdinWatcher?.start()
+        // Until everything is ready, the coordinator hears how far this shard got.
+        progress = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in
+            let s = self.subscribers!
+            FileOutput.standardOutput("progress \(s.connected) \(s.ready) \(s.failures) \(s.firstError)\n")
+            if s.ready == s.indices.count { self.progress?.cancel() }
+        }
+        progress?.schedule(milliseconds: 2_000)
         subscribers.start()
         loop.run()
     }

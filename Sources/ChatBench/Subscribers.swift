@@ -54,8 +54,9 @@ final class Subscribers: BenchConnectionOwner {
             connections.append(c)
             let s = options.sourceBase
             let source = (s.0, s.1, s.2, s.3 &+ UInt8(truncatingIfNeeded: i / options.perSource))
+            let port = UInt16(Self.firstSourcePort + i % options.perSource)
             connecting += 1
-            if let error = c.connect(to: endpoint, from: source) { failed(c, error) }
+            if let error = c.connect(to: endpoint, from: source, port: port) { failed(c, error) }
         }
     }
 
@@ -101,6 +102,10 @@ final class Subscribers: BenchConnectionOwner {
             startMore()
         }
     }
+
+    /// Source ports are 20000 + (index mod per-source); 127.0.0.x addresses other than
+    /// 127.0.0.1 are used only by this tool, so these ports are free on them.
+    static let firstSourcePort = 20_000
 
     static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }

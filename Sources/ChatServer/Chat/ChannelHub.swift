@@ -144,6 +144,9 @@ final class ChannelHub {
                     conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
                 }
                 let joinID = StreamID(appended.id) ?? channel.lastSeen
+                // A quiet notice was published as a marker only: the joiner's own copy is
+                // rebuilt here from the reply.
+                let ownNotice = appended.quiet ? quietNotice(channel: channel, nickname: conn.nickname, appended: appended) : nil
                 if channel.lastSeen >= joinID {
                     // The notice already came through: replay from it, then live. The member
                     // is added first, so that if the replay finds the client too slow and
@@ -153,14 +156,14 @@ final class ChannelHub {
                         worker.logger.limited("seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
                                               [("channel", channel.name), ("nickname", conn.nickname)])
                     }
-                    // A quiet notice is only its joiner's.
-                    for entry in channel.seam where entry.id >= joinID && (!entry.quiet || entry.id == joinID) {
+                    ownNotice?.withUnsafeBytes { conn.deliver(frame: $0) }
+                    for entry in channel.seam[channel.seamStart(from: joinID)...] {
                         entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
                     }
                 } else {
                     // Events from before the join may still be on their way: start at the notice.
                     m.state = .activating
-                    channel.activating.append((m, joinID))
+                    channel.waitForNotice(m, from: joinID, notice: ownNotice)
                 }
             }
         case .failure(let failure):
@@ -214,7 +217,7 @@ final class ChannelHub {
             runLeave(m, ack: ack, ref: ref)
             release(channel)
         case .activating:
-            channel.activating.removeAll { $0.member === m }
+            channel.stopWaiting(m)
             runLeave(m, ack: ack, ref: ref)
             release(channel)
         case .cancelled, .gone:
@@ -258,7 +261,7 @@ final class ChannelHub {
         var restored = 0
         for channel in channels.values {
             let present = channel.members.map { ($0.field, $0.connection.nickname) }
-                + channel.activating.map { ($0.member.field, $0.member.connection.nickname) }
+                + channel.activatingMembers.map { ($0.member.field, $0.member.connection.nickname) }
             if !present.isEmpty {
                 store.restoreMembers(channel.keys, present)
                 restored += 1
@@ -429,11 +432,11 @@ final class ChannelHub {
             let quiet = Self.isQuiet(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
             if quiet {
-                // A join or leave in a big channel: only its own joiner sees it; the others
-                // get the coalesced count update.
+                // The marker of a join or leave in a big channel: it starts its joiner's
+                // delivery; the others get the coalesced count update.
                 channel.quietSince = true
                 if let id {
-                    for m in channel.activate(upTo: id) { m.connection.deliver(frame: f) }
+                    channel.activate(upTo: id)
                     channel.record(id, frame: f, quiet: true)
                 }
                 return
@@ -452,16 +455,20 @@ final class ChannelHub {
         }
     }
 
-    /// Once a second: a Redis connection whose oldest command, or whose heartbeat, has
-    /// waited longer than `timeoutMillis` is reset (it reconnects, and meanwhile the
-    /// server answers `unavailable` and /healthz 503), instead of hanging every op.
+    /// Once a second: a Redis connection that is waiting for something (a command's
+    /// reply, the heartbeat) and has heard nothing at all for `timeoutMillis` is
+    /// stalled and is reset (it reconnects; meanwhile the server answers
+    /// `unavailable` and /healthz 503) instead of hanging every op. A connection that
+    /// is behind but still receiving is left alone: resetting it would only lose more.
     func checkRedis(now: UInt64, timeoutMillis: UInt64) {
-        for link in [store.link, subscriber] where link.oldestWait(now: now) > timeoutMillis {
-            link.reset("a command waited over \(timeoutMillis) ms")
+        for link in [store.link, subscriber] where link.oldestWait(now: now) > timeoutMillis && link.silence(now: now) > timeoutMillis {
+            link.reset("no reply for over \(timeoutMillis) ms")
         }
         guard store.isAvailable, subscriber.isReady, heartbeatSubscribed else { return }
         if heartbeatSentAt != 0 {
-            if now - heartbeatSentAt > timeoutMillis { subscriber.reset("heartbeat not delivered within \(timeoutMillis) ms") }
+            if now - heartbeatSentAt > timeoutMillis, subscriber.silence(now: now) > timeoutMillis {
+                subscriber.reset("heartbeat not delivered within \(timeoutMillis) ms")
+            }
             return
         }
         var args = RedisArgs()
@@ -507,7 +514,17 @@ final class ChannelHub {
         }
     }
 
-    /// Quiet notices end with `"quiet":true}` (see ChatStore.script).
+    /// The frame of a quiet join notice as the stream stores it, for its joiner.
+    private func quietNotice(channel: LocalChannel, nickname: String, appended: ChatStore.Appended) -> [UInt8] {
+        var json = Array("{\"id\":\"\(appended.id)\",\"ts\":\(appended.id.prefix { $0 != "-" }),".utf8)
+        json += ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname)
+        json += Array("\(appended.count ?? 0),\"quiet\":true}".utf8)
+        var frame: [UInt8] = []
+        json.withUnsafeBytes { FrameEncoder.appendFrame(opcode: Opcode.text, payload: $0, to: &frame) }
+        return frame
+    }
+
+    /// Quiet markers end with `"quiet":true}` (see ChatStore.script).
     static func isQuiet(_ payload: UnsafeRawBufferPointer) -> Bool {
         let marker: StaticString = "\"quiet\":true}"
         let n = marker.utf8CodeUnitCount

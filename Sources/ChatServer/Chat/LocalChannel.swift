@@ -71,10 +71,14 @@ final class LocalChannel {
     /// channel keeps the frames that arrived (`seam`, replayed from the join id when
     /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
     /// reply comes early waits in `activating` until its own notice arrives.
-    var seam: [(id: StreamID, frame: [UInt8], quiet: Bool)] = []
+    var seam: [(id: StreamID, frame: [UInt8])] = []
     private var seamBytes = 0
     var lastSeen = StreamID(milliseconds: 0, sequence: 0)
-    var activating: [(member: Membership, from: StreamID)] = []
+    /// Ordered by join id (replies come in command order, ids grow with it); entries
+    /// before `activatingHead` are done. Thousands of people joining one channel at
+    /// once must cost O(1) each here, not a scan of everyone still joining.
+    private(set) var activating: [(member: Membership, from: StreamID, notice: [UInt8]?)] = []
+    private var activatingHead = 0
     /// Bounds of the seam: more than this arriving within one join round trip means
     /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
     /// them is told (`finishJoin`).
@@ -86,10 +90,51 @@ final class LocalChannel {
         self.keys = keys
     }
 
-    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && activating.isEmpty }
+    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && !hasActivating }
 
     /// Whether events must be looked at by id (joins in progress).
-    var tracksIDs: Bool { joinsInFlight > 0 || !activating.isEmpty }
+    var tracksIDs: Bool { joinsInFlight > 0 || hasActivating }
+
+    var hasActivating: Bool { activatingHead < activating.count }
+
+    /// Joiners waiting for their notice.
+    var activatingMembers: ArraySlice<(member: Membership, from: StreamID, notice: [UInt8]?)> { activating[activatingHead...] }
+
+    /// `notice`: the joiner's own (quiet) notice frame, delivered to it on activation.
+    func waitForNotice(_ m: Membership, from id: StreamID, notice: [UInt8]?) {
+        if let last = activating.last, hasActivating, last.from > id {
+            // Out of order (not expected): keep the list sorted.
+            let i = activating[activatingHead...].firstIndex { $0.from > id } ?? activating.count
+            activating.insert((m, id, notice), at: i)
+        } else {
+            activating.append((m, id, notice))
+        }
+    }
+
+    func stopWaiting(_ m: Membership) {
+        if let i = activating[activatingHead...].firstIndex(where: { $0.member === m }) { activating.remove(at: i) }
+        compactActivating()
+    }
+
+    private func compactActivating() {
+        if activatingHead == activating.count {
+            activating.removeAll(keepingCapacity: activating.count < 4_096)
+            activatingHead = 0
+        } else if activatingHead > 1_024, activatingHead * 2 > activating.count {
+            activating.removeFirst(activatingHead)
+            activatingHead = 0
+        }
+    }
+
+    /// Index of the first seam entry at or after `id` (the seam is in id order).
+    func seamStart(from id: StreamID) -> Int {
+        var low = 0, high = seam.count
+        while low < high {
+            let mid = (low + high) / 2
+            if seam[mid].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
 
     /// Events that arrived this loop turn, framed, written to every member at the end
     /// of the turn (`ChannelHub.flushBatches`).
@@ -148,31 +193,29 @@ final class LocalChannel {
     var quietSince = false
 
     /// Before an event with `id` is delivered: joiners waiting for their notice
-    /// (which has the join's id) become members when it (or anything later) arrives.
-    /// Returns those whose own notice this is (a quiet notice goes to them only).
-    @discardableResult
-    func activate(upTo id: StreamID) -> [Membership] {
-        guard !activating.isEmpty else { return [] }
-        var own: [Membership] = []
-        activating.removeAll { entry in
-            guard entry.from <= id else { return false }
+    /// (which has the join's id) become members when it (or anything later) arrives;
+    /// a quiet joiner gets its own notice then.
+    func activate(upTo id: StreamID) {
+        while activatingHead < activating.count, activating[activatingHead].from <= id {
+            let entry = activating[activatingHead]
+            activatingHead += 1
             addMember(entry.member)
-            if entry.from == id { own.append(entry.member) }
-            return true
+            entry.notice?.withUnsafeBytes { entry.member.connection.deliver(frame: $0) }
         }
-        return own
+        compactActivating()
     }
 
-    /// After an event is delivered while joins are in flight.
+    /// After an event is delivered while joins are in flight. Quiet markers only move
+    /// `lastSeen` (they are nobody's to replay: a joiner's own notice is rebuilt).
     func record(_ id: StreamID, frame: UnsafeRawBufferPointer, quiet: Bool) {
         lastSeen = id
-        guard joinsInFlight > 0 else { return }
+        guard joinsInFlight > 0, !quiet else { return }
         if seam.count >= Self.seamFrameLimit || seamBytes + frame.count > Self.seamByteLimit {
             let drop = max(1, seam.count / 4)
             seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count }
             seam.removeFirst(drop)
         }
-        seam.append((id, Array(frame), quiet))
+        seam.append((id, Array(frame)))
         seamBytes += frame.count
     }
 

@@ -6,7 +6,9 @@ import EventIO
 struct ChannelKeys {
     let stream: [UInt8]
     let members: [UInt8]
-    /// Hash: `dirty` = 1 while a quiet join or leave waits for its count update.
+    /// Hash: `dirty` = 1 while a quiet join or leave waits for its count update;
+    /// `at` = when the last count update went out (ms), so that all instances
+    /// together send at most one a second.
     let presence: [UInt8]
     let topic: [UInt8]
 
@@ -43,11 +45,14 @@ final class ChatStore {
     /// ARGV[5] member field, ARGV[6] nickname, ARGV[7] notice limit, for j/l.
     /// Returns {id, count}: id is false when a leave found nothing to remove, and for c.
     ///
-    /// In a channel over the notice limit, a join or leave is "quiet": stored and
-    /// published as usual but marked `"quiet":true`, so that instances use it only to
-    /// start the joiner's delivery and do not show it to everyone (N joins would be N²
-    /// deliveries); the channel is marked dirty, and a count update (mode c, run once
-    /// a second by instances that saw quiet events) tells everyone the new size.
+    /// In a channel over the notice limit, a join or leave is "quiet": stored with
+    /// `"quiet":true`, and published only as a marker `{"id":"<id>","quiet":true}`,
+    /// which instances use to start the joiner's delivery at the right place without
+    /// showing the notice to everyone (N joins would be N² deliveries; the joiner's
+    /// own instance rebuilds its notice from the reply). The channel is marked dirty,
+    /// and a count update (mode c, asked for once a second by every instance that saw
+    /// quiet markers, sent at most once a second in all) tells everyone the new size.
+    /// Returns {id, count, 1 if quiet}.
     static let script = """
         local body = ARGV[4]
         local n = false
@@ -63,7 +68,10 @@ final class ChatStore {
           quiet = n >= tonumber(ARGV[7])
         elseif ARGV[1] == 'c' then
           if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
-          redis.call('HSET', KEYS[3], 'dirty', '0')
+          local t = redis.call('TIME')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          if now - tonumber(redis.call('HGET', KEYS[3], 'at') or '0') < 1000 then return {false, false} end
+          redis.call('HSET', KEYS[3], 'dirty', '0', 'at', now)
           n = redis.call('HLEN', KEYS[2])
           redis.call('PUBLISH', ARGV[2], body .. 'Members: ' .. n .. '","count":' .. n .. '}')
           return {false, n}
@@ -75,6 +83,10 @@ final class ChatStore {
           body = body .. n .. '}'
         end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
+        if quiet then
+          redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","quiet":true}')
+          return {id, n, 1}
+        end
         redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","ts":' .. string.match(id, '^%d+') .. ',' .. body)
         return {id, n}
         """
@@ -102,6 +114,8 @@ final class ChatStore {
         let id: String
         /// Member count after a join or leave.
         let count: Int?
+        /// The notice was quiet (published as a marker only).
+        var quiet = false
     }
 
     func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
@@ -182,7 +196,8 @@ final class ChatStore {
             // {id, count}; id is nil when a leave found nothing to remove (and for counts).
             guard reply.count >= 1, reply[0].isString || reply[0].isNil else { return done(.failure(.refused("unexpected script reply"))) }
             let count = reply.count > 1 && reply[1].isInteger ? Int(reply[1].integer) : nil
-            done(.success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count)))
+            let quiet = reply.count > 2 && reply[2].isInteger && reply[2].integer == 1
+            done(.success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count, quiet: quiet)))
         }
         if !sent {
             inFlight -= 1

@@ -43,6 +43,9 @@ final class RedisLink {
     /// so the oldest tells whether the connection is stalled.
     private var sentAt: [UInt64] = []
     private var sentHead = 0
+    /// When the last reply or push arrived: a busy Redis (or a busy worker) still makes
+    /// progress, and only a connection without any for REDIS_TIMEOUT is stalled.
+    private(set) var lastHeard: UInt64 = 0
     /// Commands after the connection's setup (e.g. SCRIPT LOAD), run before ready.
     private let extraSetup: [[String]]
 
@@ -142,8 +145,11 @@ final class RedisLink {
         if !sent, let context { redisAsyncDisconnect(context) }
     }
 
+    private var readySince: UInt64 = 0
+
     private func becomeReady() {
         isReady = true
+        readySince = Platform.monotonicMillis()
         backoffMillis = 0
         if wasEverReady { reconnects += 1 }
         logger.info(wasEverReady ? "redis reconnected" : "redis connected", [("role", role), ("host", endpoint.host), ("port", String(endpoint.port))])
@@ -203,6 +209,7 @@ final class RedisLink {
     }
 
     private func answered() {
+        lastHeard = Platform.monotonicMillis()
         guard sentHead < sentAt.count else { return }
         sentHead += 1
         if sentHead == sentAt.count {
@@ -218,6 +225,9 @@ final class RedisLink {
     func oldestWait(now: UInt64) -> UInt64 {
         sentHead < sentAt.count ? now - min(now, sentAt[sentHead]) : 0
     }
+
+    /// Milliseconds since anything arrived on this connection.
+    func silence(now: UInt64) -> UInt64 { now - min(now, max(lastHeard, readySince)) }
 
     /// Drops a connection that stopped answering (a stalled or vanished Redis, which
     /// TCP alone may not notice for minutes): pending callbacks get nil, and the
@@ -237,6 +247,7 @@ final class RedisLink {
             redisAsyncCommandArgv(context, { ac, reply, _ in
                 guard let ac, let reply, let data = ac.pointee.data else { return }
                 let link = Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue()
+                link.lastHeard = Platform.monotonicMillis()
                 link.onPush?(RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self)))
             }, nil, argc, argv, lengths)
         }
