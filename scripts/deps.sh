@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(libevent-dev libhiredis-dev redis-server pkg-config)
 case "${1:-}" in
   --test) packages+=(redis-tools docker-compose) ;;
-  --bench) packages+=(redis-tools nginx-light libnginx-mod-nchan util-linux) ;;
+  --bench) packages+=(redis-tools nginx-light libnginx-mod-nchan util-linux valgrind) ;;
 esac
 
 missing=()

@@ -22,6 +22,11 @@ SERVER_BIN = (ROOT / os.environ.get("CHAT_SERVER_BIN", ".build/debug/chat-server
 REDIS_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
 
 
+def run(coro, timeout: float = 90):
+    """Runs a test's async body with an overall deadline."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

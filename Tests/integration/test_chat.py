@@ -1,11 +1,8 @@
 """Chat behaviour across two instances sharing one Redis (issue: core)."""
 import asyncio
 
-from harness import Client, unique
+from harness import Client, run, unique
 
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_messages_reach_members_on_both_instances_in_one_order(instances):

@@ -2,11 +2,8 @@
 import asyncio
 import subprocess
 
-from harness import ChatServer, Client, RedisServer, unique, wait_until
+from harness import ChatServer, Client, RedisServer, run, unique, wait_until
 
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_password_and_database_are_honoured():

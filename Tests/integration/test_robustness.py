@@ -7,11 +7,8 @@ import time
 
 import pytest
 
-from harness import ChatServer, Client, RawClient, RedisServer, metrics, rss_kib, unique, wait_until
+from harness import ChatServer, Client, RawClient, RedisServer, metrics, rss_kib, run, unique, wait_until
 
-
-def run(coro, timeout=90):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 @pytest.fixture

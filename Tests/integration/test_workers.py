@@ -5,11 +5,8 @@ import signal
 import subprocess
 import time
 
-from harness import ChatServer, Client, metrics, unique, wait_until
+from harness import ChatServer, Client, metrics, run, unique, wait_until
 
-
-def run(coro, timeout=60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def children(pid):
