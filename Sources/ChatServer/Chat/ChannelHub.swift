@@ -537,7 +537,9 @@ final class ChannelHub {
         guard store.isAvailable else { return }
         for channel in channels.values where channel.quietSince {
             channel.quietSince = false
-            store.publishCount(channel.keys, eventPrefix: ServerEvents.countEventPrefix(channel: channel.name))
+            store.publishCount(channel.keys, eventPrefix: ServerEvents.countEventPrefix(channel: channel.name)) {
+                channel.quietSince = true  // due but too soon: ask again next second
+            }
         }
     }
 

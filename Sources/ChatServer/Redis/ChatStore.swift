@@ -52,7 +52,7 @@ final class ChatStore {
     /// own instance rebuilds its notice from the reply). The channel is marked dirty,
     /// and a count update (mode c, asked for once a second by every instance that saw
     /// quiet markers, sent at most once a second in all) tells everyone the new size.
-    /// Returns {id, count, 1 if quiet}.
+    /// Returns {id, count, 1 if quiet}; for c, {false, false, 1} means "due, but not yet".
     static let script = """
         local body = ARGV[4]
         local n = false
@@ -70,7 +70,7 @@ final class ChatStore {
           if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
           local t = redis.call('TIME')
           local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-          if now - tonumber(redis.call('HGET', KEYS[3], 'at') or '0') < 1000 then return {false, false} end
+          if now - tonumber(redis.call('HGET', KEYS[3], 'at') or '0') < 1000 then return {false, false, 1} end
           redis.call('HSET', KEYS[3], 'dirty', '0', 'at', now)
           n = redis.call('HLEN', KEYS[2])
           redis.call('PUBLISH', ARGV[2], body .. 'Members: ' .. n .. '","count":' .. n .. '}')
@@ -148,9 +148,12 @@ final class ChatStore {
     }
 
     /// Publishes the channel's member count if a quiet join or leave changed it since
-    /// the last update (whichever instance asks first does it).
-    func publishCount(_ keys: ChannelKeys, eventPrefix: [UInt8]) {
-        run(keys, mode: "c", body: eventPrefix, field: nil, nickname: nil) { _ in }
+    /// the last update (whichever instance asks first does it). `later` is called when
+    /// an update is due but the last went out less than a second ago: ask again.
+    func publishCount(_ keys: ChannelKeys, eventPrefix: [UInt8], later: @escaping () -> Void) {
+        run(keys, mode: "c", body: eventPrefix, field: nil, nickname: nil) { result in
+            if case .success(let appended) = result, appended.quiet { later() }
+        }
     }
 
     private func run(_ keys: ChannelKeys, mode: String, body: [UInt8], field: String?, nickname: String?, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {

@@ -32,6 +32,8 @@ final class RedisLink {
     /// The subscriber connection never sends SELECT: Pub/Sub ignores databases.
     private let selectsDatabase: Bool
     private var context: UnsafeMutablePointer<redisAsyncContext>?
+    /// The context's event hooks (owned by hiredis, released when it frees the context).
+    private weak var events: RedisEvents?
     private(set) var isReady = false
     private var retryTimer: LoopEvent!
     private var backoffMillis = 0
@@ -98,7 +100,7 @@ final class RedisLink {
             return
         }
         ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        redisLibeventAttach(ac, loop.base)
+        events = RedisEvents.attach(ac, loop: loop)
         redisAsyncSetConnectCallback(ac) { ac, status in
             guard let ac, let data = ac.pointee.data else { return }
             Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue().connected(ac, status)
@@ -111,6 +113,7 @@ final class RedisLink {
     }
 
     private func connected(_ ac: UnsafePointer<redisAsyncContext>, _ status: Int32) {
+        events?.connected = status == REDIS_OK
         guard status == REDIS_OK else {
             // hiredis frees the context after this callback; no disconnect callback follows.
             let text = ac.pointee.errstr.map { String(cString: $0) } ?? "connect failed"
