@@ -79,7 +79,7 @@ final class ChannelHub {
     }
 
     private func membership(_ conn: Connection, _ channel: String) -> Membership? {
-        conn.memberships.first { $0.channel.name == channel }
+        conn.memberships[channel]
     }
 
     func join(_ conn: Connection, _ name: String, ref: Ref?) {
@@ -100,7 +100,7 @@ final class ChannelHub {
         }()
         nextJoin += 1
         let m = Membership(channel: channel, connection: conn, joinRef: ref, field: "\(worker.instanceID):\(conn.id):\(nextJoin)")
-        conn.memberships.append(m)
+        conn.memberships[name] = m
         if channel.subscription == .active {
             startJoin(m)
         } else {
@@ -191,12 +191,12 @@ final class ChannelHub {
 
     /// Leaves every channel of a connection that is going away (no replies).
     func disconnect(_ conn: Connection) {
-        for m in conn.memberships { detach(m, ack: false, ref: nil) }
+        for m in conn.memberships.values { detach(m, ack: false, ref: nil) }
         conn.memberships.removeAll()
     }
 
     private func removeMembership(_ m: Membership) {
-        if let i = m.connection.memberships.firstIndex(where: { $0 === m }) { m.connection.memberships.remove(at: i) }
+        if m.connection.memberships[m.channel.name] === m { m.connection.memberships[m.channel.name] = nil }
     }
 
     private func detach(_ m: Membership, ack: Bool, ref: Ref?) {

@@ -51,7 +51,8 @@ final class Connection {
     /// Trimmed, valid nickname (chat endpoints).
     var nickname = ""
     /// Channels this connection is in or joining.
-    var memberships: [Membership] = []
+    /// By channel name: a publisher in a thousand channels looks one up per message.
+    var memberships: [String: Membership] = [:]
     /// In the worker's dirty list for this turn's flush.
     var isDirty = false
     /// Position in the worker's connection table.
