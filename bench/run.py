@@ -49,7 +49,7 @@ def wait_port(port, timeout=10):
 class Redis:
     def __init__(self):
         self.port = free_port()
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        self.proc = subprocess.Popen(["taskset", "-c", TOOL_CPU, "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--maxclients", "100000", "--logfile", str(RUN / "redis.log")])
         wait_port(self.port)
 
