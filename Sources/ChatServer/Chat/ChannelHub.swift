@@ -261,7 +261,7 @@ final class ChannelHub {
         var restored = 0
         for channel in channels.values {
             let present = channel.members.map { ($0.field, $0.connection.nickname) }
-                + channel.activatingMembers.map { ($0.member.field, $0.member.connection.nickname) }
+                + channel.activating.elements.map { ($0.member.field, $0.member.connection.nickname) }
             if !present.isEmpty {
                 store.restoreMembers(channel.keys, present)
                 restored += 1

@@ -74,11 +74,10 @@ final class LocalChannel {
     var seam: [(id: StreamID, frame: [UInt8])] = []
     private var seamBytes = 0
     var lastSeen = StreamID(milliseconds: 0, sequence: 0)
-    /// Ordered by join id (replies come in command order, ids grow with it); entries
-    /// before `activatingHead` are done. Thousands of people joining one channel at
-    /// once must cost O(1) each here, not a scan of everyone still joining.
-    private(set) var activating: [(member: Membership, from: StreamID, notice: [UInt8]?)] = []
-    private var activatingHead = 0
+    /// Ordered by join id (replies come in command order, ids grow with it).
+    /// Thousands of people joining one channel at once must cost O(1) each here, not
+    /// a scan of everyone still joining.
+    private(set) var activating = FrontQueue<(member: Membership, from: StreamID, notice: [UInt8]?)>()
     /// Bounds of the seam: more than this arriving within one join round trip means
     /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
     /// them is told (`finishJoin`).
@@ -95,35 +94,19 @@ final class LocalChannel {
     /// Whether events must be looked at by id (joins in progress).
     var tracksIDs: Bool { joinsInFlight > 0 || hasActivating }
 
-    var hasActivating: Bool { activatingHead < activating.count }
-
-    /// Joiners waiting for their notice.
-    var activatingMembers: ArraySlice<(member: Membership, from: StreamID, notice: [UInt8]?)> { activating[activatingHead...] }
+    var hasActivating: Bool { !activating.isEmpty }
 
     /// `notice`: the joiner's own (quiet) notice frame, delivered to it on activation.
     func waitForNotice(_ m: Membership, from id: StreamID, notice: [UInt8]?) {
-        if let last = activating.last, hasActivating, last.from > id {
-            // Out of order (not expected): keep the list sorted.
-            let i = activating[activatingHead...].firstIndex { $0.from > id } ?? activating.count
-            activating.insert((m, id, notice), at: i)
+        if let last = activating.last, last.from > id {
+            activating.insert((m, id, notice)) { $0.from > id }  // out of order (not expected)
         } else {
             activating.append((m, id, notice))
         }
     }
 
     func stopWaiting(_ m: Membership) {
-        if let i = activating[activatingHead...].firstIndex(where: { $0.member === m }) { activating.remove(at: i) }
-        compactActivating()
-    }
-
-    private func compactActivating() {
-        if activatingHead == activating.count {
-            activating.removeAll(keepingCapacity: activating.count < 4_096)
-            activatingHead = 0
-        } else if activatingHead > 1_024, activatingHead * 2 > activating.count {
-            activating.removeFirst(activatingHead)
-            activatingHead = 0
-        }
+        activating.removeFirst { $0.member === m }
     }
 
     /// Index of the first seam entry at or after `id` (the seam is in id order).
@@ -196,13 +179,11 @@ final class LocalChannel {
     /// (which has the join's id) become members when it (or anything later) arrives;
     /// a quiet joiner gets its own notice then.
     func activate(upTo id: StreamID) {
-        while activatingHead < activating.count, activating[activatingHead].from <= id {
-            let entry = activating[activatingHead]
-            activatingHead += 1
-            addMember(entry.member)
-            entry.notice?.withUnsafeBytes { entry.member.connection.deliver(frame: $0) }
+        while let first = activating.first, first.from <= id {
+            _ = activating.popFirst()
+            addMember(first.member)
+            first.notice?.withUnsafeBytes { first.member.connection.deliver(frame: $0) }
         }
-        compactActivating()
     }
 
     /// After an event is delivered while joins are in flight. Quiet markers only move

@@ -43,8 +43,7 @@ final class RedisLink {
     private var lastFailure = ""
     /// Send times of the commands in flight, oldest first: Redis answers in order,
     /// so the oldest tells whether the connection is stalled.
-    private var sentAt: [UInt64] = []
-    private var sentHead = 0
+    private var sentAt = FrontQueue<UInt64>()
     /// When the last reply or push arrived: a busy Redis (or a busy worker) still makes
     /// progress, and only a connection without any for REDIS_TIMEOUT is stalled.
     private(set) var lastHeard: UInt64 = 0
@@ -166,7 +165,6 @@ final class RedisLink {
         context = nil
         isReady = false
         sentAt.removeAll()
-        sentHead = 0
         guard !isClosed else { return }
         if wasReady {
             logger.error("redis connection lost", [("role", role), ("error", status == REDIS_OK ? "closed" : text)])
@@ -187,7 +185,7 @@ final class RedisLink {
     }
 
     /// Commands sent and not answered yet.
-    var inFlight: Int { sentAt.count - sentHead }
+    var inFlight: Int { sentAt.count }
 
     /// Sends a command whose reply goes to `callback` (nil reply if the link drops).
     /// Returns false, without calling back, when there is no connection or too many
@@ -213,20 +211,12 @@ final class RedisLink {
 
     private func answered() {
         lastHeard = Platform.monotonicMillis()
-        guard sentHead < sentAt.count else { return }
-        sentHead += 1
-        if sentHead == sentAt.count {
-            sentAt.removeAll(keepingCapacity: sentAt.count < 4_096)
-            sentHead = 0
-        } else if sentHead > 4_096, sentHead * 2 > sentAt.count {
-            sentAt.removeFirst(sentHead)
-            sentHead = 0
-        }
+        _ = sentAt.popFirst()
     }
 
     /// Milliseconds the oldest command in flight has waited (0 when none).
     func oldestWait(now: UInt64) -> UInt64 {
-        sentHead < sentAt.count ? now - min(now, sentAt[sentHead]) : 0
+        sentAt.first.map { now - min(now, $0) } ?? 0
     }
 
     /// Milliseconds since anything arrived on this connection.
