@@ -160,6 +160,37 @@ def test_broadcast_reaches_every_client_on_every_instance(instances):
     run(body())
 
 
+def test_broadcasts_and_channel_messages_keep_one_order(instances):
+    """Channel messages and broadcasts arriving from Redis in one read go out in Redis's
+    order (they are batched separately, so a mix-up would put all broadcasts last)."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        sender = await Client.connect(f"{a.url}/ws?nickname=mixer")
+        readers = [await Client.connect(f"{srv.url}/ws?nickname=mixreader{i}") for i, srv in enumerate((a, b))]
+        for c in [sender] + readers:
+            await c.expect("welcome")
+            await c.join(channel)
+        expected = []
+        for k in range(40):
+            if k % 2:
+                await sender.send({"op": "broadcast", "message": f"b{k}"})
+            else:
+                await sender.send({"op": "send", "channel": channel, "message": f"m{k}"})
+            expected.append(k)
+        for c in readers:
+            got = []
+            while len(got) < len(expected):
+                e = await c.recv_until(lambda e: e.get("type") in ("message", "broadcast") and e.get("sender") == "mixer")
+                got.append(int(e["message"][1:]))
+            assert got == expected
+        for c in [sender] + readers:
+            await c.close()
+
+    run(body())
+
+
 def test_seed_endpoint_contract(instances):
     a, b = instances
     channel = unique()

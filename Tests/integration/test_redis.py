@@ -206,3 +206,33 @@ def test_a_stalled_redis_is_detected_and_left():
     finally:
         a.stop()
         redis.stop()
+
+
+def test_a_redis_connect_that_never_completes_is_given_up_and_retried():
+    """A Redis address that swallows SYNs (here: a listener whose accept queue is full)
+    must not hold the connect for the kernel's minutes: REDIS_TIMEOUT gives it up."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue; later SYNs are dropped
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    server = ChatServer(None, "hanging-redis", env={"REDIS_PORT": str(port), "REDIS_TIMEOUT": "1"}, wait_ready=False)
+    try:
+        wait_until(lambda: "connect timed out" in server.log(), timeout=10, what="connect timeout logged")
+        assert server.health()[0] == 503
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert server.proc.returncode == 0

@@ -47,10 +47,10 @@ def test_workers_share_the_port_restart_and_drain(redis, tmp_path):
         assert "worker died, restarting" in s.log()
         wait_until(lambda: s.log().count(" INFO  listening ") == 4, what="the new worker listening")
 
-        # SIGHUP reaches every worker: each reopens its log files.
+        # SIGHUP: the supervisor and every worker reopen their log files.
         os.rename(log, tmp_path / "chat.log.1")
         s.signal(signal.SIGHUP)
-        wait_until(lambda: log.exists() and log.read_text().count("log files reopened") == 3, what="logs reopened")
+        wait_until(lambda: log.exists() and log.read_text().count("log files reopened") == 4, what="logs reopened")
 
         # SIGTERM drains every worker and the supervisor exits 0.
         async def drained():

@@ -152,7 +152,7 @@ final class ChannelHub {
                     // is added first, so that if the replay finds the client too slow and
                     // closes it, the close removes it like any member.
                     channel.addMember(m)
-                    if let oldest = channel.seam.first?.id, oldest > joinID {
+                    if let dropped = channel.seamDropped, dropped >= joinID {
                         worker.logger.limited("seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
                                               [("channel", channel.name), ("nickname", conn.nickname)])
                     }
@@ -418,12 +418,15 @@ final class ChannelHub {
     private func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
         worker.stats.messagesFromRedis += 1
         if isGlobal(topic) {
+            // One order for everyone: what channels got before this broadcast goes out first.
+            if !batchedChannels.isEmpty { flushChannelBatches() }
             FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch)
             globalBatch.append(contentsOf: payload)
             globalBatchEvents += 1
             worker.scheduleEndOfTurn()
             return
         }
+        if globalBatchEvents > 0 { flushGlobalBatch() }  // and broadcasts before what follows them
         frame.removeAll(keepingCapacity: true)
         FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
@@ -461,6 +464,7 @@ final class ChannelHub {
     /// `unavailable` and /healthz 503) instead of hanging every op. A connection that
     /// is behind but still receiving is left alone: resetting it would only lose more.
     func checkRedis(now: UInt64, timeoutMillis: UInt64) {
+        for link in [store.link, subscriber] { link.expireConnect(now: now, timeoutMillis: timeoutMillis) }
         for link in [store.link, subscriber] where link.oldestWait(now: now) > timeoutMillis && link.silence(now: now) > timeoutMillis {
             link.reset("no reply for over \(timeoutMillis) ms")
         }
@@ -478,8 +482,15 @@ final class ChannelHub {
         if store.link.send(args, { _ in }) { heartbeatSentAt = now }
     }
 
-    /// End of the turn: every channel's batch to each of its members (one write each).
+    /// End of the turn: every channel's batch to each of its members (one write each),
+    /// and the broadcasts to everyone. (A broadcast arriving behind channel events, or
+    /// the other way round, hands out what is batched first: Redis's order is kept.)
     func flushBatches() {
+        flushChannelBatches()
+        flushGlobalBatch()
+    }
+
+    private func flushChannelBatches() {
         for channel in batchedChannels {
             channel.batchQueued = false
             guard channel.batchEvents > 0 else { continue }
@@ -499,6 +510,9 @@ final class ChannelHub {
             }
         }
         batchedChannels.removeAll(keepingCapacity: batchedChannels.count < 4_096)
+    }
+
+    private func flushGlobalBatch() {
         if globalBatchEvents > 0 {
             let events = globalBatchEvents
             var batch: [UInt8] = []

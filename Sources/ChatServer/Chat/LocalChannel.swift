@@ -73,6 +73,8 @@ final class LocalChannel {
     /// reply comes early waits in `activating` until its own notice arrives.
     var seam: [(id: StreamID, frame: [UInt8])] = []
     private var seamBytes = 0
+    /// The newest event dropped from the seam (its bounds), if any since it was cleared.
+    private(set) var seamDropped: StreamID?
     var lastSeen = StreamID(milliseconds: 0, sequence: 0)
     /// Ordered by join id (replies come in command order, ids grow with it).
     /// Thousands of people joining one channel at once must cost O(1) each here, not
@@ -193,6 +195,7 @@ final class LocalChannel {
         guard joinsInFlight > 0, !quiet else { return }
         if seam.count >= Self.seamFrameLimit || seamBytes + frame.count > Self.seamByteLimit {
             let drop = max(1, seam.count / 4)
+            seamDropped = seam[drop - 1].id
             seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count }
             seam.removeFirst(drop)
         }
@@ -203,5 +206,6 @@ final class LocalChannel {
     func clearSeam() {
         seam.removeAll()
         seamBytes = 0
+        seamDropped = nil
     }
 }

@@ -70,6 +70,8 @@ final class Connection {
     /// False when the output buffer is known to be empty, so the fan-out can skip
     /// asking libevent (a cache miss per recipient otherwise).
     private var buffered = false
+    /// Found over OUTPUT_BUFFER_LIMIT this turn: gets nothing more, closed at the turn's end.
+    private var tooSlow = false
     private var writeArmed = false
     private var readPaused = false
     private var shutdownWhenFlushed = false
@@ -313,13 +315,25 @@ final class Connection {
     /// events, a close frame (1008) queued behind what it has not read, and the linger
     /// time to read it before the connection is dropped. Its memory is bounded by the
     /// limit plus one batch, and nobody else waits for it.
+    ///
+    /// The close itself waits for the end of the turn (`closeIfTooSlow`): it is found
+    /// while a channel hands out events, often in the middle of a member-list change,
+    /// and leaving the channels right there would change the list under that change.
     private func isTooSlow(_ pending: Int) -> Bool {
+        if tooSlow { return true }
         guard pending > worker.config.outputBufferLimit else { return false }
+        tooSlow = true
         worker.stats.slowConsumers += 1
         worker.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
                               [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pending))])
-        close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
+        markDirty()
         return true
+    }
+
+    /// End of turn: closes a connection found too slow during the turn.
+    func closeIfTooSlow() {
+        guard tooSlow, phase == .open else { return }
+        close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
     }
 
     private func markDirty() {
@@ -331,6 +345,7 @@ final class Connection {
 
     /// Writes what the output holds; arms the write event for the rest.
     func flush() {
+        closeIfTooSlow()
         guard phase != .closed else { return }
         if evbuffer_get_length(output) > 0 {
             let n = evbuffer_write(output, fd)
@@ -389,8 +404,10 @@ final class Connection {
     private func enterClosing(_ why: CloseReason) {
         if closeReason == nil { closeReason = why }
         if phase == .open { worker.openWebSockets -= 1 }
-        worker.hub.disconnect(self)
+        // The phase changes first: leaving the channels hands their pending batches to
+        // the members, and nothing may follow our close frame (nor close us twice).
         phase = .closing
+        worker.hub.disconnect(self)
         shutdownWhenFlushed = true
         deadline = Platform.monotonicMillis() + Worker.lingerMillis
         if readPaused { readPaused = false; event_add(readEvent, nil) }
@@ -403,8 +420,8 @@ final class Connection {
         if let detail { worker.logger.debug("connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)]) }
         if closeReason == nil { closeReason = why }
         if phase == .open { worker.openWebSockets -= 1 }
-        worker.hub.disconnect(self)
         phase = .closed
+        worker.hub.disconnect(self)
         event_del(readEvent)
         if writeArmed { writeArmed = false; event_del(writeEvent) }
         worker.reap(self)

@@ -14,6 +14,7 @@ import Glibc
 /// files), and exits once every worker has.
 final class Supervisor {
     static let indexVariable = "CHAT_WORKER_INDEX"
+    static let supervisorVariable = "CHAT_SUPERVISOR_PID"
 
     private let config: Config
     private let logger: Logger
@@ -40,7 +41,10 @@ final class Supervisor {
         for number in [SIGTERM, SIGINT] {
             signals.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.stop(number) })
         }
-        signals.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in self.forward(SIGHUP) })
+        signals.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
+            self.logger.reopenFiles()
+            self.forward(SIGHUP)
+        })
         signals.append(LoopEvent(loop, .signal(SIGCHLD)) { [unowned self] in self.reap() })
         restarts = (0..<workers.count).map { i in LoopEvent(loop, .timer(repeating: false)) { [unowned self] in self.spawn(i) } }
         logger.info("supervisor starting workers", [("workers", String(workers.count)), ("port", String(config.port))])
@@ -51,8 +55,9 @@ final class Supervisor {
     private func spawn(_ index: Int) {
         guard !stopping else { return }
         var env = Self.environment()
-        env.removeAll { $0.hasPrefix(Self.indexVariable + "=") }
+        env.removeAll { $0.hasPrefix(Self.indexVariable + "=") || $0.hasPrefix(Self.supervisorVariable + "=") }
         env.append("\(Self.indexVariable)=\(index)")
+        env.append("\(Self.supervisorVariable)=\(getpid())")
         var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
         defer {
@@ -96,7 +101,7 @@ final class Supervisor {
             let how = exited ? "exit code \(code)" : "signal \(signal)"
             if stopping {
                 logger.info("worker stopped", [("worker", String(index)), ("pid", String(pid)), ("status", how)])
-                if exited && code != 0 { exitCode = 1 }
+                if !(exited && code == 0), exitCode == 0 { exitCode = 1 }
             } else if exited && code == 2 {
                 // A configuration error: restarting cannot help.
                 logger.error("worker refused its configuration; stopping", [("worker", String(index))])
@@ -149,9 +154,9 @@ final class Supervisor {
 
     /// In a worker: asks for SIGTERM if the supervisor dies (and exits if it is gone already).
     static func followSupervisor() {
-        let parent = getppid()
         _ = chat_set_parent_death_signal(SIGTERM)
-        if getppid() != parent || parent == 1 { exit(1) }
+        // After the request, so that a supervisor dying in between is still noticed.
+        if let value = getenv(supervisorVariable), let supervisor = pid_t(String(cString: value)), getppid() != supervisor { exit(1) }
     }
 
     /// This process's worker index when it is a worker, nil for the supervisor or a

@@ -149,10 +149,14 @@ final class ChatStore {
 
     /// Publishes the channel's member count if a quiet join or leave changed it since
     /// the last update (whichever instance asks first does it). `later` is called when
-    /// an update is due but the last went out less than a second ago: ask again.
+    /// an update is due but the last went out less than a second ago, or when the
+    /// script did not run: ask again.
     func publishCount(_ keys: ChannelKeys, eventPrefix: [UInt8], later: @escaping () -> Void) {
         run(keys, mode: "c", body: eventPrefix, field: nil, nickname: nil) { result in
-            if case .success(let appended) = result, appended.quiet { later() }
+            switch result {
+            case .success(let appended): if appended.quiet { later() }
+            case .failure: later()  // not sent: the update is still owed
+            }
         }
     }
 

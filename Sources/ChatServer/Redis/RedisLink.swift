@@ -109,6 +109,20 @@ final class RedisLink {
             Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue().disconnected(ac, status)
         }
         context = ac
+        connectStartedAt = Platform.monotonicMillis()
+    }
+
+    private var connectStartedAt: UInt64 = 0
+
+    /// Gives up a TCP connect that has not completed within `timeoutMillis` (a Redis
+    /// host that drops packets would otherwise hold it for the kernel's minutes) and
+    /// retries. Later stalls (setup, commands) are `reset`'s.
+    func expireConnect(now: UInt64, timeoutMillis: UInt64) {
+        guard let context, !(events?.connected ?? true), now - min(now, connectStartedAt) > timeoutMillis else { return }
+        // Not connected yet: hiredis calls neither callback when it frees the context.
+        self.context = nil
+        redisAsyncFree(context)
+        scheduleRetry("connect timed out after \(timeoutMillis) ms")
     }
 
     private func connected(_ ac: UnsafePointer<redisAsyncContext>, _ status: Int32) {
