@@ -13,6 +13,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
@@ -21,7 +22,7 @@ let package = Package(
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
-            dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis"],
+            dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
             path: "Sources/ChatServer",
             swiftSettings: unchecked
         ),

@@ -251,4 +251,26 @@ struct ClientProtocolTests {
         #expect(ErrorCode.badJSON.rawValue == "bad_json")
         #expect(ErrorCode.messageTooLong.rawValue == "message_too_long")
     }
+
+    @Test("join options: since, history, password")
+    func joinOptions() {
+        #expect(request(#"{"op":"join","channel":"g","since":"1700000000000-3"}"#)
+                == ClientRequest(op: .join(channel: "g", options: JoinOptions(since: "1700000000000-3"))))
+        #expect(request(#"{"op":"join","channel":"g","since":"17"}"#) == ClientRequest(op: .join(channel: "g", options: JoinOptions(since: "17-0"))))
+        #expect(request(#"{"op":"join","channel":"g","history":25}"#) == ClientRequest(op: .join(channel: "g", options: JoinOptions(history: 25))))
+        #expect(request(#"{"op":"join","channel":"g","password":"pw","since":null}"#)
+                == ClientRequest(op: .join(channel: "g", options: JoinOptions(password: "pw"))))
+        for bad in [#""since":"abc""#, #""since":5"#, #""history":-1"#, #""history":1.5"#, #""history":"3""#, #""password":"""#,
+                    #""password":7"#, #""since":"1-0","history":3"#, #""password":""# + String(repeating: "x", count: 129) + #"""#] {
+            let e = error(#"{"op":"join","channel":"g","# + bad + "}")
+            #expect(e?.code == .badRequest && e?.channel == "g", "\(bad)")
+        }
+    }
+
+    @Test("presence op")
+    func presenceOp() {
+        #expect(request(#"{"op":"presence","channel":"g","ref":1}"#) == ClientRequest(op: .presence(channel: "g"), ref: .integer(1)))
+        #expect(error(#"{"op":"presence"}"#)?.code == .badRequest)
+        #expect(error(#"{"op":"presence","channel":"a b"}"#)?.code == .invalidChannel)
+    }
 }

@@ -135,4 +135,25 @@ struct NamesTests {
         #expect(channel("Dev") == "Dev")
         #expect(channel("dev") == "dev")
     }
+
+    @Test("folded nicknames: case, fullwidth and lookalike letters are one name")
+    func folded() {
+        let alice = Names.foldedNickname("alice")
+        for same in ["Alice", "ALICE", "\u{0430}lice", "\u{0410}LICE", "ａｌｉｃｅ", "Ａｌｉｃｅ", "al\u{0456}ce"] {
+            #expect(Names.foldedNickname(same) == alice, "\(same)")
+        }
+        #expect(Names.foldedNickname("alicia") != alice)
+        #expect(Names.foldedNickname("Zoë") == "zoë")
+    }
+
+    @Test("reserved names are refused in lookalike forms too")
+    func reservedLookalikes() {
+        for name in ["System", "SYSTEM", "\u{0405}ystem", "ｓｙｓｔｅｍ", "Admin", "m\u{043E}d", "Everyone", "staff"] {
+            guard case .failure = Names.nickname(name) else {
+                Issue.record("\(name) was accepted")
+                continue
+            }
+        }
+        if case .failure = Names.nickname("Systematic") { Issue.record("Systematic refused") }
+    }
 }

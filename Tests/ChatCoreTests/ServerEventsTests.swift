@@ -39,7 +39,12 @@ struct ServerEventsTests {
         ])
         #expect(try object(ServerEvents.joined(channel: "general", id: "17-2", count: 3, ref: .integer(9))) == [
             "type": .string("joined"), "channel": .string("general"), "id": .string("17-2"), "count": .number(3), "ref": .number(9),
+            "protected": .bool(false), "replayed": .number(0),
         ])
+        let withMembers = try object(ServerEvents.joined(channel: "g", id: "1-0", count: 2, members: ["a", "B\"q"], protected: true, replayed: 4, ref: nil))
+        #expect(withMembers["members"] == .array && withMembers["protected"] == .bool(true) && withMembers["replayed"] == .number(4))
+        let text = String(decoding: ServerEvents.joined(channel: "g", id: "1-0", count: 2, members: ["a", "B\"q"], ref: nil), as: UTF8.self)
+        #expect(text.contains(#""members":["a","B\"q"]"#))
         #expect(try object(ServerEvents.joined(channel: "general", id: "17-2", count: 3, ref: nil))["ref"] == nil)
         #expect(try object(ServerEvents.left(channel: "general", count: 2, ref: .string("x"))) == [
             "type": .string("left"), "channel": .string("general"), "count": .number(2), "ref": .string("x"),
@@ -82,5 +87,30 @@ struct ServerEventsTests {
             "message": .string(joined ? "Zoë \"Z\" joined the chat." : "Zoë \"Z\" left the chat."), "count": .number(3),
         ])
         #expect(String(decoding: prefix, as: UTF8.self).hasSuffix(",\"count\":"))
+    }
+
+    @Test("stored events: replay marker, published shape, quiet bodies")
+    func stored() throws {
+        var out: [UInt8] = []
+        let body = Array(#""type":"message","channel":"c","sender":"s","message":"m"}"#.utf8)
+        body.withUnsafeBytes { ServerEvents.stored(id: "1700000000123-4", body: $0, replay: true, to: &out) }
+        #expect(try object(out) == [
+            "id": .string("1700000000123-4"), "ts": .number(1700000000123), "replay": .bool(true),
+            "type": .string("message"), "channel": .string("c"), "sender": .string("s"), "message": .string("m"),
+        ])
+        out.removeAll()
+        body.withUnsafeBytes { ServerEvents.stored(id: "5-0", body: $0, replay: false, to: &out) }
+        #expect(try object(out)["replay"] == nil)
+        #expect(Array(#""count":3,"quiet":true}"#.utf8).withUnsafeBytes { ServerEvents.isQuietBody($0) })
+        #expect(!body.withUnsafeBytes { ServerEvents.isQuietBody($0) })
+    }
+
+    @Test("presence and history_truncated events")
+    func presenceEvents() throws {
+        let p = try object(ServerEvents.presence(channel: "c", count: 3, members: ["a", "b"], ref: .string("r")))
+        #expect(p["type"] == .string("presence") && p["count"] == .number(3) && p["truncated"] == .bool(true) && p["ref"] == .string("r"))
+        let t = try object(ServerEvents.historyTruncated(channel: "c", since: "1-0", oldest: "9-0", ref: nil))
+        #expect(t["type"] == .string("history_truncated") && t["since"] == .string("1-0") && t["oldest"] == .string("9-0"))
+        #expect(t["sender"] == .string("System"))
     }
 }

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from harness import LOG_DIR, ChatServer, RedisServer
+from harness import API_KEY, LOG_DIR, ChatServer, RedisServer
 
 
 def pytest_sessionstart(session):
@@ -29,8 +29,9 @@ def redis():
 def instances(redis):
     """Two chat-server instances (A and B) sharing one redis-server. Tests here send
     as fast as they can, so the message rate limit is off (it has its own test)."""
-    a = ChatServer(redis, "inst-a", env={"RATE_LIMIT": "0"})
-    b = ChatServer(redis, "inst-b", env={"RATE_LIMIT": "0"})
+    env = {"RATE_LIMIT": "0", "API_KEY": API_KEY}
+    a = ChatServer(redis, "inst-a", env=env)
+    b = ChatServer(redis, "inst-b", env=env)
     yield a, b
     a.stop()
     b.stop()

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "build" / "test-logs"
 SERVER_BIN = (ROOT / os.environ.get("CHAT_SERVER_BIN", ".build/debug/chat-server")).resolve()
 REDIS_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
+API_KEY = "test-api-key"
 
 
 def run(coro, timeout: float = 90):
@@ -285,6 +286,21 @@ def metrics(server: "ChatServer") -> dict:
             key = sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()))
             values[key] = sample.value
     return values
+
+
+def http(server: "ChatServer", method: str, path: str, body=None, key: str | None = None):
+    """(status, parsed JSON) of an HTTP API call."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
 
 
 def rss_kib(pid: int) -> int:

@@ -11,9 +11,47 @@ public enum Ref: Equatable, Sendable {
     }
 }
 
+/// What a join asks for besides membership (docs/PROTOCOL.md, "join").
+public struct JoinOptions: Equatable, Sendable {
+    /// Replay what came after this message id (normalized `ms-seq`; `0-0` = all history).
+    public var since: String?
+    /// Replay the last N messages.
+    public var history: Int?
+    /// The channel's password, or the one to protect a new channel with.
+    public var password: String?
+    public init(since: String? = nil, history: Int? = nil, password: String? = nil) {
+        self.since = since; self.history = history; self.password = password
+    }
+
+    public static let maxPasswordLength = 128
+
+    /// Checks and normalizes join options from query parameters or JSON members.
+    public static func make(since: String?, history: String?, password: String?) -> Result<JoinOptions, Names.Violation> {
+        var options = JoinOptions()
+        if let since {
+            guard let id = StreamID(since) else { return .failure(Names.Violation(message: "\"since\" must be a message id like 1700000000000-0")) }
+            options.since = id.description
+        }
+        if let history {
+            guard let n = Int(history), n >= 0, n <= 1_000_000 else { return .failure(Names.Violation(message: "\"history\" must be a number of messages from 0 to 1000000")) }
+            options.history = n
+        }
+        if options.since != nil && options.history != nil { return .failure(Names.Violation(message: "give either \"since\" or \"history\", not both")) }
+        if let password {
+            if password.isEmpty || password.unicodeScalars.count > maxPasswordLength || password.utf8.contains(0) {
+                return .failure(Names.Violation(message: "\"password\" must be 1 to \(maxPasswordLength) characters"))
+            }
+            options.password = password
+        }
+        return .success(options)
+    }
+}
+
 /// What a client asks for (docs/PROTOCOL.md, "Client operations").
 public enum ClientOp: Equatable, Sendable {
-    case join(channel: String)
+    case join(channel: String, options: JoinOptions = JoinOptions())
+    /// Who is in a channel.
+    case presence(channel: String)
     case leave(channel: String)
     /// `channel` is nil for the seed endpoint's `{"message": ...}`: the connection's channel.
     case send(channel: String?, text: String)
@@ -40,6 +78,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notJoined = "not_joined"
     case alreadyJoined = "already_joined"
     case tooManyChannels = "too_many_channels"
+    case nicknameTaken = "nickname_taken"
+    case wrongPassword = "wrong_password"
     case forbidden = "forbidden"
     case rateLimited = "rate_limited"
     case unavailable = "unavailable"
@@ -90,12 +130,16 @@ public enum ClientProtocol {
             return .failure(ChatError(.badJSON, "malformed JSON: \(error.message) at byte \(error.offset)"))
         }
         var op: JSONValue?, channel: JSONValue?, message: JSONValue?, refValue: JSONValue?
+        var since: JSONValue?, history: JSONValue?, password: JSONValue?
         for (key, value) in members {
             switch key {
             case "op": op = value
             case "channel": channel = value
             case "message": message = value
             case "ref": refValue = value
+            case "since": since = value
+            case "history": history = value
+            case "password": password = value
             default: break  // unknown members are ignored, for forward compatibility
             }
         }
@@ -145,7 +189,30 @@ public enum ClientProtocol {
         guard case .string(let name) = op else { return fail(.badRequest, "\"op\" must be a string") }
         switch name {
         case "join":
-            return requireChannel().map { ClientRequest(op: .join(channel: $0), ref: ref) }
+            return requireChannel().flatMap { name in
+                var sinceText: String?, historyText: String?, passwordText: String?
+                switch since {
+                case nil, .null?: break
+                case .string(let s)?: sinceText = s
+                default: return fail(.badRequest, "\"since\" must be a message id string", name)
+                }
+                switch history {
+                case nil, .null?: break
+                case .number(let n)? where n == n.rounded() && abs(n) < 1e9: historyText = String(Int(n))
+                default: return fail(.badRequest, "\"history\" must be a whole number", name)
+                }
+                switch password {
+                case nil, .null?: break
+                case .string(let s)?: passwordText = s
+                default: return fail(.badRequest, "\"password\" must be a string", name)
+                }
+                switch JoinOptions.make(since: sinceText, history: historyText, password: passwordText) {
+                case .failure(let why): return fail(.badRequest, why.message, name)
+                case .success(let options): return .success(ClientRequest(op: .join(channel: name, options: options), ref: ref))
+                }
+            }
+        case "presence":
+            return requireChannel().map { ClientRequest(op: .presence(channel: $0), ref: ref) }
         case "leave":
             return requireChannel().map { ClientRequest(op: .leave(channel: $0), ref: ref) }
         case "send":

@@ -61,13 +61,72 @@ public enum ServerEvents {
         }
     }
 
-    public static func joined(channel: String, id: String, count: Int, ref: Ref?) -> [UInt8] {
+    /// `members`: nicknames (sorted), nil when the channel is over the list limit.
+    public static func joined(channel: String, id: String, count: Int, members: [String]? = nil, protected: Bool = false,
+                              replayed: Int = 0, ref: Ref?) -> [UInt8] {
         event("joined") { o in
             o.field("channel", channel)
             o.field("id", id)
             o.field("count", count)
+            if let members { o.rawField("members", stringArray(members)) }
+            o.field("protected", protected)
+            o.field("replayed", replayed)
             ref?.write(to: &o)
         }
+    }
+
+    /// The answer to a `presence` op.
+    public static func presence(channel: String, count: Int, members: [String], ref: Ref?) -> [UInt8] {
+        event("presence") { o in
+            o.field("channel", channel)
+            o.field("count", count)
+            o.rawField("members", stringArray(members))
+            o.field("truncated", members.count < count)
+            ref?.write(to: &o)
+        }
+    }
+
+    /// Sent before a replay when messages after `since` are no longer in history
+    /// (trimmed by size or age, or more than the replay limit).
+    public static func historyTruncated(channel: String, since: String?, oldest: String, ref: Ref?) -> [UInt8] {
+        event("history_truncated") { o in
+            o.field("channel", channel)
+            if let since { o.field("since", since) }
+            if !oldest.isEmpty { o.field("oldest", oldest) }
+            o.field("sender", "System")
+            o.field("message", "Some earlier messages are no longer in history.")
+            ref?.write(to: &o)
+        }
+    }
+
+    /// A stored event as replayed from history: `{"id":…,"ts":…,"replay":true,` + body.
+    /// `replay` false gives the event as it was published (the HTTP history API).
+    public static func stored(id: String, body: UnsafeRawBufferPointer, replay: Bool, to out: inout [UInt8]) {
+        appendRaw("{\"id\":\"", to: &out)
+        out.append(contentsOf: id.utf8)
+        appendRaw("\",\"ts\":", to: &out)
+        out.append(contentsOf: id.utf8.prefix { $0 != UInt8(ascii: "-") })
+        out.append(UInt8(ascii: ","))
+        if replay { appendRaw("\"replay\":true,", to: &out) }
+        out.append(contentsOf: body)
+    }
+
+    /// Whether a stored body is a quiet join/leave (shown to nobody but its joiner).
+    public static func isQuietBody(_ body: UnsafeRawBufferPointer) -> Bool {
+        let marker: StaticString = "\"quiet\":true}"
+        let n = marker.utf8CodeUnitCount
+        guard body.count >= n else { return false }
+        return UnsafeRawBufferPointer(rebasing: body[(body.count - n)...]).elementsEqual(UnsafeRawBufferPointer(start: marker.utf8Start, count: n))
+    }
+
+    public static func stringArray(_ items: [String]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (k, item) in items.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            JSONWriter.appendString(item, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
     }
 
     /// `count` is nil when the leave needed no change in Redis (the join had not completed).

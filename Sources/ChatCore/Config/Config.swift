@@ -40,8 +40,17 @@ public struct Config: Equatable, Sendable {
     public var redisTimeoutMillis = 5_000
     // Presence.
     public var presenceNoticeLimit = 100
+    public var memberListLimit = 1_000
+    /// Seconds an instance's liveness key lives without a refresh; after it, any other
+    /// instance removes the dead one's members (with leave notices).
+    public var instanceTTLMillis = 15_000
     // History.
     public var historySize = 1_000
+    public var historyMaxAgeMillis = 0
+    public var replayLimit = 500
+    // Channel passwords and the HTTP API.
+    public var passwordAttempts = 10
+    public var apiKey = ""
     // Identity of this process towards Redis; empty means a random id per start.
     public var instanceID = ""
 
@@ -97,7 +106,13 @@ public enum ConfigKeys {
         seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
         seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
         int("PRESENCE_NOTICE_LIMIT", 100, 0...100_000_000, "Channels with more members get no per-user join/leave notices, but a member count update at most once a second. 0 = always send notices.") { $0.presenceNoticeLimit = $1 },
+        int("MEMBER_LIST_LIMIT", 1_000, 0...1_000_000, "joined replies list the members of channels up to this size (larger ones: use the presence op or the HTTP API).") { $0.memberListLimit = $1 },
+        seconds("INSTANCE_TTL", 15, "Seconds after an instance stops refreshing its liveness key (a crash) before the others remove its members.") { $0.instanceTTLMillis = max($1, 1_000) },
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
+        int("HISTORY_MAX_AGE", 0, 0...315_360_000, "Seconds a message is kept in history at most (approximate trim); 0 = no age limit.") { $0.historyMaxAgeMillis = $1 * 1_000 },
+        int("REPLAY_LIMIT", 500, 1...100_000, "Messages replayed at most on a join with since or history (older ones: history_truncated, and the HTTP history API).") { $0.replayLimit = $1 },
+        int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address (over it: rate_limited).") { $0.passwordAttempts = $1 },
+        text("API_KEY", "", "Bearer token for the HTTP API's writes (publish, broadcast, channel passwords); empty = those endpoints are off.", allowEmpty: true) { $0.apiKey = $1 },
         text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
     ]
 

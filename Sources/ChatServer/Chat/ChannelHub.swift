@@ -33,7 +33,7 @@ final class ChannelHub {
     /// is unknown), redone when the command connection is back, so that the hash does
     /// not keep people who left. Bounded; past the bound the oldest are given up (and
     /// logged).
-    private var pendingRemovals: [(keys: ChannelKeys, field: String, nickname: String, channel: String)] = []
+    private var pendingRemovals: [(keys: ChannelKeys, entry: MemberEntry, folded: String)] = []
     static let pendingRemovalLimit = 100_000
 
     init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
@@ -61,7 +61,8 @@ final class ChannelHub {
         case .success(let r): request = r
         }
         switch request.op {
-        case .join(let channel): join(conn, channel, ref: request.ref)
+        case .join(let channel, let options): join(conn, channel, options: options, ref: request.ref)
+        case .presence(let channel): presence(conn, channel, ref: request.ref)
         case .leave(let channel): leave(conn, channel, ref: request.ref)
         case .send(let channel, let text):
             guard let target = channel ?? conn.seedChannel else {
@@ -82,7 +83,7 @@ final class ChannelHub {
         conn.memberships[channel]
     }
 
-    func join(_ conn: Connection, _ name: String, ref: Ref?) {
+    func join(_ conn: Connection, _ name: String, options: JoinOptions = JoinOptions(), ref: Ref?) {
         guard conn.isOpenChat else { return }
         if membership(conn, name) != nil { return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref) }
         if conn.memberships.count >= worker.config.maxChannelsPerConnection {
@@ -99,36 +100,125 @@ final class ChannelHub {
             return c
         }()
         nextJoin += 1
-        let m = Membership(channel: channel, connection: conn, joinRef: ref, field: "\(worker.instanceID):\(conn.id):\(nextJoin)")
+        let m = Membership(channel: channel, connection: conn, joinRef: ref, field: "\(worker.redisID):\(conn.id):\(nextJoin)",
+                           folded: conn.foldedNickname, options: options)
         conn.memberships[name] = m
+        proceed(m)
+    }
+
+    /// Runs the join script once the channel's topic is subscribed.
+    private func proceed(_ m: Membership) {
+        let channel = m.channel
         if channel.subscription == .active {
             startJoin(m)
         } else {
+            m.state = .waitingForSubscription
             channel.waiting.append(m)
             subscribe(channel)
         }
     }
 
-    /// Runs the join script: presence, the join notice, and the `joined` reply.
+    /// Runs the join script: password and nickname checks, presence, the join notice,
+    /// the history to replay, and the `joined` reply.
     private func startJoin(_ m: Membership) {
         let channel = m.channel, conn = m.connection
         m.state = .joining
+        m.attempts += 1
         channel.joinsInFlight += 1
-        store.join(channel.keys, field: m.field, nickname: conn.nickname,
+        var request = ChatStore.JoinRequest(field: m.field, nickname: conn.nickname, folded: m.folded, entry: m.entry.encoded, channel: channel.name)
+        request.verifiedHash = m.verifiedHash
+        request.newPassword = m.newPassword
+        if let since = m.options.since {
+            request.replay = .since(since)
+        } else if let n = m.options.history, n > 0 {
+            request.replay = .last(min(n, worker.config.replayLimit))
+        }
+        request.replayLimit = worker.config.replayLimit
+        request.listLimit = worker.config.memberListLimit
+        store.join(channel.keys, request,
                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
             self.finishJoin(m, result)
         }
-        // Messages sent before the subscription existed go out right after the join notice.
-        let queued = m.queued
-        m.queued = []
-        for q in queued where m.state == .joining { publish(m, text: q.text, ref: q.ref) }
     }
 
-    private func finishJoin(_ m: Membership, _ result: Result<ChatStore.Appended, StoreFailure>) {
+    /// A join that cannot go on: the client is told why and is not in the channel.
+    private func refuseJoin(_ m: Membership, _ code: ErrorCode, _ message: String) {
+        let conn = m.connection
+        removeMembership(m)
+        m.state = .gone
+        fail(conn, code, message, channel: m.channel.name, ref: m.joinRef)
+        if conn.seedChannel != nil {
+            if code == .unavailable {
+                conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused)
+            } else {
+                conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
+            }
+        }
+    }
+
+    /// Checks or hashes the client's password off the loop, then joins again.
+    private func authorize(_ m: Membership, _ job: PasswordHasher.Job) {
+        let channel = m.channel
+        m.state = .authorizing
+        channel.authorizing += 1
+        let accepted = worker.hasher.submit(job) { [unowned self] outcome in
+            channel.authorizing -= 1
+            defer { self.release(channel) }
+            guard m.state == .authorizing else { return }  // left (or closed) meanwhile
+            switch outcome {
+            case .verified(true):
+                if case .verify(_, let hash) = job { m.verifiedHash = hash }
+                self.proceed(m)
+            case .verified(false):
+                self.worker.logger.limited("wrong_password", .info, "wrong channel password", [("channel", channel.name), ("nickname", m.connection.nickname)])
+                self.refuseJoin(m, .wrongPassword, "wrong password for channel \(channel.name)")
+            case .hashed(let hash?):
+                m.newPassword = hash
+                self.proceed(m)
+            case .hashed(nil):
+                self.refuseJoin(m, .unavailable, "could not hash the password")
+            }
+        }
+        if !accepted {
+            channel.authorizing -= 1
+            refuseJoin(m, .unavailable, "the server is busy checking passwords, try again shortly")
+        }
+    }
+
+    private func finishJoin(_ m: Membership, _ result: Result<ChatStore.JoinOutcome, StoreFailure>) {
         let channel = m.channel, conn = m.connection
         channel.joinsInFlight -= 1
+        defer {
+            if channel.joinsInFlight == 0 { channel.clearSeam() }
+            release(channel)
+        }
+        if m.state == .cancelled, case .success(let outcome) = result, !outcome.isJoined {
+            // Left while joining, and the join did not happen: nothing to undo.
+            m.state = .gone
+            if m.ackLeave { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef)) }
+            return
+        }
         switch result {
-        case .success(let appended):
+        case .success(.nicknameTaken):
+            refuseJoin(m, .nicknameTaken, "nickname \"\(conn.nickname)\" is already in channel \(channel.name)")
+        case .success(.verify(let hash)):
+            guard m.attempts < 4 else { return refuseJoin(m, .unavailable, "the channel's password keeps changing, try again") }
+            if hash.isEmpty {  // the password was removed since we checked it
+                m.verifiedHash = ""
+                return proceed(m)
+            }
+            guard let password = m.options.password else {
+                return refuseJoin(m, .wrongPassword, "channel \(channel.name) needs a password")
+            }
+            guard worker.allowPasswordAttempt(conn) else {
+                return refuseJoin(m, .rateLimited, "too many password attempts, wait a minute")
+            }
+            authorize(m, .verify(password, against: hash))
+        case .success(.claim):
+            guard let password = m.options.password, m.attempts < 4 else { return refuseJoin(m, .unavailable, "could not set the channel's password") }
+            authorize(m, .hash(password))
+        case .success(.joined(let joined)):
+            let appended = joined.appended
             worker.logger.debug("joined", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
                                            ("count", String(appended.count ?? 0))])
             if m.state == .cancelled {
@@ -141,7 +231,19 @@ final class ChannelHub {
             } else if m.state == .joining {
                 // Seed clients show every event as a chat line; their join notice says it all.
                 if conn.seedChannel == nil {
-                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                    let members = joined.members.map { $0.sorted { $0.lowercased() < $1.lowercased() } }
+                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, members: members,
+                                                       protected: joined.protected, replayed: joined.replay.count, ref: m.joinRef))
+                }
+                // History first (it ends just before the join notice), then live events.
+                if joined.truncated {
+                    conn.sendEvent(ServerEvents.historyTruncated(channel: channel.name, since: m.options.since, oldest: joined.oldest, ref: m.joinRef))
+                }
+                var event: [UInt8] = []
+                for entry in joined.replay {
+                    event.removeAll(keepingCapacity: true)
+                    entry.body.withUnsafeBytes { ServerEvents.stored(id: entry.id, body: $0, replay: true, to: &event) }
+                    conn.sendEvent(event)
                 }
                 let joinID = StreamID(appended.id) ?? channel.lastSeen
                 // A quiet notice was published as a marker only: the joiner's own copy is
@@ -165,6 +267,10 @@ final class ChannelHub {
                     m.state = .activating
                     channel.waitForNotice(m, from: joinID, notice: ownNotice)
                 }
+                // Messages sent while joining go out now, after the join notice.
+                let queued = m.queued
+                m.queued = []
+                for q in queued { publish(m, text: q.text, ref: q.ref) }
             }
         case .failure(let failure):
             worker.logger.limited("join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
@@ -172,16 +278,30 @@ final class ChannelHub {
             // hash does not keep this field (a no-op if the join never happened).
             if case .unavailable = failure { queueRemoval(m) }
             if m.state == .joining {
-                removeMembership(m)
-                fail(conn, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
-                if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
+                refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
             } else if m.state == .cancelled, m.ackLeave {
                 conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef))
             }
             m.state = .gone
         }
-        if channel.joinsInFlight == 0 { channel.clearSeam() }
-        release(channel)
+    }
+
+    /// `presence` op: who is in a channel. A password-protected channel's members are
+    /// shown to its members only.
+    func presence(_ conn: Connection, _ name: String, ref: Ref?) {
+        let isMember = membership(conn, name) != nil
+        store.channelInfo(ChannelKeys(prefix: worker.config.redisPrefix, tag: name)) { [unowned self] result in
+            guard conn.isOpenChat else { return }
+            switch result {
+            case .failure:
+                self.fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
+            case .success(let info) where info.protected && !isMember:
+                self.fail(conn, .forbidden, "channel \(name) is password-protected: join it to see its members", channel: name, ref: ref)
+            case .success(let info):
+                let names = info.members.sorted { $0.lowercased() < $1.lowercased() }.prefix(max(self.worker.config.memberListLimit, 1))
+                conn.sendEvent(ServerEvents.presence(channel: name, count: info.members.count, members: Array(names), ref: ref))
+            }
+        }
     }
 
     func leave(_ conn: Connection, _ name: String, ref: Ref?) {
@@ -212,6 +332,10 @@ final class ChannelHub {
             m.state = .cancelled
             m.ackLeave = ack
             m.leaveRef = ref
+        case .authorizing:
+            // The password check finishes on its own and finds the membership gone.
+            m.state = .gone
+            if ack { m.connection.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
         case .active:
             channel.removeMember(m)
             runLeave(m, ack: ack, ref: ref)
@@ -229,8 +353,9 @@ final class ChannelHub {
     private func runLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         m.state = .gone
         let channel = m.channel, conn = m.connection
-        store.leave(channel.keys, field: m.field, nickname: conn.nickname,
-                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
+        store.leave(channel.keys, m.entry, folded: m.folded,
+                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname),
+                    instance: worker.redisID) { [unowned self] result in
             switch result {
             case .success(let appended):
                 self.worker.logger.debug("left", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
@@ -250,7 +375,18 @@ final class ChannelHub {
             worker.logger.limited("removal_overflow", .error, "too many member-hash removals waiting for redis; the oldest is given up")
             pendingRemovals.removeFirst()
         }
-        pendingRemovals.append((m.channel.keys, m.field, m.connection.nickname, m.channel.name))
+        pendingRemovals.append((m.channel.keys, m.entry, m.folded))
+    }
+
+    /// Removes a member of a dead instance (the registry's cleanup): its leave notice
+    /// goes to the channel like any other.
+    func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
+        let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
+        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname),
+                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
+                    instance: instance) { result in
+            if case .success = result { done(true) } else { done(false) }
+        }
     }
 
     /// The command connection is (again) ready: redo what the hash missed. Members
@@ -259,19 +395,14 @@ final class ChannelHub {
     /// twice (a removal that finds nothing publishes nothing).
     func commandsReady() {
         var restored = 0
-        for channel in channels.values {
-            let present = channel.members.map { ($0.field, $0.connection.nickname) }
-                + channel.activating.elements.map { ($0.member.field, $0.member.connection.nickname) }
-            if !present.isEmpty {
-                store.restoreMembers(channel.keys, present)
-                restored += 1
-            }
-        }
+        restoreMembers()
+        for channel in channels.values where !(channel.members.isEmpty && channel.activating.isEmpty) { restored += 1 }
         let removals = pendingRemovals
         pendingRemovals.removeAll()
         for r in removals {
-            store.leave(r.keys, field: r.field, nickname: r.nickname,
-                        bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: r.channel, nickname: r.nickname)) { [unowned self] result in
+            store.leave(r.keys, r.entry, folded: r.folded,
+                        bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: r.entry.channel, nickname: r.entry.nickname),
+                        instance: worker.redisID) { [unowned self] result in
                 if case .failure(.unavailable) = result { self.pendingRemovals.append(r) }
             }
         }
@@ -280,15 +411,26 @@ final class ChannelHub {
         }
     }
 
+    /// Writes every present member back into Redis (hash, nickname index, directory,
+    /// this instance's membership set), without notices: after a reconnect, or when
+    /// the registry finds this instance was taken for dead.
+    func restoreMembers() {
+        for channel in channels.values {
+            let present = channel.members.map { ($0.entry, $0.folded) }
+                + channel.activating.elements.map { ($0.member.entry, $0.member.folded) }
+            store.restoreMembers(channel.keys, channel: channel.name, present.map { (entry: $0.0, folded: $0.1) }, instance: worker.redisID)
+        }
+    }
+
     func send(_ conn: Connection, _ name: String, text: String, ref: Ref?) {
         guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
         switch m.state {
-        case .waitingForSubscription:
+        case .waitingForSubscription, .joining, .authorizing:
             guard m.queued.count < Self.queuedSendLimit else {
                 return fail(conn, .unavailable, "channel \(name) is still being joined", channel: name, ref: ref)
             }
             m.queued.append((text, ref))
-        case .joining, .activating, .active:
+        case .activating, .active:
             publish(m, text: text, ref: ref)
         case .cancelled, .gone:
             fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref)

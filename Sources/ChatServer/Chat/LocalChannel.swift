@@ -7,6 +7,9 @@ final class Membership {
         case waitingForSubscription
         /// The join script is in flight.
         case joining
+        /// The password is being checked or hashed (off the loop); the join script
+        /// runs again after.
+        case authorizing
         /// Joined, but the subscriber connection has not yet delivered the join
         /// notice: activates when it does (see `LocalChannel.activating`).
         case activating
@@ -28,20 +31,36 @@ final class Membership {
     /// The `ref` of a leave that arrived while joining (nil and `ackLeave` false on disconnect).
     var leaveRef: Ref?
     var ackLeave = false
-    /// Messages sent while waiting for the subscription; published right after the join.
+    /// Messages sent before the join completed; published right after it (dropped if
+    /// the join is refused: nothing reaches a channel its sender could not join).
     var queued: [(text: String, ref: Ref?)] = []
+    /// Replay, password and the like, from the join op.
+    let options: JoinOptions
+    /// The nickname's folded form, unique in the channel.
+    let folded: String
+    /// The stored password hash the client's password was verified against.
+    var verifiedHash = ""
+    /// '' no password given, '?' given but not hashed yet, else its hash (to protect a new channel).
+    var newPassword = ""
+    /// Join scripts run for this membership (a changing password can ask again).
+    var attempts = 0
 
     /// This membership's field in the channel's Redis member hash,
     /// `<instance>:<connection>:<join>`: unique per join, so that a join, leave and
     /// join again in quick succession are three independent updates.
     let field: String
 
-    init(channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String) {
+    init(channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String, folded: String, options: JoinOptions) {
         self.channel = channel
         self.connection = connection
         self.joinRef = joinRef
         self.field = field
+        self.folded = folded
+        self.options = options
+        if options.password != nil { newPassword = "?" }
     }
+
+    var entry: MemberEntry { MemberEntry(field: field, channel: channel.name, nickname: connection.nickname) }
 }
 
 /// This worker's view of one channel: the local members, the state of the
@@ -65,6 +84,8 @@ final class LocalChannel {
     var waiting: [Membership] = []
     /// Join scripts sent and not yet answered.
     var joinsInFlight = 0
+    /// Joins whose password is being checked off the loop.
+    var authorizing = 0
     /// A joiner must see exactly the events from its own join notice on, after its
     /// `joined` reply. The reply comes on the command connection, the events on the
     /// subscriber connection, in either order. So while joins are in flight the
@@ -91,7 +112,7 @@ final class LocalChannel {
         self.keys = keys
     }
 
-    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && !hasActivating }
+    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && !hasActivating }
 
     /// Whether events must be looked at by id (joins in progress).
     var tracksIDs: Bool { joinsInFlight > 0 || hasActivating }

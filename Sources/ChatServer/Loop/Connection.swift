@@ -46,10 +46,16 @@ final class Connection {
     private let output: OpaquePointer
     private(set) var phase: Phase = .http
     private var http: HTTPRequestParser?
+    /// A request whose body is still arriving (the HTTP API's POST/PUT), and the body so far.
+    private var awaitingBody: (request: HTTPRequest, length: Int, body: [UInt8])?
     private var reader = MessageReader(maxMessageSize: 0)
     private(set) var endpoint: Endpoint = .echo
     /// Trimmed, valid nickname (chat endpoints).
-    var nickname = ""
+    var nickname = "" {
+        didSet { foldedNickname = Names.foldedNickname(nickname) }
+    }
+    /// The nickname as compared for uniqueness in a channel.
+    private(set) var foldedNickname = ""
     /// Channels this connection is in or joining.
     /// By channel name: a publisher in a thousand channels looks one up per message.
     var memberships: [String: Membership] = [:]
@@ -133,6 +139,7 @@ final class Connection {
     private func received(_ bytes: UnsafeMutableRawBufferPointer) {
         switch phase {
         case .http:
+            if awaitingBody != nil { return receivedBody(UnsafeRawBufferPointer(bytes)) }
             guard let result = http?.feed(UnsafeRawBufferPointer(bytes)) else { return }
             switch result {
             case .needMore: break
@@ -141,6 +148,15 @@ final class Connection {
                 respond(HTTPResponse.error(error))
             case .complete(let request, let leftover):
                 http = nil
+                switch Self.bodyLength(request) {
+                case .failure(let error):
+                    return respond(HTTPResponse.error(error))
+                case .success(let length) where length > 0:
+                    awaitingBody = (request, length, [])
+                    return leftover.withUnsafeBytes { receivedBody($0) }
+                case .success:
+                    break
+                }
                 worker.route(self, request)
                 if phase == .open, !leftover.isEmpty {
                     var rest = leftover
@@ -152,6 +168,29 @@ final class Connection {
         case .closing, .closed:
             break  // the peer's last bytes after our close are ignored
         }
+    }
+
+    /// Largest request body (the HTTP API's JSON).
+    static let maxBodyBytes = 65_536
+
+    /// The body a request announces: Content-Length only (no chunked uploads), bounded.
+    static func bodyLength(_ request: HTTPRequest) -> Result<Int, HTTPError> {
+        if request.header("transfer-encoding") != nil { return .failure(HTTPError(411, "send a Content-Length, not a chunked body")) }
+        guard let text = request.header("content-length") else { return .success(0) }
+        guard let n = Int(text), n >= 0 else { return .failure(HTTPError(400, "malformed Content-Length")) }
+        if n > maxBodyBytes { return .failure(HTTPError(413, "request body larger than \(maxBodyBytes) bytes")) }
+        return .success(n)
+    }
+
+    private func receivedBody(_ bytes: UnsafeRawBufferPointer) {
+        guard var pending = awaitingBody else { return }
+        pending.body.append(contentsOf: bytes.prefix(pending.length - pending.body.count))
+        guard pending.body.count == pending.length else {
+            awaitingBody = pending
+            return
+        }
+        awaitingBody = nil
+        worker.route(self, pending.request, body: pending.body)
     }
 
     private func readFrames(_ bytes: UnsafeMutableRawBufferPointer) {
@@ -397,6 +436,7 @@ final class Connection {
     func respond(_ response: [UInt8]) {
         guard phase == .http else { return }
         http = nil
+        awaitingBody = nil
         send(response)
         enterClosing(.httpAnswered)
     }

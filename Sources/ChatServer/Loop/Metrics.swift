@@ -28,6 +28,8 @@ extension Worker {
         w.gauge("chat_redis_up", "1 when both Redis connections are ready.", isRedisReady ? 1 : 0)
         w.counter("chat_redis_reconnects_total", "Redis reconnections after a lost connection.", UInt64(commands.reconnects + subscriber.reconnects))
         w.histogram("chat_redis_command_seconds", "Round trip of the chat's Redis commands.", hub.store.latency)
+        w.counter("chat_dead_instance_members_removed_total", "Members of crashed instances removed by this instance.", registry.reapedMembers)
+        w.gauge("chat_password_jobs", "Channel password hashes and checks waiting or running.", Double(hasher.pending))
         return w.text
     }
 }

@@ -36,6 +36,15 @@ final class Worker {
     let logger: Logger
     let loop = EventLoop()
     let instanceID: String
+    /// This process's id towards Redis: INSTANCE_ID plus a random suffix (so that a
+    /// restart is a new instance), or the random instance id.
+    let redisID: String
+    /// Channel password hashing, on a thread of its own.
+    private(set) var hasher: PasswordHasher!
+    private(set) var registry: InstanceRegistry!
+    /// Password attempts per client address (PASSWORD_ATTEMPTS a minute), bounded.
+    private var passwordBuckets: [String: TokenBucket] = [:]
+    static let passwordBucketLimit = 100_000
     let httpLimits: HTTPLimits
     let protocolLimits: ProtocolLimits
     var stats = WorkerStats()
@@ -65,6 +74,7 @@ final class Worker {
         self.config = config
         self.logger = logger
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
+        redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
         httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
         protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
@@ -75,12 +85,20 @@ final class Worker {
         commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: [["SCRIPT", "LOAD", ChatStore.script]],
                              loop: loop, logger: logger)
         subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
-        hub = ChannelHub(worker: self, store: ChatStore(link: commands, historySize: config.historySize,
-                                                                noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit), subscriber: subscriber, prefix: config.redisPrefix)
+        let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
+                              noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
+        store.instance = redisID
+        hub = ChannelHub(worker: self, store: store, subscriber: subscriber, prefix: config.redisPrefix)
+        registry = InstanceRegistry(hub: hub, store: store, id: redisID, ownPrefix: config.instanceID.isEmpty ? nil : "\(config.instanceID).",
+                                    ttlMillis: config.instanceTTLMillis, logger: logger)
+        hasher = PasswordHasher(loop: loop)
         endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
         subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
-        commands.onReady = { [unowned self] in self.hub.commandsReady() }
+        commands.onReady = { [unowned self] in
+            self.hub.commandsReady()
+            self.registry.redisReady()
+        }
         subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
     }
 
@@ -173,6 +191,7 @@ final class Worker {
         let now = Platform.monotonicMillis()
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         hub.publishCounts()
+        if !isShuttingDown { registry.tick(now: now) }
         let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
         for conn in connections {
             switch conn.phase {
@@ -194,9 +213,22 @@ final class Worker {
         }
     }
 
+    /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
+    /// client address, so reconnecting does not reset it).
+    func allowPasswordAttempt(_ conn: Connection) -> Bool {
+        let address = Platform.peerAddress(conn.fd) ?? "?"
+        let now = Platform.monotonicMillis()
+        if passwordBuckets.count >= Self.passwordBucketLimit { passwordBuckets.removeAll() }
+        var bucket = passwordBuckets[address] ?? TokenBucket(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts), now: now)
+        let allowed = bucket.take(now: now)
+        passwordBuckets[address] = bucket
+        return allowed
+    }
+
     // MARK: HTTP routing
 
-    func route(_ conn: Connection, _ request: HTTPRequest) {
+    func route(_ conn: Connection, _ request: HTTPRequest, body: [UInt8] = []) {
+        if request.path.hasPrefix("/api/") { return api(conn, request, body: body) }
         switch request.path {
         case "/ws":
             upgrade(conn, request) { [unowned self] conn in
@@ -218,7 +250,10 @@ final class Worker {
                 case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
                 case .success(let nickname):
                     conn.nickname = nickname
-                    self.hub.join(conn, name, ref: nil)
+                    switch JoinOptions.make(since: request.queryValue("since"), history: request.queryValue("history"), password: request.queryValue("password")) {
+                    case .failure(let v): self.refuse(conn, .badRequest, v.message)
+                    case .success(let options): self.hub.join(conn, name, options: options, ref: nil)
+                    }
                 }
             }
         case "/echo" where config.echoEnabled:
@@ -276,7 +311,7 @@ final class Worker {
 
     /// Refuses a chat connection after the upgrade (so browsers can read why):
     /// an `error` event, then close 1008.
-    private func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
+    func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
         conn.sendEvent(ServerEvents.error(ChatError(code, message)))
         conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
     }
@@ -312,8 +347,16 @@ final class Worker {
         endOfTurn.trigger()
     }
 
+    private var unregistered = false
+
     private func checkShutdownDone() {
-        let done = connections.isEmpty && hub.store.inFlight == 0
+        var done = connections.isEmpty && hub.store.inFlight == 0
+        if done && !unregistered && hub.store.isAvailable {
+            // Every member has left: take this instance out of the registry, then stop.
+            unregistered = true
+            registry.unregister()
+            done = false
+        }
         guard done || Platform.monotonicMillis() >= shutdownDeadline else { return }
         if !done {
             logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])

@@ -5,22 +5,51 @@ import EventIO
 /// member hash and topic in one Redis Cluster slot.
 struct ChannelKeys {
     let stream: [UInt8]
+    /// Hash: member field (`<instance>:<connection>:<join>`) → nickname.
     let members: [UInt8]
     /// Hash: `dirty` = 1 while a quiet join or leave waits for its count update;
     /// `at` = when the last count update went out (ms), so that all instances
     /// together send at most one a second.
     let presence: [UInt8]
+    /// Hash: folded nickname (`Names.foldedNickname`) → the member field holding it.
+    let nicknames: [UInt8]
+    /// Hash: `created` (ms), `pw` (the password's crypt hash, if any).
+    let meta: [UInt8]
     let topic: [UInt8]
 
     init(prefix: String, tag: String) {
         stream = Array("\(prefix):{\(tag)}:stream".utf8)
         members = Array("\(prefix):{\(tag)}:members".utf8)
         presence = Array("\(prefix):{\(tag)}:presence".utf8)
+        nicknames = Array("\(prefix):{\(tag)}:nicknames".utf8)
+        meta = Array("\(prefix):{\(tag)}:meta".utf8)
         topic = Array("\(prefix):{\(tag)}:pub".utf8)
     }
 
     /// Broadcast-to-everyone lives under the tag `*`, which no channel name can be.
     static func global(prefix: String) -> ChannelKeys { ChannelKeys(prefix: prefix, tag: "*") }
+}
+
+/// Keys that are not a channel's: the channel directory and this instance's own.
+struct GlobalKeys {
+    let prefix: String
+    /// Sorted set: channel name → member count, for every channel with members.
+    let channels: [UInt8]
+    /// Set of the ids of instances that registered (live or not yet cleaned up).
+    let instances: [UInt8]
+
+    init(prefix: String) {
+        self.prefix = prefix
+        channels = Array("\(prefix):channels".utf8)
+        instances = Array("\(prefix):instances".utf8)
+    }
+
+    /// String with a TTL, refreshed while the instance lives.
+    func alive(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):alive".utf8) }
+    /// Set of `field \n channel \n nickname` for every member the instance has.
+    func memberships(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):members".utf8) }
+    /// The lock of whoever cleans up after a dead instance.
+    func reaper(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):reaper".utf8) }
 }
 
 /// Why a store command did not complete.
@@ -31,19 +60,54 @@ enum StoreFailure: Error {
     case refused(String)
 }
 
+/// One member as the instance's membership set records it, for cleaning up after
+/// the instance if it dies.
+struct MemberEntry {
+    let field: String
+    let channel: String
+    let nickname: String
+
+    var encoded: String { "\(field)\n\(channel)\n\(nickname)" }
+
+    init(field: String, channel: String, nickname: String) {
+        self.field = field; self.channel = channel; self.nickname = nickname
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        field = String(parts[0]); channel = String(parts[1]); nickname = String(parts[2])
+    }
+}
+
 /// The chat's writes to Redis. Every write is one round trip of one Lua script
-/// that appends the event to the channel's Stream (trimmed with MAXLEN ~), so that
-/// the stream entry id becomes the message id, and publishes it — with that id
-/// and the Redis server's time written in front — on the channel's topic.
-/// Join and leave also update the channel's member hash and put its size in the
-/// notice. Scripts run atomically, so stream order and delivery order agree.
+/// that appends the event to the channel's Stream (trimmed with MAXLEN ~, and by
+/// age when HISTORY_MAX_AGE is set), so that the stream entry id becomes the message
+/// id, and publishes it — with that id and the Redis server's time written in
+/// front — on the channel's topic. Join and leave also update the channel's
+/// presence (member hash, nickname index, the channel directory, the instance's
+/// membership set) and put the member count in the notice; a join also checks the
+/// channel password and the nickname, and reads the history to replay, in the same
+/// atomic step, so the replay ends exactly where the live events begin.
 final class ChatStore {
-    /// KEYS[1] stream, KEYS[2] member hash, KEYS[3] presence hash.
-    /// ARGV[1] mode: m (message) | j (join) | l (leave) | c (count update);
-    /// ARGV[2] topic; ARGV[3] MAXLEN; ARGV[4] body (JSON members without `{`; for j/l it
-    /// ends in `"count":`; for c it is the whole event up to its message text);
-    /// ARGV[5] member field, ARGV[6] nickname, ARGV[7] notice limit, for j/l.
-    /// Returns {id, count}: id is false when a leave found nothing to remove, and for c.
+    /// KEYS: 1 stream, 2 member hash, 3 presence hash; for j/l/r also 4 nickname index,
+    /// 5 meta hash, 6 channel directory, 7 the instance's membership set.
+    /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
+    /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
+    /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
+    /// j and l: 6 member field, 7 nickname, 8 notice limit, 9 folded nickname,
+    /// 10 membership entry, 11 channel name; j also: 12 the password hash the caller
+    /// verified ('' = it believes there is none), 13 the new password ('' = none,
+    /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
+    /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
+    /// list limit. r: 6 channel name, then field, nickname, folded, entry per member.
+    ///
+    /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
+    /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
+    /// truncated (0/1), oldest id kept}, or {'!pw', hash} (verify against this hash
+    /// and try again), {'!claim'} (hash the password and try again: it will protect
+    /// the channel), {'!taken'} (nickname in use); c {false, count} or {false, false, 1}
+    /// = due but not yet.
     ///
     /// In a channel over the notice limit, a join or leave is "quiet": stored with
     /// `"quiet":true`, and published only as a marker `{"id":"<id>","quiet":true}`,
@@ -52,21 +116,53 @@ final class ChatStore {
     /// own instance rebuilds its notice from the reply). The channel is marked dirty,
     /// and a count update (mode c, asked for once a second by every instance that saw
     /// quiet markers, sent at most once a second in all) tells everyone the new size.
-    /// Returns {id, count, 1 if quiet}; for c, {false, false, 1} means "due, but not yet".
     static let script = """
-        local body = ARGV[4]
+        local mode = ARGV[1]
+        local body = ARGV[5]
         local n = false
         local quiet = false
-        if ARGV[1] == 'j' then
-          redis.call('HSET', KEYS[2], ARGV[5], ARGV[6])
-          n = redis.call('HLEN', KEYS[2])
-          quiet = n > tonumber(ARGV[7])
-        elseif ARGV[1] == 'l' then
-          local removed = redis.call('HDEL', KEYS[2], ARGV[5])
-          n = redis.call('HLEN', KEYS[2])
+        local protected = 0
+        local function count(channel)
+          local c = redis.call('HLEN', KEYS[2])
+          if c == 0 then redis.call('ZREM', KEYS[6], channel) else redis.call('ZADD', KEYS[6], c, channel) end
+          return c
+        end
+        if mode == 'j' then
+          local pw = redis.call('HGET', KEYS[5], 'pw') or ''
+          if pw ~= ARGV[12] then return {'!pw', pw} end
+          local holder = redis.call('HGET', KEYS[4], ARGV[9])
+          if holder and holder ~= ARGV[6] and redis.call('HEXISTS', KEYS[2], holder) == 1
+             and string.match(holder, '^(.*):%d+$') ~= string.match(ARGV[6], '^(.*):%d+$') then
+            return {'!taken'}  -- held by another connection (a connection may join, leave and join again)
+          end
+          if pw ~= '' then
+            protected = 1
+          elseif ARGV[13] ~= '' and redis.call('HLEN', KEYS[2]) == 0 then
+            if ARGV[13] == '?' then return {'!claim'} end
+            redis.call('HSET', KEYS[5], 'pw', ARGV[13])
+            protected = 1
+          end
+          redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+          redis.call('HSET', KEYS[4], ARGV[9], ARGV[6])
+          redis.call('SADD', KEYS[7], ARGV[10])
+          n = count(ARGV[11])
+          quiet = n > tonumber(ARGV[8])
+        elseif mode == 'l' then
+          redis.call('SREM', KEYS[7], ARGV[10])
+          local removed = redis.call('HDEL', KEYS[2], ARGV[6])
+          if redis.call('HGET', KEYS[4], ARGV[9]) == ARGV[6] then redis.call('HDEL', KEYS[4], ARGV[9]) end
+          n = count(ARGV[11])
           if removed == 0 then return {false, n} end
-          quiet = n >= tonumber(ARGV[7])
-        elseif ARGV[1] == 'c' then
+          quiet = n >= tonumber(ARGV[8])
+        elseif mode == 'r' then
+          for i = 7, #ARGV, 4 do
+            redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+            local holder = redis.call('HGET', KEYS[4], ARGV[i + 2])
+            if not holder or redis.call('HEXISTS', KEYS[2], holder) == 0 then redis.call('HSET', KEYS[4], ARGV[i + 2], ARGV[i]) end
+            redis.call('SADD', KEYS[7], ARGV[i + 3])
+          end
+          return {false, count(ARGV[6])}
+        elseif mode == 'c' then
           if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
           local t = redis.call('TIME')
           local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -83,17 +179,63 @@ final class ChatStore {
           body = body .. n .. '}'
         end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
+        local ms = string.match(id, '^%d+')
+        local age = tonumber(ARGV[4])
+        if age > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', tonumber(ms) - age) end
         if quiet then
           redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","quiet":true}')
-          return {id, n, 1}
+        else
+          redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","ts":' .. ms .. ',' .. body)
         end
-        redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","ts":' .. string.match(id, '^%d+') .. ',' .. body)
-        return {id, n}
+        if mode ~= 'j' then return {id, n, quiet and 1 or 0} end
+        redis.call('HSETNX', KEYS[5], 'created', ms)
+        local members = false
+        if n <= tonumber(ARGV[17]) then members = redis.call('HVALS', KEYS[2]) end
+        local replay, truncated, oldest = {}, 0, ''
+        local kind, limit = ARGV[14], tonumber(ARGV[16])
+        if kind ~= '' then
+          local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+          oldest = first and first[1] or ''
+          local entries
+          if kind == 's' then
+            entries = redis.call('XREVRANGE', KEYS[1], '(' .. id, '(' .. ARGV[15], 'COUNT', limit)
+            local stop = ARGV[15]
+            if #entries == limit then stop = entries[#entries][1] end
+            if #entries == limit and #redis.call('XREVRANGE', KEYS[1], '(' .. stop, '(' .. ARGV[15], 'COUNT', 1) > 0 then
+              truncated = 1
+            elseif ARGV[15] == '0-0' then
+              local info = redis.call('XINFO', 'STREAM', KEYS[1])
+              for i = 1, #info, 2 do
+                if info[i] == 'entries-added' and info[i + 1] > redis.call('XLEN', KEYS[1]) then truncated = 1 end
+              end
+            elseif first then
+              local a, b = string.match(ARGV[15], '^(%d+)-(%d+)$')
+              local c, d = string.match(first[1], '^(%d+)-(%d+)$')
+              a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+              if a < c or (a == c and b < d) then
+                if #redis.call('XRANGE', KEYS[1], ARGV[15], ARGV[15]) == 0 then truncated = 1 end
+              end
+            end
+          else
+            entries = redis.call('XREVRANGE', KEYS[1], '(' .. id, '-', 'COUNT', tonumber(ARGV[15]))
+          end
+          for i = #entries, 1, -1 do
+            local e = entries[i]
+            local v = e[2][2]
+            if string.sub(v, -13) ~= '"quiet":true}' then
+              replay[#replay + 1] = e[1]
+              replay[#replay + 1] = v
+            end
+          end
+        end
+        return {id, n, quiet and 1 or 0, protected, members, replay, truncated, oldest}
         """
     static let scriptSHA = SHA1.hex(Array(script.utf8))
 
     let link: RedisLink
+    let global: GlobalKeys
     private let historySize: Int
+    private let maxAgeMillis: Int
     /// Join/leave notices go to everyone only in channels up to this many members.
     private let noticeLimit: Int
     private var args = RedisArgs()
@@ -102,9 +244,11 @@ final class ChatStore {
     /// Round trip of every command, for /metrics.
     private(set) var latency = Histogram.latencySeconds()
 
-    init(link: RedisLink, historySize: Int, noticeLimit: Int) {
+    init(link: RedisLink, prefix: String, historySize: Int, maxAgeMillis: Int, noticeLimit: Int) {
         self.link = link
+        self.global = GlobalKeys(prefix: prefix)
         self.historySize = historySize
+        self.maxAgeMillis = maxAgeMillis
         self.noticeLimit = noticeLimit
     }
 
@@ -118,33 +262,114 @@ final class ChatStore {
         var quiet = false
     }
 
-    func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        run(keys, mode: "m", body: body, field: nil, nickname: nil, done)
+    /// What a join asks for besides joining.
+    struct JoinRequest {
+        var field: String
+        var nickname: String
+        var folded: String
+        var entry: String
+        var channel: String
+        /// The stored password hash the caller verified the client's password against.
+        var verifiedHash = ""
+        /// '' none, '?' given but not hashed, else the new hash.
+        var newPassword = ""
+        var replay: Replay = .none
+        var replayLimit = 0
+        var listLimit = 0
     }
 
-    func join(_ keys: ChannelKeys, field: String, nickname: String, bodyPrefix: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        run(keys, mode: "j", body: bodyPrefix, field: field, nickname: nickname, done)
+    enum Replay: Equatable {
+        case none
+        case since(String)
+        case last(Int)
+    }
+
+    enum JoinOutcome {
+        case joined(Joined)
+        case verify(hash: String)
+        case claim
+        case nicknameTaken
+
+        var isJoined: Bool {
+            if case .joined = self { return true }
+            return false
+        }
+    }
+
+    struct Joined {
+        var appended: Appended
+        var protected: Bool
+        var members: [String]?
+        /// (id, body) in order; bodies lack `{"id":…,"ts":…,`.
+        var replay: [(id: String, body: [UInt8])]
+        var truncated: Bool
+        var oldest: String
+    }
+
+    func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        guard link.isReady else { return done(.failure(.unavailable)) }
+        begin(keys, mode: "m", body: body, presenceKeys: false)
+        send(args) { result in done(result.flatMap(Self.appended)) }
+    }
+
+    func join(_ keys: ChannelKeys, _ j: JoinRequest, bodyPrefix: [UInt8], _ done: @escaping (Result<JoinOutcome, StoreFailure>) -> Void) {
+        guard link.isReady else { return done(.failure(.unavailable)) }
+        begin(keys, mode: "j", body: bodyPrefix, presenceKeys: true)
+        args.add(j.field); args.add(j.nickname); args.add(noticeLimit); args.add(j.folded); args.add(j.entry); args.add(j.channel)
+        args.add(j.verifiedHash); args.add(j.newPassword)
+        switch j.replay {
+        case .none: args.add(""); args.add("")
+        case .since(let id): args.add("s"); args.add(id)
+        case .last(let n): args.add("h"); args.add(n)
+        }
+        args.add(j.replayLimit); args.add(j.listLimit)
+        send(args) { result in
+            done(result.flatMap { reply in
+                if reply.count >= 1, reply[0].isString, reply[0].bytes.first == UInt8(ascii: "!") {
+                    switch reply[0].text {
+                    case "!pw" where reply.count > 1: return .success(.verify(hash: reply[1].text))
+                    case "!claim": return .success(.claim)
+                    case "!taken": return .success(.nicknameTaken)
+                    default: return .failure(.refused("unexpected script reply \(reply[0].text)"))
+                    }
+                }
+                return Self.appended(reply).flatMap { appended in
+                    guard reply.count >= 8 else { return .failure(.refused("unexpected script reply")) }
+                    let list = reply[4].isArray ? (0..<reply[4].count).map { reply[4][$0].text } : nil
+                    var replay: [(id: String, body: [UInt8])] = []
+                    let r = reply[5]
+                    replay.reserveCapacity(r.count / 2)
+                    var i = 0
+                    while i + 1 < r.count {
+                        replay.append((r[i].text, Array(r[i + 1].bytes)))
+                        i += 2
+                    }
+                    return .success(.joined(Joined(appended: appended, protected: reply[3].integer == 1, members: list, replay: replay,
+                                                   truncated: reply[6].integer == 1, oldest: reply[7].text)))
+                }
+            })
+        }
     }
 
     /// On success `id` is empty when the member was not in the hash (nothing published).
     /// A removal that finds nothing is how failed or uncertain updates are safely redone.
-    func leave(_ keys: ChannelKeys, field: String, nickname: String, bodyPrefix: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        run(keys, mode: "l", body: bodyPrefix, field: field, nickname: nickname, done)
+    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, bodyPrefix: [UInt8], instance: String,
+               _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+        guard link.isReady else { return done(.failure(.unavailable)) }
+        begin(keys, mode: "l", body: bodyPrefix, presenceKeys: true, instance: instance)
+        args.add(entry.field); args.add(entry.nickname); args.add(noticeLimit); args.add(folded); args.add(entry.encoded); args.add(entry.channel)
+        send(args) { result in done(result.flatMap(Self.appended)) }
     }
 
-    /// Writes members back into a channel's hash (no notices): after a reconnect, in
-    /// case Redis lost them.
-    func restoreMembers(_ keys: ChannelKeys, _ fields: [(String, String)]) {
-        guard link.isReady, !fields.isEmpty else { return }
-        var args = RedisArgs()
-        args.add("HSET")
-        args.add(keys.members)
-        for (field, nickname) in fields {
-            args.add(field)
-            args.add(nickname)
+    /// Writes members back (no notices): after a reconnect, in case Redis lost them.
+    func restoreMembers(_ keys: ChannelKeys, channel: String, _ members: [(entry: MemberEntry, folded: String)], instance: String) {
+        guard link.isReady, !members.isEmpty else { return }
+        begin(keys, mode: "r", body: [], presenceKeys: true, instance: instance)
+        args.add(channel)
+        for m in members {
+            args.add(m.entry.field); args.add(m.entry.nickname); args.add(m.folded); args.add(m.entry.encoded)
         }
-        inFlight += 1
-        if !link.send(args, { [unowned self] _ in self.inFlight -= 1 }) { inFlight -= 1 }
+        send(args) { _ in }
     }
 
     /// Publishes the channel's member count if a quiet join or leave changed it since
@@ -152,38 +377,121 @@ final class ChatStore {
     /// an update is due but the last went out less than a second ago, or when the
     /// script did not run: ask again.
     func publishCount(_ keys: ChannelKeys, eventPrefix: [UInt8], later: @escaping () -> Void) {
-        run(keys, mode: "c", body: eventPrefix, field: nil, nickname: nil) { result in
+        guard link.isReady else { return later() }
+        begin(keys, mode: "c", body: eventPrefix, presenceKeys: false)
+        send(args) { result in
             switch result {
-            case .success(let appended): if appended.quiet { later() }
-            case .failure: later()  // not sent: the update is still owed
+            case .success(let reply): if reply.count > 2, reply[2].isInteger, reply[2].integer == 1 { later() }
+            case .failure: later()
             }
         }
     }
 
-    private func run(_ keys: ChannelKeys, mode: String, body: [UInt8], field: String?, nickname: String?, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+    /// Any other command (queries, the instance registry), counted in flight like the rest.
+    func command(_ words: [[UInt8]], _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable)) }
+        var call = RedisArgs()
+        for w in words { call.add(w) }
+        inFlight += 1
+        let started = Platform.monotonicMicros()
+        let sent = link.send(call) { [unowned self] reply in
+            self.inFlight -= 1
+            self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
+            guard let reply else { return done(.failure(.unavailable)) }
+            if reply.isError { return done(.failure(.refused(reply.text))) }
+            done(.success(reply))
+        }
+        if !sent {
+            inFlight -= 1
+            done(.failure(.unavailable))
+        }
+    }
+
+    struct ChannelInfo {
+        var protected: Bool
+        var members: [String]
+    }
+
+    /// Whether a channel has a password, and its members' nicknames (two pipelined reads).
+    func channelInfo(_ keys: ChannelKeys, _ done: @escaping (Result<ChannelInfo, StoreFailure>) -> Void) {
+        var protected = false
+        command([Array("HGET".utf8), keys.meta, Array("pw".utf8)]) { result in
+            if case .success(let reply) = result { protected = reply.isString && reply.bytes.count > 0 }
+        }
+        command([Array("HVALS".utf8), keys.members]) { result in
+            done(result.map { reply in ChannelInfo(protected: protected, members: (0..<reply.count).map { reply[$0].text }) })
+        }
+    }
+
+    /// Stored events of a channel, oldest first, as they were published: after `since`,
+    /// or before `before`, or the latest; `limit` at most. Also whether it has a password.
+    func history(_ keys: ChannelKeys, since: String?, before: String?, limit: Int,
+                 _ done: @escaping (Result<(protected: Bool, events: [[UInt8]]), StoreFailure>) -> Void) {
+        var protected = false
+        command([Array("HGET".utf8), keys.meta, Array("pw".utf8)]) { result in
+            if case .success(let reply) = result { protected = reply.isString && reply.bytes.count > 0 }
+        }
+        let words: [[UInt8]]
+        if let since {
+            words = [Array("XRANGE".utf8), keys.stream, Array("(\(since)".utf8), Array("+".utf8), Array("COUNT".utf8), Array(String(limit).utf8)]
+        } else {
+            words = [Array("XREVRANGE".utf8), keys.stream, Array((before.map { "(\($0)" } ?? "+").utf8), Array("-".utf8),
+                     Array("COUNT".utf8), Array(String(limit).utf8)]
+        }
+        let reversed = since == nil
+        command(words) { result in
+            done(result.map { reply in
+                var events: [[UInt8]] = []
+                for k in 0..<reply.count {
+                    let entry = reply[reversed ? reply.count - 1 - k : k]
+                    guard entry.count >= 2, entry[1].count >= 2 else { continue }
+                    let body = entry[1][1].bytes
+                    if ServerEvents.isQuietBody(body) { continue }
+                    var event: [UInt8] = []
+                    ServerEvents.stored(id: entry[0].text, body: body, replay: false, to: &event)
+                    events.append(event)
+                }
+                return (protected, events)
+            })
+        }
+    }
+
+    private static func appended(_ reply: RedisReply) -> Result<Appended, StoreFailure> {
+        // {id, count, quiet}; id is nil when a leave found nothing to remove (and for counts).
+        guard reply.count >= 1, reply[0].isString || reply[0].isNil else { return .failure(.refused("unexpected script reply")) }
+        let count = reply.count > 1 && reply[1].isInteger ? Int(reply[1].integer) : nil
+        let quiet = reply.count > 2 && reply[2].isInteger && reply[2].integer == 1
+        return .success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count, quiet: quiet))
+    }
+
+    private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil) {
         args.reset()
         args.add("EVALSHA")
         args.add(Self.scriptSHA)
-        args.add(3)
+        args.add(presenceKeys ? 7 : 3)
         args.add(keys.stream)
         args.add(keys.members)
         args.add(keys.presence)
+        if presenceKeys {
+            args.add(keys.nicknames)
+            args.add(keys.meta)
+            args.add(global.channels)
+            args.add(global.memberships(instance ?? self.instance))
+        }
         args.add(mode)
         args.add(keys.topic)
         args.add(historySize)
+        args.add(maxAgeMillis)
         args.add(body)
-        if let field, let nickname {
-            args.add(field)
-            args.add(nickname)
-            args.add(noticeLimit)
-        }
-        send(args, done)
     }
 
+    /// This instance's id towards Redis (set by the hub).
+    var instance = ""
+
     /// Sends EVALSHA; on NOSCRIPT (a restarted or flushed Redis) sends the same call
-    /// as EVAL, which also caches the script for the next EVALSHA.
-    private func send(_ call: RedisArgs, _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
+    /// as EVAL, which also caches the script for the next EVALSHA. The reply is only
+    /// valid during `done`.
+    private func send(_ call: RedisArgs, _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         inFlight += 1
         let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in
@@ -200,11 +508,7 @@ final class ChatStore {
                 }
                 return done(.failure(.refused(reply.text)))
             }
-            // {id, count}; id is nil when a leave found nothing to remove (and for counts).
-            guard reply.count >= 1, reply[0].isString || reply[0].isNil else { return done(.failure(.refused("unexpected script reply"))) }
-            let count = reply.count > 1 && reply[1].isInteger ? Int(reply[1].integer) : nil
-            let quiet = reply.count > 2 && reply[2].isInteger && reply[2].integer == 1
-            done(.success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count, quiet: quiet)))
+            done(.success(reply))
         }
         if !sent {
             inFlight -= 1

@@ -1,0 +1,382 @@
+"""Issue 5: presence and counts, nickname rules, channel passwords, history and
+resume, offline delivery, the HTTP API, and no ghosts after an instance is killed.
+Two instances share one real redis-server throughout."""
+import asyncio
+import signal
+import time
+
+import pytest
+
+from harness import API_KEY, ChatServer, Client, http, run, unique, wait_until
+
+
+def hlen(redis, channel):
+    return int(redis.cli("HLEN", f"chat:{{{channel}}}:members"))
+
+
+def test_joined_lists_members_and_presence_and_api_agree(instances, redis):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        ann = await Client.connect(f"{a.url}/ws?nickname=ann")
+        await ann.expect("welcome")
+        j = await ann.join(channel)
+        assert j["members"] == ["ann"] and j["count"] == 1 and j["protected"] is False
+        bo = await Client.connect(f"{b.url}/ws?nickname=Bo")
+        await bo.expect("welcome")
+        j = await bo.join(channel)
+        assert j["members"] == ["ann", "Bo"] and j["count"] == 2
+        await ann.expect("system", event="join", nickname="Bo", count=2)
+        await ann.send({"op": "presence", "channel": channel, "ref": 7})
+        p = await ann.expect("presence", channel=channel)
+        assert p["members"] == ["ann", "Bo"] and p["count"] == 2 and p["ref"] == 7 and p["truncated"] is False
+        status, members = http(a, "GET", f"/api/channels/{channel}/members")
+        assert status == 200 and members["members"] == ["ann", "Bo"] and members["count"] == 2
+        status, listing = http(b, "GET", "/api/channels?limit=10000")
+        assert status == 200 and {"name": channel, "count": 2} in listing["channels"]
+        await bo.close()
+        await ann.expect("system", event="leave", nickname="Bo", count=1)
+        wait_until(lambda: http(a, "GET", f"/api/channels/{channel}/members")[1]["members"] == ["ann"], what="members API after leave")
+        await ann.close()
+        wait_until(lambda: all(c["name"] != channel for c in http(a, "GET", "/api/channels?limit=10000")[1]["channels"]),
+                   what="empty channel gone from the list")
+
+    run(body())
+
+
+def test_nicknames_are_unique_per_channel_across_instances(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=Alice")
+        await alice.join(channel)
+        # Same name in other case, and with a Cyrillic а, on the other instance.
+        for nick in ("alice", "\u0430lice", "ALICE"):
+            c = await Client.connect(f"{b.url}/ws?nickname={nick}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel, "ref": "j"})
+            e = await c.expect("error")
+            assert e["code"] == "nickname_taken" and e["channel"] == channel and e["ref"] == "j"
+            # Nothing was joined: sending there is refused, and the connection is still usable.
+            await c.send({"op": "send", "channel": channel, "message": "hi"})
+            assert (await c.expect("error"))["code"] == "not_joined"
+            other = unique()
+            await c.join(other)
+            await c.close()
+        # The seed endpoint: an error event, then close 1008.
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=aLiCe")
+        e = await seed.expect("error")
+        assert e["code"] == "nickname_taken"
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1008
+        await alice.send({"op": "presence", "channel": channel})
+        assert (await alice.expect("presence"))["count"] == 1
+        # Once Alice leaves, the name is free.
+        await alice.send({"op": "leave", "channel": channel})
+        await alice.expect("left")
+        again = await Client.connect(f"{b.url}/ws?nickname=alice")
+        await again.join(channel)
+        await again.close()
+        await alice.close()
+
+    run(body())
+
+
+@pytest.mark.parametrize("nick", ["System", "\u0405ystem", "ＡＤＭＩＮ", "bad\u200bname", "a\tb", "x" * 33])
+def test_bad_nicknames_get_invalid_nickname(instances, nick):
+    a, _ = instances
+
+    async def body():
+        import urllib.parse
+        c = await Client.connect(f"{a.url}/ws?nickname={urllib.parse.quote(nick)}")
+        e = await c.expect("error")
+        assert e["code"] == "invalid_nickname"
+        await c.ws.wait_closed()
+        assert c.ws.close_code == 1008
+
+    run(body())
+
+
+def test_channel_passwords(instances):
+    a, b = instances
+    channel = unique("secret")
+
+    async def body():
+        owner = await Client.connect(f"{a.url}/ws?nickname=owner")
+        await owner.expect("welcome")
+        j = await owner.join(channel, password="s3cret!")
+        assert j["protected"] is True
+        guest = await Client.connect(f"{b.url}/ws?nickname=guest")
+        await guest.expect("welcome")
+        await guest.send({"op": "join", "channel": channel})
+        assert (await guest.expect("error"))["code"] == "wrong_password"
+        await guest.send({"op": "join", "channel": channel, "password": "nope"})
+        assert (await guest.expect("error"))["code"] == "wrong_password"
+        await guest.send({"op": "presence", "channel": channel})
+        assert (await guest.expect("error"))["code"] == "forbidden"
+        j = await guest.join(channel, password="s3cret!")
+        assert j["protected"] is True and j["count"] == 2
+        await owner.expect("system", event="join", nickname="guest")
+        # The seed endpoint takes &password=.
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=wrong")
+        assert (await seed.expect("error"))["code"] == "wrong_password"
+        await seed.ws.wait_closed()
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=s3cret!")
+        await seed.expect("system", message="seedling joined the chat.")
+        # Members and history of a protected channel need the API key.
+        assert http(a, "GET", f"/api/channels/{channel}/members")[0] == 403
+        assert http(a, "GET", f"/api/channels/{channel}/history")[0] == 403
+        status, m = http(a, "GET", f"/api/channels/{channel}/members", key=API_KEY)
+        assert status == 200 and m["protected"] is True and m["count"] == 3
+        # Redis holds a salted slow hash, never the password.
+        for c in (owner, guest, seed):
+            await c.close()
+
+    run(body())
+
+
+def test_password_in_redis_is_a_salted_hash_and_api_can_change_it(instances, redis):
+    a, b = instances
+    channel = unique("locked")
+    stored = None
+
+    async def body():
+        nonlocal stored
+        status, r = http(a, "PUT", f"/api/channels/{channel}", {"password": "hunter2"})
+        assert status == 401 and r["error"] == "unauthorized"
+        status, r = http(a, "PUT", f"/api/channels/{channel}", {"password": "hunter2"}, key=API_KEY)
+        assert status == 200 and r["protected"] is True
+        stored = redis.cli("HGET", f"chat:{{{channel}}}:meta", "pw")
+        assert stored.startswith("$y$") and "hunter2" not in stored
+        c = await Client.connect(f"{b.url}/ws?nickname=carol")
+        await c.expect("welcome")
+        await c.send({"op": "join", "channel": channel, "password": "hunter3"})
+        assert (await c.expect("error"))["code"] == "wrong_password"
+        await c.join(channel, password="hunter2")
+        await c.send({"op": "leave", "channel": channel})
+        await c.expect("left")
+        status, r = http(a, "PUT", f"/api/channels/{channel}", {"password": None}, key=API_KEY)
+        assert status == 200 and r["protected"] is False
+        j = await c.join(channel)
+        assert j["protected"] is False
+        await c.close()
+
+    run(body())
+    # Another channel with the same password gets another salt.
+    other = unique("locked")
+    assert http(a, "PUT", f"/api/channels/{other}", {"password": "hunter2"}, key=API_KEY)[0] == 200
+    assert redis.cli("HGET", f"chat:{{{other}}}:meta", "pw") != stored
+
+
+def test_password_attempts_are_rate_limited(redis):
+    server = ChatServer(redis, "pw-limit", env={"PASSWORD_ATTEMPTS": "3", "RATE_LIMIT": "0"})
+    channel = unique("vault")
+    try:
+        async def body():
+            owner = await Client.connect(f"{server.url}/ws?nickname=keeper")
+            await owner.join(channel, password="right")
+            codes = []
+            for k in range(5):
+                c = await Client.connect(f"{server.url}/ws?nickname=guesser{k}")  # reconnecting does not help
+                await c.expect("welcome")
+                await c.send({"op": "join", "channel": channel, "password": f"guess{k}"})
+                codes.append((await c.expect("error"))["code"])
+                await c.close()
+            assert codes[:3] == ["wrong_password"] * 3 and codes[3:] == ["rate_limited"] * 2
+            await owner.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_history_join_replays_the_last_n_then_live(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+        await talker.join(channel)
+        for k in range(10):
+            await talker.send({"op": "send", "channel": channel, "message": f"h{k}"})
+        await talker.expect("message", message="h9")
+        late = await Client.connect(f"{b.url}/ws?nickname=late")
+        await late.expect("welcome")
+        j = await late.join(channel, history=4)
+        assert j["replayed"] == 4
+        replay = [await late.recv() for _ in range(4)]
+        assert [e["message"] for e in replay] == ["h6", "h7", "h8", "h9"]
+        assert all(e["replay"] is True and e["sender"] == "talker" for e in replay)
+        notice = await late.recv()
+        assert notice["type"] == "system" and notice["event"] == "join" and notice["id"] == j["id"] and "replay" not in notice
+        await talker.send({"op": "send", "channel": channel, "message": "live"})
+        live = await late.expect("message")
+        assert live["message"] == "live" and "replay" not in live
+        status, h = http(a, "GET", f"/api/channels/{channel}/history?limit=3")
+        assert status == 200 and [e.get("message") for e in h["messages"]][-1] == "live" and len(h["messages"]) == 3
+        status, h = http(a, "GET", f"/api/channels/{channel}/history?since={replay[0]['id']}&limit=2")
+        assert [e["message"] for e in h["messages"]] == ["h7", "h8"]
+        status, h = http(a, "GET", f"/api/channels/{channel}/history?before={replay[1]['id']}&limit=1")
+        assert [e["message"] for e in h["messages"]] == ["h6"]
+        assert http(a, "GET", f"/api/channels/{channel}/history?since=bogus")[0] == 400
+        for c in (talker, late):
+            await c.close()
+
+    run(body())
+
+
+def test_reconnect_with_since_misses_nothing_and_repeats_nothing(instances):
+    """A client is cut, 100 messages are sent while it is away (some while it comes
+    back), and it rejoins with the last id it saw: every message once, in order."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        sender = await Client.connect(f"{a.url}/ws?nickname=sender")
+        await sender.join(channel)
+        reader = await Client.connect(f"{b.url}/ws?nickname=reader")
+        await reader.expect("welcome")
+        await reader.join(channel)
+        await sender.send({"op": "send", "channel": channel, "message": "before"})
+        last = (await reader.expect("message", message="before"))["id"]
+        reader.ws.transport.abort()  # a network cut: no close handshake
+        for k in range(80):
+            await sender.send({"op": "send", "channel": channel, "message": f"m{k}"})
+        await sender.expect("message", message="m79")
+
+        async def keep_sending():
+            for k in range(80, 100):
+                await sender.send({"op": "send", "channel": channel, "message": f"m{k}"})
+                await asyncio.sleep(0.002)
+
+        back = await Client.connect(f"{b.url}/ws?nickname=reader2")
+        await back.expect("welcome")
+        task = asyncio.create_task(keep_sending())
+        await back.send({"op": "join", "channel": channel, "since": last})
+        got = []
+        while len(got) < 100:
+            e = await back.recv_until(lambda e: e.get("type") in ("message", "history_truncated", "joined"))
+            assert e["type"] != "history_truncated"
+            if e["type"] == "message":
+                got.append(e["message"])
+        await task
+        assert got == [f"m{k}" for k in range(100)]
+        await sender.send({"op": "send", "channel": channel, "message": "after"})
+        e = await back.expect("message")
+        assert e["message"] == "after"
+        for c in (sender, back):
+            await c.close()
+
+    run(body())
+
+
+def test_offline_client_told_when_history_no_longer_holds_its_id(redis):
+    server = ChatServer(redis, "short-history", env={"HISTORY_SIZE": "10", "REPLAY_LIMIT": "50", "RATE_LIMIT": "0"})
+    channel = unique()
+    try:
+        async def body():
+            s = await Client.connect(f"{server.url}/ws?nickname=writer")
+            await s.join(channel)
+            await s.send({"op": "send", "channel": channel, "message": "first"})
+            first = (await s.expect("message", message="first"))["id"]
+            for k in range(400):
+                await s.send({"op": "send", "channel": channel, "message": f"n{k}"})
+            await s.expect("message", message="n399", timeout=15)
+            back = await Client.connect(f"{server.url}/ws?nickname=returning")
+            await back.expect("welcome")
+            await back.send({"op": "join", "channel": channel, "since": first})
+            j = await back.expect("joined")
+            t = await back.expect("history_truncated")
+            assert t["since"] == first and t["oldest"] > first and t["channel"] == channel
+            replay = [await back.recv() for _ in range(j["replayed"])]
+            assert 0 < len(replay) <= 50 and all(e["replay"] for e in replay)
+            assert replay[-1]["message"] == "n399"
+            await s.close()
+            await back.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_backend_publish_and_broadcast(instances):
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        member = await Client.connect(f"{b.url}/ws?nickname=member")
+        await member.join(channel)
+        assert http(a, "POST", "/api/publish", {"channel": channel, "message": "x"})[0] == 401
+        assert http(a, "POST", "/api/publish", {"channel": channel, "message": "x"}, key="wrong")[0] == 401
+        status, r = http(a, "POST", "/api/publish", b"{not json", key=API_KEY)
+        assert status == 400 and r["error"] == "bad_json"
+        status, r = http(a, "POST", "/api/publish", {"channel": "bad channel", "message": "x"}, key=API_KEY)
+        assert status == 400 and r["error"] == "invalid_channel"
+        status, r = http(a, "POST", "/api/publish", {"channel": channel, "message": "  "}, key=API_KEY)
+        assert status == 400 and r["error"] == "empty_message"
+        status, r = http(a, "POST", "/api/publish", {"channel": channel, "message": "from backend", "sender": "billing"}, key=API_KEY)
+        assert status == 200 and r["channel"] == channel
+        e = await member.expect("message", message="from backend")
+        assert e["sender"] == "billing" and e["id"] == r["id"]
+        status, r = http(a, "POST", "/api/broadcast", {"message": "maintenance at 5"}, key=API_KEY)
+        assert status == 200
+        e = await member.expect("broadcast", message="maintenance at 5")
+        assert e["sender"] == "System"
+        assert http(a, "GET", "/api/publish")[0] == 405
+        assert http(a, "GET", "/api/nothing")[0] == 404
+        await member.close()
+
+    run(body())
+
+
+def test_write_api_is_off_without_a_key(redis):
+    server = ChatServer(redis, "no-key")
+    try:
+        status, r = http(server, "POST", "/api/publish", {"channel": "x", "message": "y"}, key="anything")
+        assert status == 403 and r["error"] == "api_disabled"
+    finally:
+        server.stop()
+
+
+def test_a_killed_instance_leaves_no_ghosts(redis, instances):
+    """kill -9 an instance: within 30 s (INSTANCE_TTL 15 s by default) another instance
+    removes its members, with leave notices and correct counts everywhere."""
+    _, b = instances
+    doomed = ChatServer(redis, "doomed")
+    channel = unique()
+
+    async def body():
+        watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        ghosts = []
+        for k in range(3):
+            g = await Client.connect(f"{doomed.url}/ws?nickname=ghost{k}")
+            await g.join(channel)
+            ghosts.append(g)
+        seed = await Client.connect(f"{doomed.url}/chat/join?channel={channel}&nickname=ghostseed")
+        await seed.expect("system")
+        wait_until(lambda: hlen(redis, channel) == 5, what="five members")
+        doomed.proc.send_signal(signal.SIGKILL)
+        doomed.proc.wait()
+        started = time.monotonic()
+        left = set()
+        while len(left) < 4:
+            e = await watcher.expect("system", event="leave", timeout=30)
+            left.add(e["nickname"])
+        elapsed = time.monotonic() - started
+        assert left == {"ghost0", "ghost1", "ghost2", "ghostseed"}
+        assert elapsed < 30
+        assert hlen(redis, channel) == 1
+        await watcher.send({"op": "presence", "channel": channel})
+        p = await watcher.expect("presence")
+        assert p["members"] == ["watcher"] and p["count"] == 1
+        # Its registry entries are gone too.
+        assert not any(i.startswith("doomed.") for i in redis.cli("SMEMBERS", "chat:instances").split())
+        await watcher.close()
+
+    try:
+        run(body(), timeout=60)
+    finally:
+        doomed.stop()
