@@ -380,3 +380,31 @@ def test_a_killed_instance_leaves_no_ghosts(redis, instances):
         run(body(), timeout=60)
     finally:
         doomed.stop()
+
+
+def test_history_max_age_drops_old_messages(redis):
+    server = ChatServer(redis, "aging", env={"HISTORY_MAX_AGE": "1", "RATE_LIMIT": "0"})
+    channel = unique()
+    try:
+        async def body():
+            s = await Client.connect(f"{server.url}/ws?nickname=ager")
+            await s.join(channel)
+            for k in range(3):
+                await s.send({"op": "send", "channel": channel, "message": f"old{k}"})
+            await s.expect("message", message="old2")
+            await asyncio.sleep(2.2)
+            await s.send({"op": "send", "channel": channel, "message": "fresh"})
+            await s.expect("message", message="fresh")
+            late = await Client.connect(f"{server.url}/ws?nickname=later")
+            await late.expect("welcome")
+            j = await late.join(channel, history=10)
+            replay = [await late.recv() for _ in range(j["replayed"])]
+            assert [e.get("message") for e in replay] == ["fresh"]
+            status, h = http(server, "GET", f"/api/channels/{channel}/history")
+            assert [e["message"] for e in h["messages"] if e["type"] == "message"] == ["fresh"]
+            await s.close()
+            await late.close()
+
+        run(body())
+    finally:
+        server.stop()

@@ -81,8 +81,8 @@ struct MemberEntry {
 }
 
 /// The chat's writes to Redis. Every write is one round trip of one Lua script
-/// that appends the event to the channel's Stream (trimmed with MAXLEN ~, and by
-/// age when HISTORY_MAX_AGE is set), so that the stream entry id becomes the message
+/// that appends the event to the channel's Stream (trimmed with MAXLEN ~, and exactly
+/// by age when HISTORY_MAX_AGE is set), so that the stream entry id becomes the message
 /// id, and publishes it — with that id and the Redis server's time written in
 /// front — on the channel's topic. Join and leave also update the channel's
 /// presence (member hash, nickname index, the channel directory, the instance's
@@ -181,7 +181,7 @@ final class ChatStore {
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
         local ms = string.match(id, '^%d+')
         local age = tonumber(ARGV[4])
-        if age > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', tonumber(ms) - age) end
+        if age > 0 then redis.call('XTRIM', KEYS[1], 'MINID', tonumber(ms) - age) end  -- exact: an age limit is a promise
         if quiet then
           redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","quiet":true}')
         else
