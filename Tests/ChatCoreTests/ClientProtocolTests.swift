@@ -261,7 +261,7 @@ struct ClientProtocolTests {
         #expect(request(#"{"op":"join","channel":"g","password":"pw","since":null}"#)
                 == ClientRequest(op: .join(channel: "g", options: JoinOptions(password: "pw"))))
         for bad in [#""since":"abc""#, #""since":5"#, #""history":-1"#, #""history":1.5"#, #""history":"3""#, #""password":"""#,
-                    #""password":7"#, #""since":"1-0","history":3"#, #""password":""# + String(repeating: "x", count: 129) + #"""#] {
+                    #""password":7"#, #""since":"1-0","history":3"#, #""since":"18446744073709551615-18446744073709551615""#, #""password":""# + String(repeating: "x", count: 129) + #"""#] {
             let e = error(#"{"op":"join","channel":"g","# + bad + "}")
             #expect(e?.code == .badRequest && e?.channel == "g", "\(bad)")
         }

@@ -171,7 +171,8 @@ def test_password_in_redis_is_a_salted_hash_and_api_can_change_it(instances, red
 
 
 def test_password_attempts_are_rate_limited(redis):
-    server = ChatServer(redis, "pw-limit", env={"PASSWORD_ATTEMPTS": "3", "RATE_LIMIT": "0"})
+    # Creating a protected channel counts as an attempt too (hashing is costly on purpose).
+    server = ChatServer(redis, "pw-limit", env={"PASSWORD_ATTEMPTS": "4", "RATE_LIMIT": "0"})
     channel = unique("vault")
     try:
         async def body():
@@ -408,3 +409,38 @@ def test_history_max_age_drops_old_messages(redis):
         run(body())
     finally:
         server.stop()
+
+
+def test_a_stalled_instance_taken_for_dead_writes_its_members_back(redis, instances):
+    """SIGSTOP an instance past its INSTANCE_TTL: the others remove its members (leave
+    notices); when it resumes it finds itself marked and writes them back."""
+    _, b = instances
+    stalled = ChatServer(redis, "stalled", env={"INSTANCE_TTL": "2"})
+    channel = unique()
+
+    async def body():
+        watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        sleeper = await Client.connect(f"{stalled.url}/ws?nickname=sleeper")
+        await sleeper.join(channel)
+        wait_until(lambda: hlen(redis, channel) == 2, what="two members")
+        stalled.proc.send_signal(signal.SIGSTOP)
+        try:
+            await watcher.expect("system", event="leave", nickname="sleeper", timeout=25)
+            assert hlen(redis, channel) == 1
+        finally:
+            stalled.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: hlen(redis, channel) == 2, timeout=10, what="members written back")
+        log = stalled.log()
+        assert "writing them back" in log or "writing its members back" in log
+        # Still a working member.
+        await sleeper.send({"op": "send", "channel": channel, "message": "I was asleep"})
+        await watcher.expect("message", message="I was asleep")
+        await sleeper.close()
+        await watcher.expect("system", event="leave", nickname="sleeper")
+        await watcher.close()
+
+    try:
+        run(body(), timeout=60)
+    finally:
+        stalled.stop()

@@ -29,7 +29,7 @@ public struct JoinOptions: Equatable, Sendable {
     public static func make(since: String?, history: String?, password: String?) -> Result<JoinOptions, Names.Violation> {
         var options = JoinOptions()
         if let since {
-            guard let id = StreamID(since) else { return .failure(Names.Violation(message: "\"since\" must be a message id like 1700000000000-0")) }
+            guard let id = StreamID(since), id < StreamID(milliseconds: .max, sequence: .max) else { return .failure(Names.Violation(message: "\"since\" must be a message id like 1700000000000-0")) }
             options.since = id.description
         }
         if let history {

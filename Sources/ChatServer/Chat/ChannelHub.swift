@@ -27,6 +27,8 @@ final class ChannelHub {
     private var globalBatchEvents = 0
     /// Sends accepted while a join waits for its subscription, per membership.
     static let queuedSendLimit = 64
+    /// Password checks or hashes one connection may have running at once.
+    static let passwordChecksPerConnection = 4
     /// Numbers joins, for unique member-hash fields.
     private var nextJoin: UInt64 = 0
     /// Member-hash updates that failed because Redis was unreachable (or whose outcome
@@ -109,6 +111,9 @@ final class ChannelHub {
     /// Runs the join script once the channel's topic is subscribed.
     private func proceed(_ m: Membership) {
         let channel = m.channel
+        if !subscriber.isReady || !store.isAvailable {  // joins fail now rather than hang
+            return refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
+        }
         if channel.subscription == .active {
             startJoin(m)
         } else {
@@ -159,6 +164,10 @@ final class ChannelHub {
     /// Checks or hashes the client's password off the loop, then joins again.
     private func authorize(_ m: Membership, _ job: PasswordHasher.Job) {
         let channel = m.channel
+        // A few password checks at a time per connection, so nobody fills the hashing queue.
+        if m.connection.memberships.values.count(where: { $0.state == .authorizing }) >= Self.passwordChecksPerConnection {
+            return refuseJoin(m, .rateLimited, "too many password checks at once, try again in a moment")
+        }
         m.state = .authorizing
         channel.authorizing += 1
         let accepted = worker.hasher.submit(job) { [unowned self] outcome in
@@ -216,6 +225,9 @@ final class ChannelHub {
             authorize(m, .verify(password, against: hash))
         case .success(.claim):
             guard let password = m.options.password, m.attempts < 4 else { return refuseJoin(m, .unavailable, "could not set the channel's password") }
+            guard worker.allowPasswordAttempt(conn) else {  // hashing is costly on purpose: creating is limited too
+                return refuseJoin(m, .rateLimited, "too many password attempts, wait a minute")
+            }
             authorize(m, .hash(password))
         case .success(.joined(let joined)):
             let appended = joined.appended
@@ -239,11 +251,13 @@ final class ChannelHub {
                 if joined.truncated {
                     conn.sendEvent(ServerEvents.historyTruncated(channel: channel.name, since: m.options.since, oldest: joined.oldest, ref: m.joinRef))
                 }
+                // Bounded like live delivery: a client that lets more than OUTPUT_BUFFER_LIMIT
+                // pile up is cut off as too slow.
                 var event: [UInt8] = []
-                for entry in joined.replay {
+                for entry in joined.replay where conn.isOpenChat {
                     event.removeAll(keepingCapacity: true)
                     entry.body.withUnsafeBytes { ServerEvents.stored(id: entry.id, body: $0, replay: true, to: &event) }
-                    conn.sendEvent(event)
+                    conn.deliverEvent(event)
                 }
                 let joinID = StreamID(appended.id) ?? channel.lastSeen
                 // A quiet notice was published as a marker only: the joiner's own copy is
@@ -274,9 +288,9 @@ final class ChannelHub {
             }
         case .failure(let failure):
             worker.logger.limited("join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
-            // Without a reply the script may or may not have run: make sure the member
-            // hash does not keep this field (a no-op if the join never happened).
-            if case .unavailable = failure { queueRemoval(m) }
+            // Without a reply, or after an error part-way, the script may have written:
+            // make sure the member hash does not keep this field (a no-op if it did not).
+            queueRemoval(m)
             if m.state == .joining {
                 refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
             } else if m.state == .cancelled, m.ackLeave {
@@ -289,9 +303,11 @@ final class ChannelHub {
     /// `presence` op: who is in a channel. A password-protected channel's members are
     /// shown to its members only.
     func presence(_ conn: Connection, _ name: String, ref: Ref?) {
-        let isMember = membership(conn, name) != nil
         store.channelInfo(ChannelKeys(prefix: worker.config.redisPrefix, tag: name)) { [unowned self] result in
             guard conn.isOpenChat else { return }
+            // A member is one whose join went through (not one still proving its password).
+            let state = self.membership(conn, name)?.state
+            let isMember = state == .active || state == .activating
             switch result {
             case .failure:
                 self.fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)

@@ -24,6 +24,9 @@ final class InstanceRegistry {
     private let logger: Logger
     private var lastRefresh: UInt64 = 0
     private var lastSweep: UInt64 = 0
+    /// No sweeping until a whole TTL after Redis became ready: after an outage longer
+    /// than the TTL every liveness key is gone, and the peers need time to come back.
+    private var sweepAfter: UInt64 = 0
     private var registered = false
     /// The dead instance being cleaned up by this one, if any.
     private var reaping: String?
@@ -49,7 +52,7 @@ final class InstanceRegistry {
             lastRefresh = now
             refresh()
         }
-        if reaping == nil, now - lastSweep >= interval {
+        if reaping == nil, now >= sweepAfter, now - lastSweep >= interval {
             lastSweep = now
             sweep()
         }
@@ -57,10 +60,12 @@ final class InstanceRegistry {
 
     /// Redis is (again) reachable: refresh and look for the dead at once.
     func redisReady() {
+        let now = Platform.monotonicMillis()
         lastRefresh = 0
         lastSweep = 0
         reaping = nil
-        tick(now: Platform.monotonicMillis())
+        sweepAfter = now + UInt64(ttlMillis)
+        tick(now: now)
     }
 
     private func words(_ items: Any...) -> [[UInt8]] {
@@ -73,12 +78,18 @@ final class InstanceRegistry {
     private func refresh() {
         let g = store.global
         store.command(words("SET", g.alive(id), "1", "PX", ttlMillis)) { _ in }
+        store.command(words("GETDEL", g.reaped(id))) { [unowned self] result in
+            guard case .success(let reply) = result, reply.isString else { return }
+            // Taken for dead (a stall longer than the TTL) and cleaned up, at least in part.
+            self.logger.warn("this instance was taken for dead and its members removed; writing them back", [("instance", self.id)])
+            self.hub.restoreMembers()
+        }
         store.command(words("SADD", g.instances, id)) { [unowned self] result in
             guard case .success(let reply) = result else { return }
             if reply.integer == 1 && self.registered {
-                // We were in the set and are not any more: taken for dead (a stall longer
-                // than the TTL) and cleaned up, or Redis lost its data. Write our members back.
-                self.logger.warn("this instance was removed from redis as dead; restoring its members", [("instance", self.id)])
+                // We were registered and are not any more: Redis lost its data (or we were
+                // cleaned up completely). Write our members back.
+                self.logger.warn("this instance was missing from redis; writing its members back", [("instance", self.id)])
                 self.hub.restoreMembers()
             }
             self.registered = true
@@ -99,31 +110,62 @@ final class InstanceRegistry {
                     if case .success(let r) = result { alive[other] = r.integer == 1 }
                     answered += 1
                     guard answered == others.count, self.reaping == nil else { return }
-                    let dead = others.first { other in
-                        alive[other] == false || (self.ownPrefix.map { other.hasPrefix($0) } ?? false)
-                    }
-                    if let dead { self.claim(dead) }
+                    let dead = others.first { other in alive[other] == false || self.isEarlierLife(other) }
+                    if let dead { self.claim(dead, force: alive[dead] == true) }
                 }
             }
         }
     }
 
-    private func claim(_ dead: String) {
+    /// `<INSTANCE_ID>.` followed by exactly the random suffix: a previous process of
+    /// this same instance (not another instance whose id merely starts the same).
+    private func isEarlierLife(_ other: String) -> Bool {
+        guard let ownPrefix, other.hasPrefix(ownPrefix) else { return false }
+        let suffix = other.dropFirst(ownPrefix.count)
+        return suffix.count == 6 && suffix.allSatisfy { $0.isHexDigit }
+    }
+
+    /// In one atomic step: unless the instance is alive again (or `force`, for an
+    /// earlier life of this instance), take the cleanup lock and mark it reaped — so
+    /// that if it was only stalled, its next refresh finds the mark and writes its
+    /// members back. It stays registered until its cleanup completes, so if this
+    /// instance dies mid-way, another resumes once the lock expires.
+    static let claimScript = """
+        if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', 60000) then return 0 end
+        redis.call('SET', KEYS[3], '1')
+        return 1
+        """
+
+    private func claim(_ dead: String, force: Bool) {
         reaping = dead
-        store.command(words("SET", store.global.reaper(dead), id, "NX", "PX", 60_000)) { [unowned self] result in
-            guard case .success(let reply) = result, reply.isString else {
-                self.reaping = nil  // someone else is on it
+        let g = store.global
+        store.command(words("EVAL", Self.claimScript, 3, g.alive(dead), g.reaper(dead), g.reaped(dead), id, force ? "1" : "0")) { [unowned self] result in
+            guard case .success(let reply) = result, reply.integer == 1 else {
+                self.reaping = nil  // alive again, or someone else is on it
                 return
             }
             self.logger.warn("instance gone: removing its members", [("dead_instance", dead)])
-            self.reapBatch(dead, removed: 0)
+            self.reapBatch(dead, removed: 0, force: force)
         }
     }
 
     /// Leaves for a batch of the dead instance's members; then the next batch, until none is left.
-    private func reapBatch(_ dead: String, removed: Int) {
+    private func reapBatch(_ dead: String, removed: Int, force: Bool) {
         let g = store.global
+        var aliveAgain = false
+        if !force {
+            store.command(words("EXISTS", g.alive(dead))) { result in
+                if case .success(let r) = result, r.integer == 1 { aliveAgain = true }
+            }
+        }
         store.command(words("SRANDMEMBER", g.memberships(dead), Self.batch)) { [unowned self] result in
+            if aliveAgain {
+                // It was only stalled: it refreshes, finds itself unregistered and writes
+                // its members back.
+                self.logger.warn("instance came back during its cleanup; stopping", [("instance", dead)])
+                return self.abandon(dead)
+            }
             guard case .success(let reply) = result else { return self.abandon(dead) }
             let entries = (0..<reply.count).compactMap { MemberEntry(reply[$0].text) }
             if reply.count > 0 && entries.isEmpty {
@@ -131,26 +173,32 @@ final class InstanceRegistry {
                 for k in 0..<reply.count { self.store.command(self.words("SREM", g.memberships(dead), Array(reply[k].bytes))) { _ in } }
             }
             if reply.count == 0 {
-                for key in [g.alive(dead), g.memberships(dead), g.reaper(dead)] { self.store.command(self.words("DEL", key)) { _ in } }
-                self.store.command(self.words("SREM", g.instances, dead)) { _ in }
+                // Unregistered only if it did not come back meanwhile.
+                self.store.command(self.words("EVAL", """
+                    if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]); redis.call('DEL', KEYS[3], KEYS[4]) end
+                    redis.call('DEL', KEYS[5])
+                    return 0
+                    """, 5, g.alive(dead), g.instances, g.memberships(dead), g.reaped(dead), g.reaper(dead), dead)) { _ in }
                 self.logger.info("dead instance cleaned up", [("dead_instance", dead), ("members_removed", String(removed))])
                 self.reaping = nil
                 self.lastSweep = 0  // look for another one at the next tick
                 return
             }
             var left = entries.count, failed = false
-            if left == 0 { return self.reapBatch(dead, removed: removed) }
+            if left == 0 { return self.reapBatch(dead, removed: removed, force: force) }
             for entry in entries {
                 self.hub.removeDeadMember(entry, instance: dead) { ok in
                     if ok { self.reapedMembers += 1 } else { failed = true }
                     left -= 1
                     guard left == 0 else { return }
-                    if failed { self.abandon(dead) } else { self.reapBatch(dead, removed: removed + entries.count) }
+                    if failed { self.abandon(dead) } else { self.reapBatch(dead, removed: removed + entries.count, force: force) }
                 }
             }
         }
     }
 
+    /// Stops a cleanup (Redis failed, or the instance is alive): the instance is still
+    /// registered, so a later sweep resumes if it is really dead.
     private func abandon(_ dead: String) {
         reaping = nil
         store.command(words("DEL", store.global.reaper(dead))) { _ in }

@@ -298,6 +298,13 @@ final class Connection {
         markDirty()
     }
 
+    /// Sends a JSON event that counts against OUTPUT_BUFFER_LIMIT like channel events
+    /// (history replays): past it the client is cut off as too slow.
+    func deliverEvent(_ json: [UInt8]) {
+        guard phase == .open, !isTooSlow(evbuffer_get_length(output)) else { return }
+        sendEvent(json)
+    }
+
     /// Sends a JSON event as a text frame.
     func sendEvent(_ json: [UInt8]) {
         guard phase == .open else { return }

@@ -158,8 +158,9 @@ extension Worker {
         let since = request.queryValue("since"), before = request.queryValue("before")
         if since != nil && before != nil { return apiError(conn, 400, "bad_request", "give since or before, not both") }
         let sinceID = since.flatMap { StreamID($0) }, beforeID = before.flatMap { StreamID($0) }
-        if (since != nil && sinceID == nil) || (before != nil && beforeID == nil) {
-            return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0")
+        if (since != nil && sinceID == nil) || (before != nil && beforeID == nil)
+            || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
+            return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
         }
         let keyed = hasAPIKey(request)
         hub.store.history(ChannelKeys(prefix: config.redisPrefix, tag: name), since: sinceID?.description, before: beforeID?.description,
@@ -264,7 +265,8 @@ extension Worker {
             hub.store.command([Array("HDEL".utf8), keys.meta, Array("pw".utf8)]) { [unowned self] result in
                 if case .success = result { done(false) } else { self.unavailable(conn) }
             }
-        case .string(let password)? where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength:
+        case .string(let password)? where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength
+                                            && !password.utf8.contains(0):
             let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
                 guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
                 self.hub.store.command([Array("HSET".utf8), keys.meta, Array("pw".utf8), Array(hash.utf8)]) { [unowned self] result in

@@ -50,6 +50,8 @@ struct GlobalKeys {
     func memberships(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):members".utf8) }
     /// The lock of whoever cleans up after a dead instance.
     func reaper(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):reaper".utf8) }
+    /// Set when a cleanup starts: an instance that was only stalled finds it and writes its members back.
+    func reaped(_ instance: String) -> [UInt8] { Array("\(prefix):instance:\(instance):reaped".utf8) }
 }
 
 /// Why a store command did not complete.
