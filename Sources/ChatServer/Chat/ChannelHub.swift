@@ -289,8 +289,17 @@ final class ChannelHub {
         case .failure(let failure):
             worker.logger.limited("join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
             // Without a reply, or after an error part-way, the script may have written:
-            // make sure the member hash does not keep this field (a no-op if it did not).
-            queueRemoval(m)
+            // make sure the member hash does not keep this field (a no-op if it did not),
+            // now if Redis is there, else once it is back.
+            if case .refused = failure, store.isAvailable {
+                store.leave(channel.keys, m.entry, folded: m.folded,
+                            bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname),
+                            instance: worker.redisID) { [unowned self] result in
+                    if case .failure(.unavailable) = result { self.queueRemoval(m) }
+                }
+            } else {
+                queueRemoval(m)
+            }
             if m.state == .joining {
                 refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
             } else if m.state == .cancelled, m.ackLeave {
