@@ -292,9 +292,7 @@ final class ChannelHub {
             // make sure the member hash does not keep this field (a no-op if it did not),
             // now if Redis is there, else once it is back.
             if case .refused = failure, store.isAvailable {
-                store.leave(channel.keys, m.entry, folded: m.folded,
-                            bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname),
-                            instance: worker.redisID) { [unowned self] result in
+                store.leave(channel.keys, m.entry, folded: m.folded, instance: worker.redisID) { [unowned self] result in
                     if case .failure(.unavailable) = result { self.queueRemoval(m) }
                 }
             } else {
@@ -378,9 +376,7 @@ final class ChannelHub {
     private func runLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         m.state = .gone
         let channel = m.channel, conn = m.connection
-        store.leave(channel.keys, m.entry, folded: m.folded,
-                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: channel.name, nickname: conn.nickname),
-                    instance: worker.redisID) { [unowned self] result in
+        store.leave(channel.keys, m.entry, folded: m.folded, instance: worker.redisID) { [unowned self] result in
             switch result {
             case .success(let appended):
                 self.worker.logger.debug("left", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
@@ -407,9 +403,7 @@ final class ChannelHub {
     /// goes to the channel like any other.
     func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
         let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
-        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname),
-                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
-                    instance: instance) { result in
+        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname), instance: instance) { result in
             if case .success = result { done(true) } else { done(false) }
         }
     }
@@ -425,9 +419,7 @@ final class ChannelHub {
         let removals = pendingRemovals
         pendingRemovals.removeAll()
         for r in removals {
-            store.leave(r.keys, r.entry, folded: r.folded,
-                        bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: r.entry.channel, nickname: r.entry.nickname),
-                        instance: worker.redisID) { [unowned self] result in
+            store.leave(r.keys, r.entry, folded: r.folded, instance: worker.redisID) { [unowned self] result in
                 if case .failure(.unavailable) = result { self.pendingRemovals.append(r) }
             }
         }
@@ -599,7 +591,7 @@ final class ChannelHub {
         frame.append(contentsOf: payload)
         frame.withUnsafeBytes { f in
             guard let name = channelName(topic), let channel = channels[name] else { return }
-            let quiet = Self.isQuiet(payload)
+            let quiet = ServerEvents.isQuietBody(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
             if quiet {
                 // The marker of a join or leave in a big channel: it starts its joiner's
@@ -703,14 +695,6 @@ final class ChannelHub {
         var frame: [UInt8] = []
         json.withUnsafeBytes { FrameEncoder.appendFrame(opcode: Opcode.text, payload: $0, to: &frame) }
         return frame
-    }
-
-    /// Quiet markers end with `"quiet":true}` (see ChatStore.script).
-    static func isQuiet(_ payload: UnsafeRawBufferPointer) -> Bool {
-        let marker: StaticString = "\"quiet\":true}"
-        let n = marker.utf8CodeUnitCount
-        guard payload.count > n else { return false }
-        return UnsafeRawBufferPointer(rebasing: payload[(payload.count - n)...]).elementsEqual(UnsafeRawBufferPointer(start: marker.utf8Start, count: n))
     }
 
     /// Once a second: channels that saw quiet joins or leaves get a count update.

@@ -355,10 +355,11 @@ final class ChatStore {
 
     /// On success `id` is empty when the member was not in the hash (nothing published).
     /// A removal that finds nothing is how failed or uncertain updates are safely redone.
-    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, bodyPrefix: [UInt8], instance: String,
+    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String,
                _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable)) }
-        begin(keys, mode: "l", body: bodyPrefix, presenceKeys: true, instance: instance)
+        begin(keys, mode: "l", body: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
+              presenceKeys: true, instance: instance)
         args.add(entry.field); args.add(entry.nickname); args.add(noticeLimit); args.add(folded); args.add(entry.encoded); args.add(entry.channel)
         send(args) { result in done(result.flatMap(Self.appended)) }
     }
