@@ -34,6 +34,11 @@ public enum Platform {
 
     /// Contents of a text file, or nil when it cannot be read.
     public static func readTextFile(_ path: String) -> String? {
+        readFile(path, limit: 16 * 1_048_576).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of a file, or nil when it cannot be read or holds more than `limit`.
+    public static func readFile(_ path: String, limit: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -42,11 +47,32 @@ public enum Platform {
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
             guard n > 0 else { break }
             bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 16 * 1_048_576 { return nil }
+            if bytes.count > limit { return nil }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
+    }
+
+    /// The entries of a folder (without `.` and `..`), each with whether it is a folder
+    /// (symbolic links followed); nil when the folder cannot be read.
+    public static func listDirectory(_ path: String) -> [(name: String, isDirectory: Bool)]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var entries: [(name: String, isDirectory: Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            var info = stat()
+            guard stat(path + "/" + name, &info) == 0 else { continue }
+            let kind = info.st_mode & S_IFMT
+            guard kind == S_IFDIR || kind == S_IFREG else { continue }
+            entries.append((name, kind == S_IFDIR))
+        }
+        return entries.sorted { $0.name < $1.name }
     }
 
     /// The values of the given environment variables that are set.

@@ -89,8 +89,8 @@ class ChatServer:
     """One chat-server process (one instance towards Redis)."""
 
     def __init__(self, redis: RedisServer | None, name: str, env: dict | None = None, args: list | None = None,
-                 wait_ready: bool = True):
-        self.port = free_port()
+                 wait_ready: bool = True, port: int | None = None):
+        self.port = port or free_port()
         self.name = name
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"chat-{name}-{self.port}.log"

@@ -21,6 +21,8 @@ public struct Config: Equatable, Sendable {
     // Endpoints.
     public var echoEnabled = true
     public var allowBroadcast = true
+    /// Folder of the web client's files, served at /; empty = none.
+    public var webRoot = "web"
     // Limits.
     public var maxMessageSize = 65_536
     public var echoMaxMessageSize = 16 * 1_048_576
@@ -84,6 +86,7 @@ public enum ConfigKeys {
         bool("LOG_TO_FILE", false, "Also write logs to LOG_FILE_PATH (errors also to LOG_ERROR_FILE_PATH).") { $0.logToFile = $1 },
         text("LOG_FILE_PATH", "logs/chat-server.log", "Log file when LOG_TO_FILE is on; parent folders are created.") { $0.logFilePath = $1 },
         text("LOG_ERROR_FILE_PATH", "logs/chat-server-error.log", "Error log file when LOG_TO_FILE is on.") { $0.logErrorFilePath = $1 },
+        text("WEB_ROOT", "web", "Folder of the web client (served at /, read at start and on SIGHUP; relative to the working directory); empty = no web client.", allowEmpty: true) { $0.webRoot = $1 },
         bool("ECHO_ENABLED", true, "Serve the /echo WebSocket endpoint (for the conformance suite).") { $0.echoEnabled = $1 },
         bool("ALLOW_BROADCAST", true, "Let clients broadcast to everyone with the broadcast op.") { $0.allowBroadcast = $1 },
         int("MAX_MESSAGE_SIZE", 65_536, 125...67_108_864, "Largest WebSocket message on chat endpoints, in bytes (1009 past it).") { $0.maxMessageSize = $1 },

@@ -6,6 +6,7 @@ public enum HTTPResponse {
         case 101: return "Switching Protocols"
         case 200: return "OK"
         case 204: return "No Content"
+        case 304: return "Not Modified"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 403: return "Forbidden"
@@ -24,13 +25,18 @@ public enum HTTPResponse {
         }
     }
 
-    /// A complete response with `Content-Length` and `Connection: close` (unless
-    /// `headers` sets Connection itself, as a 426 does with `Upgrade, close`).
-    public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8]) -> [UInt8] {
+    /// A complete response with `Content-Length` (unless `contentLength` is false: a
+    /// 304, or a HEAD answer that sets it in `headers`), `Connection: close` (unless
+    /// `headers` sets Connection itself, as a 426 does with `Upgrade, close`) and
+    /// `Cache-Control: no-store` (unless `headers` sets Cache-Control).
+    public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8],
+                              contentLength: Bool = true) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
-        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        head += "Content-Type: \(contentType)\r\n"
+        if contentLength { head += "Content-Length: \(body.count)\r\n" }
         if !headers.contains(where: { $0.0.lowercased() == "connection" }) { head += "Connection: close\r\n" }
-        head += "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        if !headers.contains(where: { $0.0.lowercased() == "cache-control" }) { head += "Cache-Control: no-store\r\n" }
+        head += "X-Content-Type-Options: nosniff\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         return Array(head.utf8) + body

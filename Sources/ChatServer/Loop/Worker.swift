@@ -63,6 +63,8 @@ final class Worker {
     private var shutdownPoll: LoopEvent?
     private var signalEvents: [LoopEvent] = []
     private var listener: Listener?
+    /// The web client (WEB_ROOT), reloaded on SIGHUP.
+    private var site = StaticSite()
     let commands: RedisLink
     let subscriber: RedisLink
     private(set) var hub: ChannelHub!
@@ -111,7 +113,11 @@ final class Worker {
         for number in [SIGTERM, SIGINT] {
             signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
         }
-        signalEvents.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in self.logger.reopenFiles() })
+        signalEvents.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
+            self.logger.reopenFiles()
+            self.loadSite()
+        })
+        loadSite()
         commands.start()
         subscriber.start()
         logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
@@ -126,6 +132,16 @@ final class Worker {
     }
 
     var isRedisReady: Bool { hub.isReady }
+
+    /// Reads WEB_ROOT into memory (at start and on SIGHUP).
+    private func loadSite() {
+        guard !config.webRoot.isEmpty else { return }
+        let (site, problems) = WebRoot.load(config.webRoot)
+        for problem in problems { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
+        self.site = site
+        logger.info("web client loaded", [("web_root", config.webRoot), ("files", String(site.fileCount)),
+                                          ("bytes", String(site.totalBytes))])
+    }
 
     // MARK: Connections
 
@@ -266,11 +282,12 @@ final class Worker {
             let ready = isRedisReady && !isShuttingDown
             let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count)}\n".utf8)
             conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: request.method == "HEAD" ? [] : body))
-        case "/":
+        case "/" where site.assets["/"] == nil:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
-            let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME.\n".utf8)
+            let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME. (No web client: WEB_ROOT has no index.html.)\n".utf8)
             conn.respond(HTTPResponse.encode(status: 200, body: request.method == "HEAD" ? [] : body))
         default:
+            if let answer = site.respond(to: request) { return conn.respond(answer) }
             conn.respond(HTTPResponse.error(HTTPError(404, "no such path: \(request.path)")))
         }
     }

@@ -1,0 +1,39 @@
+import ChatCore
+import EventIO
+
+/// Reads the web client's folder (WEB_ROOT) into a `StaticSite`: files of the types
+/// `StaticSite` serves, up to four folders deep, hidden files skipped. Done at start
+/// and on SIGHUP, never per request.
+enum WebRoot {
+    static let maxDepth = 4
+
+    /// The site and the problems worth a log line (unreadable folder, a file too large).
+    static func load(_ root: String) -> (site: StaticSite, problems: [String]) {
+        var site = StaticSite()
+        var problems: [String] = []
+        guard !root.isEmpty else { return (site, []) }
+        guard Platform.listDirectory(root) != nil else { return (site, ["cannot read folder \(root)"]) }
+        func walk(_ folder: String, _ urlPrefix: String, depth: Int) {
+            guard let entries = Platform.listDirectory(folder) else { return problems.append("cannot read folder \(folder)") }
+            for entry in entries where !entry.name.hasPrefix(".") {
+                let path = folder + "/" + entry.name, url = urlPrefix + "/" + entry.name
+                if entry.isDirectory {
+                    if depth < maxDepth { walk(path, url, depth: depth + 1) }
+                    continue
+                }
+                guard StaticSite.contentType(of: entry.name) != nil else { continue }
+                guard let body = Platform.readFile(path, limit: StaticSite.maxFileBytes) else {
+                    problems.append("\(path): unreadable or larger than \(StaticSite.maxFileBytes) bytes")
+                    continue
+                }
+                do { try site.add(path: url, body: body) } catch {
+                    problems.append("\(path): \(error == .tooMany ? "more than \(StaticSite.maxFiles) files" : "over \(StaticSite.maxTotalBytes) bytes in all")")
+                    return
+                }
+            }
+        }
+        walk(root, "", depth: 0)
+        if site.assets["/"] == nil { problems.append("no index.html in \(root)") }
+        return (site, problems)
+    }
+}

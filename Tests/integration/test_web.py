@@ -1,0 +1,402 @@
+"""The web client (web/) in a real browser: Debian's chromium + chromedriver, driven by
+selenium, against real chat-servers and a real redis-server. Two browser windows are two
+users. Driven by the keyboard wherever a person could be. Screenshots of the run go to
+build/web-test/ (not committed)."""
+import json
+import os
+import re
+import shutil
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from websockets.sync.client import connect as ws_connect
+
+from harness import ROOT, ChatServer, RedisServer, wait_until
+
+WEB_ROOT = ROOT / "web"
+SHOTS = ROOT / "build" / "web-test"
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
+
+
+def fetch(port, path, method="GET", headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture(scope="module")
+def web():
+    """One redis-server and a chat-server serving web/ (restartable on its port)."""
+    redis = RedisServer()
+    server = ChatServer(redis, "web-a", env={"WEB_ROOT": str(WEB_ROOT)})
+    state = {"redis": redis, "server": server}
+    yield state
+    state["server"].stop()
+    redis.stop()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+class User:
+    """A chat user outside the browser (websockets' synchronous client)."""
+
+    def __init__(self, server, nickname):
+        self.ws = ws_connect(f"{server.url}/ws?nickname={nickname}", open_timeout=10, legacy=True)
+        self.expect("welcome")
+
+    def send(self, obj):
+        self.ws.send(json.dumps(obj))
+
+    def expect(self, type_, timeout=10.0, **fields):
+        deadline = time.monotonic() + timeout
+        while True:
+            event = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if event.get("type") == type_ and all(event.get(k) == v for k, v in fields.items()):
+                return event
+
+    def join(self, channel, **extra):
+        self.send({"op": "join", "channel": channel, **extra})
+        return self.expect("joined", channel=channel)
+
+    def close(self):
+        self.ws.close()
+
+
+class Page:
+    """One browser window (its own profile, so its own localStorage): one user."""
+
+    def __init__(self, url, width=1100, height=720):
+        assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+            "chromium and chromium-driver are needed (scripts/deps.sh --test installs them)"
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                    f"--window-size={width},{height}", "--lang=en-US", "--no-first-run"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.set_window_size(width, height)
+        self.driver.get(url)
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        except WebDriverException:
+            pass
+
+    def js(self, script, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait(self, predicate, what, timeout=20.0):
+        wait_until(lambda: predicate(), timeout=timeout, interval=0.1, what=what)
+
+    def active(self):
+        return self.driver.switch_to.active_element
+
+    def keys(self, *keys):
+        self.active().send_keys(*keys)
+
+    def by_id(self, element_id):
+        return self.driver.find_element(By.ID, element_id)
+
+    def phase(self):
+        return self.by_id("status").get_attribute("data-state")
+
+    def log_texts(self, channel=None):
+        """The text of each line of a channel's log (the visible one by default)."""
+        return self.js("""
+            const ch = arguments[0];
+            const panel = ch ? document.getElementById('panel-' + encodeURIComponent(ch))
+                             : [...document.querySelectorAll('.panel')].find(p => !p.hidden);
+            return panel ? [...panel.querySelectorAll('.line')].map(li => li.textContent) : [];
+        """, channel)
+
+    def members(self):
+        return [li.text.replace(" (you)", "") for li in self.driver.find_elements(By.CSS_SELECTOR, "#member-list li")]
+
+    def member_count(self):
+        return self.by_id("members-count").text
+
+    def tab(self, channel):
+        return self.driver.find_element(By.ID, "tab-" + channel)
+
+    def badge(self, channel):
+        return self.js("const b = document.querySelector('#tab-' + arguments[0] + ' .badge'); return b.hidden ? '' : b.textContent;", channel)
+
+    def shot(self, name):
+        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+    def sign_in(self, nickname, channel):
+        """Keyboard only: the nickname field has focus on load."""
+        self.wait(lambda: self.active().get_attribute("id") == "nickname", "focus on the nickname field")
+        self.keys(nickname, Keys.TAB)
+        assert self.active().get_attribute("id") == "first-channel"
+        self.keys(Keys.CONTROL, "a")
+        self.keys(channel, Keys.ENTER)
+        self.wait(lambda: self.phase() == "open", f"{nickname} connected")
+        self.wait(lambda: nickname in self.members(), f"{nickname} in the member list of {channel}")
+
+    def say(self, text):
+        box = self.by_id("composer-input")
+        if self.active() != box:
+            box.click()
+        box.send_keys(text, Keys.ENTER)
+
+    def join(self, channel, password=None):
+        field = self.by_id("join-channel")
+        field.click()
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(channel)
+        if password is not None:
+            self.by_id("join-password-box").click()
+            self.by_id("join-password").send_keys(password)
+        field.send_keys(Keys.ENTER)
+
+
+def test_web_files_are_served_with_types_and_caching(web):
+    port = web["server"].port
+    status, headers, body = fetch(port, "/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Cache-Control"] == "no-cache" and re.fullmatch(r'"[0-9a-f]{16}-[0-9a-f]+"', headers["ETag"])
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert body == (WEB_ROOT / "index.html").read_bytes()
+    for path, kind in [("/app.js", "text/javascript; charset=utf-8"), ("/app.css", "text/css; charset=utf-8"),
+                       ("/favicon.svg", "image/svg+xml"), ("/index.html", "text/html; charset=utf-8")]:
+        status, headers, body = fetch(port, path)
+        assert (status, headers["Content-Type"]) == (200, kind), path
+        assert body == (WEB_ROOT / path.lstrip("/")).read_bytes()
+        # Revalidation: the same ETag (also in a list, or weak) gives 304 without a body.
+        status, again, body = fetch(port, path, headers={"If-None-Match": f'"nope", W/{headers["ETag"]}'})
+        assert (status, body, again["ETag"]) == (304, b"", headers["ETag"]), path
+        status, _, _ = fetch(port, path, headers={"If-None-Match": '"other"'})
+        assert status == 200
+    status, headers, body = fetch(port, "/app.js", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) == (WEB_ROOT / "app.js").stat().st_size
+    assert fetch(port, "/app.js", method="POST")[0] == 405
+    assert fetch(port, "/nope.js")[0] == 404
+    assert fetch(port, "/../Makefile")[0] in (400, 404)
+    # Offline: nothing is loaded from anywhere else; text goes into the page as text only.
+    for f in WEB_ROOT.iterdir():
+        text = f.read_text()
+        assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), f"{f.name} loads from another origin"
+    script = (WEB_ROOT / "app.js").read_text()
+    # A sentence for every error code the protocol lists.
+    protocol = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    codes = set(re.findall(r"^\| `([a-z_]+)` \| ", protocol.split("### `error`")[1].split("##")[0], re.M))
+    assert len(codes) >= 16 and {c for c in codes if not re.search(rf"^\s+{c}: ", script, re.M)} == set()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+
+
+def test_web_without_a_web_root_says_where_to_connect(web):
+    server = ChatServer(web["redis"], "web-none", env={"WEB_ROOT": str(ROOT / "build" / "no-such-folder")})
+    try:
+        status, headers, body = fetch(server.port, "/")
+        assert status == 200 and b"/ws?nickname=" in body
+        assert fetch(server.port, "/app.js")[0] == 404
+        assert "web client: cannot read folder" in server.log()
+    finally:
+        server.stop()
+
+
+def test_web_files_reload_on_sighup(web, tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(WEB_ROOT, root)
+    (root / ".hidden.js").write_text("secret")
+    (root / "notes.md").write_text("not a served type")
+    server = ChatServer(web["redis"], "web-hup", env={"WEB_ROOT": str(root)})
+    try:
+        _, headers, _ = fetch(server.port, "/app.css")
+        assert fetch(server.port, "/.hidden.js")[0] == 404 and fetch(server.port, "/notes.md")[0] == 404
+        (root / "app.css").write_text("body { color: red }\n")
+        (root / "extra").mkdir()
+        (root / "extra" / "page.html").write_text("<p>new</p>")
+        server.signal(signal.SIGHUP)
+        wait_until(lambda: fetch(server.port, "/app.css")[2] == b"body { color: red }\n", what="reloaded file")
+        status, again, _ = fetch(server.port, "/app.css", headers={"If-None-Match": headers["ETag"]})
+        assert status == 200 and again["ETag"] != headers["ETag"]
+        assert fetch(server.port, "/extra/page.html")[2] == b"<p>new</p>"
+        assert server.health()[0] == 200
+    finally:
+        server.stop()
+
+
+def test_web_two_users_chat_in_a_real_browser(web, shots):
+    redis, server = web["redis"], web["server"]
+    url = f"http://127.0.0.1:{server.port}/"
+    # This module has a redis-server of its own, so the names can be plain (for the screenshots).
+    lobby, side = "general", "random"
+    alice = Page(url)
+    bob = Page(url)
+    try:
+        # Labels for every field.
+        unlabelled = alice.js("""return [...document.querySelectorAll('input, textarea')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id);""")
+        assert unlabelled == []
+        alice.shot("01-sign-in")
+
+        alice.sign_in("alice", lobby)
+        bob.sign_in("bob", lobby)
+        # Both see both, with the count, live.
+        alice.wait(lambda: alice.members() == ["alice", "bob"] and alice.member_count() == "2", "alice sees bob join")
+        bob.wait(lambda: bob.members() == ["alice", "bob"] and bob.member_count() == "2", "bob sees both")
+        assert any("bob joined the chat." in t for t in alice.log_texts())
+
+        # Enter sends; the other window shows it.
+        alice.say("hello bob")
+        bob.wait(lambda: any("alice" in t and "hello bob" in t for t in bob.log_texts()), "bob receives hello")
+
+        # Message text is text: markup arrives as the characters typed, nothing runs.
+        hostile = '<img src=x onerror="window.__xss=1"><b>bold</b>'
+        bob.say(hostile)
+        alice.wait(lambda: any(hostile in t for t in alice.log_texts()), "alice sees the markup as text")
+        assert alice.js("return document.querySelectorAll('#panels img, #panels b').length") == 0
+        assert alice.js("return window.__xss === undefined")
+        alice.shot("02-conversation")
+
+        # A second channel (a tab); a message in the background tab raises its unread badge.
+        alice.join(side)
+        alice.wait(lambda: alice.tab(side).get_attribute("aria-selected") == "true" and alice.members() == ["alice"],
+                   "alice in the side channel")
+        bob.say("are you there?")
+        alice.wait(lambda: alice.badge(lobby) == "1", "unread badge on the lobby tab")
+        assert "(1)" in alice.driver.title
+        alice.shot("03-unread-badge")
+        # Keyboard: the tabs are one stop; arrows move between channels and open them.
+        alice.tab(side).send_keys(Keys.ARROW_UP)
+        alice.wait(lambda: alice.tab(lobby).get_attribute("aria-selected") == "true", "arrow key opens the lobby")
+        assert alice.badge(lobby) == "" and alice.active().get_attribute("id") == f"tab-{lobby}"
+        assert any("are you there?" in t for t in alice.log_texts())
+
+        # Counts follow people arriving and leaving on any instance.
+        carol = User(server, "carol")
+        carol.join(lobby)
+        alice.wait(lambda: alice.member_count() == "3" and "carol" in alice.members(), "carol counted")
+        carol.close()
+        alice.wait(lambda: alice.member_count() == "2" and "carol" not in alice.members(), "carol gone")
+        bob.wait(lambda: bob.member_count() == "2", "bob sees carol leave")
+
+        # Server errors read as sentences: a taken nickname, then a password.
+        taken, secret = "design", "staff"
+
+        holder, owner = User(server, "alice"), User(server, "erin")
+        holder.join(taken)
+        owner.join(secret, password="open sesame")
+        try:
+            alice.join(taken)
+            alice.wait(lambda: "already goes by" in alice.by_id("join-error").text, "nickname_taken explained")
+            assert alice.driver.find_elements(By.ID, f"tab-{taken}") == []
+            alice.join(secret)
+            alice.wait(lambda: "is protected" in alice.by_id("join-error").text, "wrong_password explained")
+            assert alice.active().get_attribute("id") == "join-password"
+            alice.shot("04-password-error")
+            alice.keys("open sesame")
+            alice.by_id("join-channel").send_keys(Keys.ENTER)
+            alice.wait(lambda: alice.tab(secret).get_attribute("aria-selected") == "true" and "alice" in alice.members()
+                       and alice.by_id("join-error").text == "", "joined the protected channel")
+            assert alice.by_id("channel-lock").is_displayed()
+        finally:
+            holder.close()
+            owner.close()
+        alice.by_id("leave").click()
+        alice.wait(lambda: alice.driver.find_elements(By.ID, f"tab-{secret}") == [], "left the protected channel")
+        alice.tab(lobby).click()
+
+        # The server restarts; meanwhile someone writes through another instance. Both
+        # pages reconnect by themselves and resume from their last id: everything once.
+        before = alice.log_texts(lobby)
+        server.stop()
+        alice.wait(lambda: alice.phase() == "waiting", "alice sees the connection drop")
+        bob.wait(lambda: bob.phase() == "waiting", "bob sees the connection drop")
+        assert "Reconnecting" in alice.by_id("status-text").text
+        alice.shot("05-reconnecting")
+        other = ChatServer(redis, "web-b")
+        try:
+            dave = User(other, "dave")
+            dave.join(lobby)
+            for i in range(1, 4):
+                dave.send({"op": "send", "channel": lobby, "message": f"while you were away {i}"})
+            for i in range(1, 4):
+                dave.expect("message", message=f"while you were away {i}")
+            web["server"] = server = ChatServer(redis, "web-a", env={"WEB_ROOT": str(WEB_ROOT)}, port=server.port)
+            alice.wait(lambda: alice.phase() == "open", "alice reconnected", timeout=45)
+            bob.wait(lambda: bob.phase() == "open", "bob reconnected", timeout=45)
+            alice.wait(lambda: all(any(f"while you were away {i}" in t for t in alice.log_texts(lobby)) for i in range(1, 4)),
+                       "the missed messages replayed")
+            alice.wait(lambda: alice.members() == ["alice", "bob", "dave"], "members after the restart")
+            alice.say("after the restart")
+            bob.wait(lambda: any("after the restart" in t for t in bob.log_texts(lobby)), "conversation continues")
+            texts = alice.log_texts(lobby)
+            assert texts[:len(before)] == before, "the log before the restart is kept as it was"
+            for needle in ["hello bob", hostile, "are you there?", "while you were away 1", "while you were away 2",
+                           "while you were away 3", "after the restart"]:
+                assert sum(needle in t for t in texts) == 1, f"{needle!r} shown {sum(needle in t for t in texts)} times"
+            alice.shot("06-after-restart")
+            dave.close()
+        finally:
+            other.stop()
+
+        # A phone-sized window: one column, nothing wider than the screen, members on demand.
+        alice.driver.set_window_size(390, 844)
+        alice.wait(lambda: alice.js("return document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling")
+        assert alice.by_id("composer-input").is_displayed() and alice.tab(lobby).is_displayed()
+        assert not alice.by_id("members").is_displayed()
+        alice.shot("07-phone")
+        alice.by_id("members-toggle").click()
+        alice.wait(lambda: alice.by_id("members").is_displayed(), "member list opens on a phone")
+        assert alice.active().get_attribute("id") == "members-close"
+        alice.keys(Keys.ESCAPE)
+        alice.wait(lambda: not alice.by_id("members").is_displayed(), "member list closes with Escape")
+        alice.driver.set_window_size(1100, 720)
+
+        # Coming back later (a reload, a closed tab): same nickname, same channels, recent history.
+        alice.driver.refresh()
+        alice.wait(lambda: alice.phase() == "open", "alice back after a reload")
+        alice.wait(lambda: any("after the restart" in t for t in alice.log_texts(lobby)), "history shown on return")
+        assert alice.driver.find_elements(By.ID, f"tab-{side}") and alice.tab(lobby).get_attribute("aria-selected") == "true"
+        alice.wait(lambda: alice.members() == ["alice", "bob"], "members after the reload")
+        alice.shot("08-desktop")
+        errors = [e for e in alice.driver.get_log("browser") if e["level"] == "SEVERE" and "WebSocket" not in e["message"]
+                  and "favicon" not in e["message"]]
+        assert errors == [], errors
+    except Exception:
+        for name, page in (("alice", alice), ("bob", bob)):
+            try:
+                page.shot(f"failure-{name}")
+            except WebDriverException:
+                pass
+        raise
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_web_rejected_nickname_returns_to_the_form(web, shots):
+    page = Page(f"http://127.0.0.1:{web['server'].port}/")
+    try:
+        page.wait(lambda: page.active().get_attribute("id") == "nickname", "focus on the nickname field")
+        page.keys("System", Keys.ENTER)
+        page.wait(lambda: "cannot be used" in page.by_id("login-error").text, "invalid_nickname explained")
+        assert page.by_id("login").is_displayed() and not page.by_id("app").is_displayed()
+        assert page.phase() == "idle" and page.active().get_attribute("id") == "nickname"
+        page.shot("09-invalid-nickname")
+    finally:
+        page.quit()
