@@ -25,6 +25,7 @@ RUN = ROOT / "build" / "bench"
 SERVER = ROOT / ".build" / "release" / "chat-server"
 BENCH = ROOT / ".build" / "release" / "chat-bench"
 SERVER_CPU, TOOL_CPU = "0", "1"
+REDIS_CPU = os.environ.get("BENCH_REDIS_CPU", TOOL_CPU)
 LADDER = [10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500]
 W6_CONNECTIONS, W6_WORKERS = 200_000, 14
 
@@ -49,7 +50,7 @@ def wait_port(port, timeout=10):
 class Redis:
     def __init__(self):
         self.port = free_port()
-        self.proc = subprocess.Popen(["taskset", "-c", TOOL_CPU, "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        self.proc = subprocess.Popen(["taskset", "-c", REDIS_CPU, "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--maxclients", "100000", "--logfile", str(RUN / "redis.log")])
         wait_port(self.port)
 
@@ -69,7 +70,7 @@ class Ours:
         self.port = free_port()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(self.port),
                "REDIS_PORT": str(redis.port), "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "10000",
-               "ECHO_ENABLED": "false", "WORKERS": str(workers)}
+               "ECHO_ENABLED": "false", "WORKERS": str(workers), "WEB_ROOT": ""}
         self.env_line = " ".join(f"{k}={v}" for k, v in env.items() if k != "PATH")
         self.command = ["taskset", "-c", SERVER_CPU, str(SERVER)]
         self.log = open(RUN / f"ours-{self.port}.log", "w")
@@ -99,6 +100,7 @@ class Ours:
 
 class Nchan:
     name = "nchan"
+    redis_mode = True
 
     def __init__(self, redis, workers=1):
         self.port = free_port()
@@ -106,8 +108,10 @@ class Nchan:
         self.dir.mkdir(parents=True, exist_ok=True)
         template = (ROOT / "bench" / "nchan.conf.in").read_text()
         conf = (template.replace("@MODULES@", "/usr/lib/nginx/modules").replace("@RUN@", str(self.dir))
-                .replace("@REDIS_PORT@", str(redis.port)).replace("@PORT@", str(self.port))
-                .replace("@REDIS@", "nchan_redis_pass chat_redis;")
+                .replace("@UPSTREAM@", f"    upstream chat_redis {{\n        nchan_redis_server redis://127.0.0.1:{redis.port};\n    }}\n"
+                         if self.redis_mode else "")
+                .replace("@PORT@", str(self.port))
+                .replace("@REDIS@", "nchan_redis_pass chat_redis;" if self.redis_mode else "")
                 .replace("worker_processes 1;", f"worker_processes {workers};"))
         (self.dir / "nginx.conf").write_text(conf)
         self.command = ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)]
@@ -136,6 +140,13 @@ class Nchan:
         self.log.close()
 
 
+class NchanMemory(Nchan):
+    """Nchan without Redis (messages in nginx's shared memory): the second column."""
+    name = "nchan-memory"
+    redis_mode = False
+
+
+PEERS = ("nchan", "nchan-memory")
 COMMANDS = []
 
 
@@ -264,8 +275,8 @@ def callgrind():
 def report(results, seconds, out_path, instructions=None):
     m = machine()
     rows = []
-    def row(name, ours, peer, better):
-        rows.append((name, ours, peer, better))
+    def row(name, ours, peer, better, memory=None):
+        rows.append((name, ours, peer, better, memory))
     def get(w, server, *path):
         r = results.get(w, {}).get(server)
         for p in path:
@@ -280,13 +291,15 @@ def report(results, seconds, out_path, instructions=None):
                                     (("latency_ms", "p99"), "p99 ms", "lower"), (("latency_ms", "p999"), "p99.9 ms", "lower"),
                                     ("server_cpu_us_per_delivery", "server CPU µs/delivery", "lower"), ("tool_cpu_cores", "tool CPU (cores)", "")]:
             path = field if isinstance(field, tuple) else (field,)
-            row(f"{label}: {name}", get(w, "chat-server", *path), get(w, "nchan", *path), better)
+            row(f"{label}: {name}", get(w, "chat-server", *path), get(w, "nchan", *path), better, get(w, "nchan-memory", *path))
     if "W4" in results:
-        row("W4 1×5,000 subs: highest rate with ≥99.9% delivered and p99 ≤ 100 ms (msg/s)", get("W4", "chat-server", "best_rate"), get("W4", "nchan", "best_rate"), "higher")
-        row("W4 server CPU µs/delivery at 10 msg/s", get("W4", "chat-server", "cpu_us_at_10"), get("W4", "nchan", "cpu_us_at_10"), "lower")
+        row("W4 1×5,000 subs: highest rate with ≥99.9% delivered and p99 ≤ 100 ms (msg/s)", get("W4", "chat-server", "best_rate"), get("W4", "nchan", "best_rate"), "higher",
+            get("W4", "nchan-memory", "best_rate"))
+        row("W4 server CPU µs/delivery at 10 msg/s", get("W4", "chat-server", "cpu_us_at_10"), get("W4", "nchan", "cpu_us_at_10"), "lower",
+            get("W4", "nchan-memory", "cpu_us_at_10"))
     if "W5" in results:
         row("W5 10,000 idle connections: server KiB per connection", get("W5", "chat-server", "server_kib_per_connection"),
-            get("W5", "nchan", "server_kib_per_connection"), "lower")
+            get("W5", "nchan", "server_kib_per_connection"), "lower", get("W5", "nchan-memory", "server_kib_per_connection"))
     if "W6" in results:
         row(f"W6 connections held ({W6_WORKERS} worker processes; target {W6_CONNECTIONS:,})", get("W6", "chat-server", "ready"), get("W6", "nchan", "ready"), "higher")
         row("W6 deliveries received / expected", get("W6", "chat-server", "delivered_ratio"), get("W6", "nchan", "delivered_ratio"), "higher")
@@ -303,19 +316,25 @@ def report(results, seconds, out_path, instructions=None):
              "Generated by `make bench` (bench/run.py); do not edit by hand. chat-server and its peer, "
              "[Nchan](https://nchan.io) (nginx + libnginx-mod-nchan, Redis mode), are measured by the same tool "
              "(`chat-bench`) in the same run, each server pinned to CPU 0 and the tool to CPU 1, one server worker "
-             "process each, both going through the same redis-server. Ratio = chat-server / Nchan.", "",
+             "process each, both going through the same redis-server. Ratio = chat-server / Nchan. The last two columns "
+             "are Nchan keeping messages in nginx's shared memory only (no Redis, so a single server; W1–W5), for "
+             "reference: chat-server always goes through Redis.", "",
              f"Run: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; {seconds} s per workload (W4: 10 s per step); payloads 64 bytes.", "",
-             "| measure | chat-server | Nchan | ratio | better |", "|---|---|---|---|---|"]
-    for name, ours, peer, better in rows:
-        r = ratio(ours, peer) if isinstance(ours, (int, float)) and isinstance(peer, (int, float)) else "–"
-        lines.append(f"| {name} | {fmt(ours)} | {fmt(peer)} | {r} | {better} |")
+             "| measure | chat-server | Nchan (Redis) | ratio | better | Nchan (memory) | ratio |", "|---|---|---|---|---|---|---|"]
+    for name, ours, peer, better, memory in rows:
+        numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        r = ratio(ours, peer) if numeric(ours) and numeric(peer) else "–"
+        rm = ratio(ours, memory) if numeric(ours) and numeric(memory) else "–"
+        lines.append(f"| {name} | {fmt(ours)} | {fmt(peer)} | {r} | {better} | {fmt(memory)} | {rm} |")
     if "W4" in results:
         lines += ["", "W4 ladder (rate: delivered ratio / p99 ms / server CPU µs per delivery):", ""]
-        for server in ("chat-server", "nchan"):
+        for server in ("chat-server",) + PEERS:
             steps = get("W4", server, "steps") or []
+            if not steps:
+                continue
             text = "; ".join(f"{s.get('rate')}: {s.get('delivered_ratio')} / {s.get('latency_ms', {}).get('p99')} / {s.get('server_cpu_us_per_delivery')}" for s in steps)
             lines.append(f"- {server}: {text}")
-    limited = [f"{w} {srv}" for w in results for srv in ("chat-server", "nchan")
+    limited = [f"{w} {srv}" for w in results for srv in ("chat-server",) + PEERS
                if isinstance(results[w].get(srv), dict) and (results[w][srv].get("tool_cpu_cores") or 0) >= 0.85]
     if limited:
         lines += ["", f"Tool near saturation (≥ 0.85 cores) in: {', '.join(limited)}; those numbers may be limited by the tool."]
@@ -343,7 +362,8 @@ def report(results, seconds, out_path, instructions=None):
     lines += [f"- {k}: {v}" for k, v in m.items()]
     lines += ["", "Server commands:", "",
               "```", f"chat-server: {Ours.env_line_example} taskset -c 0 .build/release/chat-server",
-              "nchan: taskset -c 0 nginx -c build/bench/nchan-PORT/nginx.conf (from bench/nchan.conf.in)", "```", "",
+              "nchan: taskset -c 0 nginx -c build/bench/nchan-PORT/nginx.conf (from bench/nchan.conf.in; the memory "
+              "column without the upstream and nchan_redis_pass lines)", "```", "",
               "Benchmark commands (ports vary per run):", "", "```"]
     seen = set()
     for name, cmd in COMMANDS:
@@ -364,7 +384,8 @@ def main():
     ap.add_argument("--only", default="W1,W2,W3,W4,W5,W6")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
-    ap.add_argument("--peer", default="nchan", choices=["nchan", "none"])
+    ap.add_argument("--peer", default="both", choices=["both", "nchan", "none"],
+                    help="both = Nchan with Redis and (W1-W5) Nchan in memory")
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from build/bench/results.json")
     args = ap.parse_args()
@@ -378,12 +399,13 @@ def main():
         if not shutil.which(tool) and not (tool == "nginx" and args.peer == "none"):
             sys.exit(f"bench: {tool} is missing (make bench installs it)")
     redis = Redis()
-    kinds = [Ours] + ([Nchan] if args.peer == "nchan" else [])
+    kinds = [Ours] + ([Nchan] if args.peer != "none" else [])
     results = {}
     try:
         for key in args.only.split(","):
             try:
-                results[key] = run_workload(key, redis, kinds, args.seconds)
+                extra = [NchanMemory] if args.peer == "both" and key != "W6" else []
+                results[key] = run_workload(key, redis, kinds + extra, args.seconds)
             except Exception as e:  # one broken workload must not lose the others
                 print(f"{key}: failed: {e!r}", file=sys.stderr, flush=True)
                 results[key] = {"error": repr(e)}

@@ -1,31 +1,44 @@
 // The chat-server web client: plain JavaScript, no build step, no dependencies.
-// Protocol: docs/PROTOCOL.md (the /ws endpoint). Everything a user or another client
-// typed is put into the page with textContent, never as HTML.
+// Protocol: docs/PROTOCOL.md (the /ws endpoint); behaviour: docs/WEB-CLIENT.md.
+// Everything a user or another client typed is put into the page with textContent,
+// never as HTML.
 "use strict";
 
 (() => {
   const STORAGE_KEY = "chat-server.session";
-  const HISTORY_ON_OPEN = 50;       // events shown when a channel opens
+  const HISTORY_ON_OPEN = 50;       // events shown when a channel opens for the first time
+  const CONTEXT_ON_RETURN = 50;     // earlier events shown above a resumed channel after a reload
   const MAX_LINES = 1000;           // per channel log; older lines are dropped
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
-  const GHOST_RETRY_MS = 5000;      // a rejoin refused with nickname_taken (our old connection) is retried
-  const GHOST_RETRIES = 12;
+  const STABLE_MS = 10000;          // a connection this old resets the reconnect backoff
+  const RETRY_MIN_MS = 5000;        // a rejoin refused for a passing reason is retried
+  const RETRY_MAX_MS = 60000;
+  const GHOST_RETRIES = 12;         // nickname_taken on a rejoin: our old connection, for about a minute
+  const CONNECT_TIMEOUT_MS = 15000;
+  // Liveness: a ping after this much silence from our side; no answer in PONG_WAIT → reconnect.
+  const tuning = new URLSearchParams(location.search);
+  const PING_EVERY_MS = 1000 * (Number(tuning.get("ping")) || 25);
+  const PONG_WAIT_MS = 1000 * (Number(tuning.get("pong")) || 10);
+  const TEMPORARY = new Set(["rate_limited", "unavailable", "nickname_taken"]);
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    status: $("status"), statusText: $("status-text"), reconnectNow: $("reconnect-now"),
+    status: $("status"), statusText: $("status-text"), countdown: $("status-countdown"), reconnectNow: $("reconnect-now"),
     me: $("me"), signOut: $("sign-out"),
     login: $("login"), loginForm: $("login-form"), nickname: $("nickname"), firstChannel: $("first-channel"), loginError: $("login-error"),
-    app: $("app"), tabs: $("tabs"), joinForm: $("join-form"), joinChannel: $("join-channel"), joinPassword: $("join-password"),
-    joinPasswordBox: $("join-password-box"), joinError: $("join-error"),
+    app: $("app"), sidebar: document.querySelector(".sidebar"), conversation: document.querySelector(".conversation"),
+    tabs: $("tabs"), joinToggle: $("join-toggle"), joinForm: $("join-form"), joinChannel: $("join-channel"),
+    joinPassword: $("join-password"), joinPasswordBox: $("join-password-box"), joinError: $("join-error"),
     channelTitle: $("channel-title"), channelLock: $("channel-lock"), membersToggle: $("members-toggle"), memberCount: $("member-count"),
     leave: $("leave"), panels: $("panels"),
     composer: $("composer"), composerInput: $("composer-input"), composerLabel: $("composer-label"), composerHint: $("composer-hint"),
-    members: $("members"), membersClose: $("members-close"), membersCount: $("members-count"), memberList: $("member-list"), membersNote: $("members-note"),
+    members: $("members"), membersClose: $("members-close"), membersCount: $("members-count"), memberList: $("member-list"),
+    membersNote: $("members-note"),
   };
+  const narrow = window.matchMedia("(max-width: 760px)");
 
-  // ---- Messages a person can read, for every error code the server sends.
+  // ---- A sentence for every error code the server sends.
   const ERROR_TEXT = {
     bad_json: () => "The server could not read a request from this page. Reload the page.",
     bad_request: (e) => `The server refused a malformed request (${e.message}).`,
@@ -35,7 +48,7 @@
     invalid_nickname: (e) => `That nickname cannot be used: ${e.message}. Use 1–32 letters, digits, spaces, _ - or . (some names such as “System” are reserved).`,
     empty_message: () => "Type a message first.",
     message_too_long: () => `Messages are at most ${state.maxLength} characters.`,
-    not_joined: (e) => `You are not in #${e.channel || "that channel"}.`,
+    not_joined: (e) => `You are not in #${e.channel || "that channel"} (yet), so the message was not sent.`,
     already_joined: (e) => `You are already in #${e.channel || "that channel"}.`,
     too_many_channels: () => "You are in too many channels. Leave one first.",
     forbidden: () => "That is not allowed here.",
@@ -55,36 +68,63 @@
     retryTimer: 0,
     retryAt: 0,
     countdownTimer: 0,
+    stableTimer: 0,
     signedOut: true,
+    fatal: null,
     maxLength: 2000,
     nextRef: 1,
-    refs: new Map(),          // ref → {op, channel}
-    channels: new Map(),      // name → Channel
+    refs: new Map(),          // ref → {op, channel, text}
+    channels: new Map(),      // name → channel (a tab)
     active: "",
     broadcastsSeen: new Set(),
     membersOpen: false,
+    connectStarted: 0,
+    lastReceived: 0,
+    lastSent: 0,
+    pingSentAt: 0,
+    saveTimer: 0,
+    connection: 0,            // counts connections, to tell old sends from new
+    unconfirmed: [],          // sends not yet seen coming back: {ref, connection, channel, text}
   };
 
-  // A channel the user has open (a tab), joined or being (re)joined.
-  function makeChannel(name, password) {
-    const log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-label": `Messages in #${name}`, tabindex: "0" });
-    const panel = el("div", { class: "panel", role: "tabpanel", id: panelId(name), "aria-label": `#${name}` }, [log]);
+  // A channel the user has open (a tab). Its `phase`: idle (no request out), joining,
+  // joined, waiting (a retry is scheduled), locked (needs its password).
+  function makeChannel(name, opts) {
+    const log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-labelledby": tabId(name), tabindex: "0" });
+    const lockForm = el("form", { class: "lock-form", novalidate: "" });
+    const lockInputId = `lock-${encodeURIComponent(name)}`;
+    const lockInput = el("input", { id: lockInputId, type: "password", maxlength: "128", autocomplete: "off" });
+    lockForm.append(el("label", { for: lockInputId }, `Password for #${name}`),
+      el("div", { class: "row" }, [lockInput, el("button", { type: "submit", class: "primary" }, "Join")]));
+    lockForm.hidden = true;
+    const panel = el("div", { class: "panel", role: "tabpanel", id: panelId(name), "aria-labelledby": tabId(name) }, [lockForm, log]);
     panel.hidden = true;
     const badge = el("span", { class: "badge", "aria-hidden": "true" });
     badge.hidden = true;
-    const unreadLabel = el("span", { class: "visually-hidden" });
+    const tabLabel = el("span", { class: "visually-hidden" });
     const lock = el("img", { class: "tab-lock", src: "/lock.svg", width: "14", height: "14", alt: "", title: "Protected by a password" });
     lock.hidden = true;
     const tab = el("button", { type: "button", role: "tab", class: "tab", id: tabId(name), "aria-controls": panelId(name), "aria-selected": "false", tabindex: "-1" },
-      [el("span", { class: "tab-name" }, `#${name}`), lock, badge, unreadLabel]);
-    tab.addEventListener("click", () => activate(name, true));
+      [el("span", { class: "tab-name" }, `#${name}`), lock, badge, tabLabel]);
     const ch = {
-      name, password: password || "", lastId: "", joined: false, joining: false, everJoined: false, atEnd: true,
-      members: null, count: 0, isProtected: false, unread: 0, ghostRetries: 0,
-      panel, log, tab, badge, unreadLabel, lock,
+      name, phase: "idle", password: opts.password || "", lastId: opts.lastId || "", restored: !!opts.restored,
+      everJoined: false, joinRef: 0, joinNoticeId: "", countReplay: false, retryTimer: 0, retries: 0, noted: "",
+      members: null, count: 0, isProtected: false, unread: 0, atEnd: true, lastPresence: 0, presenceTimer: 0, tooBig: false,
+      panel, log, tab, badge, tabLabel, lock, lockForm, lockInput,
     };
+    tab.addEventListener("click", () => activate(name, true));
     // Follow new lines while the reader is at the end; stay put while they read back.
     log.addEventListener("scroll", () => { if (!panel.hidden) ch.atEnd = isAtEnd(ch); });
+    lockForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (!lockInput.value) { lockInput.focus(); return; }
+      ch.password = lockInput.value;
+      lockInput.value = "";
+      lockForm.hidden = true;
+      ch.phase = "idle";
+      join(ch);
+      ui.composerInput.focus();
+    });
     return ch;
   }
   const panelId = (name) => `panel-${encodeURIComponent(name)}`;
@@ -99,27 +139,47 @@
     return node;
   }
 
-  // ---- Stream ids ("<ms>-<seq>"): compared numerically.
+  // ---- Stream ids ("<ms>-<seq>"), compared numerically.
+  function parseId(id) {
+    const m = /^(\d+)-(\d+)$/.exec(id || "");
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  }
   function compareIds(a, b) {
-    const [am, as] = a.split("-").map(Number), [bm, bs] = b.split("-").map(Number);
-    return am !== bm ? am - bm : (as || 0) - (bs || 0);
+    const [am, as] = parseId(a) || [0, 0], [bm, bs] = parseId(b) || [0, 0];
+    return am !== bm ? am - bm : as - bs;
   }
 
-  // ---- Persistence: the nickname, the open channels and the active one (never passwords).
+  // ---- Persistence: nickname, open channels with the last id seen, the active one.
+  // Passwords are never stored.
   function save() {
     if (state.signedOut) return;
-    const data = { nickname: state.nickname, channels: [...state.channels.keys()], active: state.active };
+    clearTimeout(state.saveTimer);
+    state.saveTimer = 0;
+    const channels = [...state.channels.values()].map((c) => ({ name: c.name, lastId: c.lastId }));
+    const data = { nickname: state.nickname, channels, active: state.active };
     try { localStorage.setItem(STORAGE_KEY, JSON.stringify(data)); } catch (_) { /* private mode */ }
   }
+  function saveSoon() {
+    if (!state.saveTimer) state.saveTimer = setTimeout(save, 1000);
+  }
   function restore() {
-    try { return JSON.parse(localStorage.getItem(STORAGE_KEY) || "null"); } catch (_) { return null; }
+    try {
+      const data = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
+      if (!data || typeof data.nickname !== "string" || !Array.isArray(data.channels)) return null;
+      data.channels = data.channels
+        .map((c) => (typeof c === "string" ? { name: c, lastId: "" } : c))
+        .filter((c) => c && typeof c.name === "string" && (!c.lastId || parseId(c.lastId)));
+      return data;
+    } catch (_) { return null; }
   }
 
-  // ---- Connection state shown at the top.
+  // ---- Connection state at the top. Screen readers hear phase changes, not the countdown.
   function setPhase(phase, text) {
+    const changed = state.phase !== phase || ui.statusText.textContent !== text;
     state.phase = phase;
     ui.status.dataset.state = phase;
-    ui.statusText.textContent = text;
+    if (changed) ui.statusText.textContent = text;
+    ui.countdown.textContent = "";
     ui.reconnectNow.hidden = phase !== "waiting" && phase !== "offline";
     updateComposer();
   }
@@ -127,24 +187,43 @@
   function connect() {
     clearTimeout(state.retryTimer);
     clearInterval(state.countdownTimer);
-    if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+    dropSocket();
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/ws?nickname=${encodeURIComponent(state.nickname)}`);
     state.ws = ws;
+    state.connection += 1;
     state.refs.clear();
-    setPhase("connecting", state.attempts ? `Reconnecting… (attempt ${state.attempts + 1})` : "Connecting…");
+    state.connectStarted = Date.now();
+    state.pingSentAt = 0;
+    setPhase("connecting", state.attempts ? "Reconnecting…" : "Connecting…");
     ws.onmessage = (m) => {
+      state.lastReceived = Date.now();
+      state.pingSentAt = 0;
       let ev;
       try { ev = JSON.parse(m.data); } catch (_) { return; }
       handle(ev);
     };
-    ws.onclose = (c) => closed(ws, c);
+    ws.onclose = (c) => lost(ws, c.code, c.reason);
   }
 
-  function closed(ws, c) {
-    if (state.ws !== ws) return;
+  // Forgets the socket without waiting for its close handshake.
+  function dropSocket() {
+    const ws = state.ws;
+    if (!ws) return;
     state.ws = null;
-    for (const ch of state.channels.values()) { ch.joined = false; ch.joining = false; }
+    ws.onclose = null;
+    ws.onmessage = null;
+    try { ws.close(); } catch (_) { /* already closed */ }
+  }
+
+  function lost(ws, code, reason) {
+    if (state.ws !== ws) return;
+    dropSocket();
+    clearTimeout(state.stableTimer);
+    for (const ch of state.channels.values()) {
+      clearTimeout(ch.retryTimer);
+      if (ch.phase !== "locked") ch.phase = "idle";
+    }
     renderHeader();
     if (state.signedOut) return;
     if (state.fatal) {
@@ -153,11 +232,8 @@
       signOut(fatal);
       return;
     }
-    if (c.code === 1008 && c.reason) {
-      // A policy close the server explains (flooding, too slow a reader): come back.
-      notice(state.active, `Disconnected by the server: ${c.reason}.`, "error");
-    }
-    scheduleReconnect(c.code === 1001 ? "The server restarted." : "Connection lost.");
+    if (code === 1008 && reason) notice(state.active, `Disconnected by the server: ${reason}.`, "error");
+    scheduleReconnect(code === 1001 ? "The server restarted." : "Connection lost.");
   }
 
   function scheduleReconnect(why) {
@@ -165,60 +241,109 @@
     const wait = Math.round(delay / 2 + Math.random() * delay / 2);
     state.attempts += 1;
     state.retryAt = Date.now() + wait;
+    clearTimeout(state.retryTimer);
     state.retryTimer = setTimeout(connect, wait);
+    if (navigator.onLine === false) setPhase("offline", "Offline: waiting for the network.");
+    else setPhase("waiting", `${why} Reconnecting…`);
     const tick = () => {
-      const s = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
-      setPhase("waiting", `${why} Reconnecting in ${s} s…`);
+      ui.countdown.textContent = `in ${Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000))} s`;
     };
     tick();
     clearInterval(state.countdownTimer);
     state.countdownTimer = setInterval(tick, 1000);
   }
 
-  function send(op) {
-    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+  // Liveness: browsers do not ping, and a socket whose network vanished (a phone asleep,
+  // a changed network) can look open for many minutes. Ping when quiet; no answer → reconnect.
+  function checkAlive() {
+    const now = Date.now();
+    if (state.phase === "connecting" && state.ws && now - state.connectStarted > CONNECT_TIMEOUT_MS) {
+      return lost(state.ws, 0, "");
+    }
+    if (state.phase !== "open" || !state.ws) return;
+    if (state.pingSentAt && now - state.pingSentAt > PONG_WAIT_MS && state.lastReceived < state.pingSentAt) {
+      return lost(state.ws, 0, "");
+    }
+    if (!state.pingSentAt && now - Math.max(state.lastSent, state.lastReceived) >= PING_EVERY_MS) probe();
+  }
+  function probe() {
+    if (state.phase === "open" && state.ws && !state.pingSentAt && send({ op: "ping" })) state.pingSentAt = Date.now();
+  }
+  setInterval(checkAlive, 1000);
+
+  function send(op, extra) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return 0;
     const ref = state.nextRef++;
-    state.refs.set(ref, { op: op.op, channel: op.channel });
+    state.refs.set(ref, { op: op.op, channel: op.channel, ...(extra || {}) });
     if (state.refs.size > 1000) state.refs.delete(state.refs.keys().next().value);
     state.ws.send(JSON.stringify({ ...op, ref }));
-    return true;
+    state.lastSent = Date.now();
+    return ref;
   }
 
   // ---- Joining and leaving.
   function join(ch) {
+    if (ch.phase === "joining" || ch.phase === "joined" || ch.phase === "locked") return;
+    clearTimeout(ch.retryTimer);
     const op = { op: "join", channel: ch.name };
-    if (ch.password) op.password = ch.password;
-    // Resume exactly after the last event seen; a channel opened fresh shows recent history.
+    // A password goes with the first join (it may create the protection) and with
+    // rejoins of a channel known to be protected, never otherwise: a rejoin of an
+    // emptied public channel must not protect it.
+    if (ch.password && (!ch.everJoined || ch.isProtected)) op.password = ch.password;
+    // Resume exactly after the last event shown; a channel opened fresh shows recent history.
     if (ch.lastId) op.since = ch.lastId; else op.history = HISTORY_ON_OPEN;
-    if (send(op)) ch.joining = true;
+    const ref = send(op);
+    if (!ref) { ch.phase = "idle"; return; }
+    ch.joinRef = ref;
+    ch.phase = "joining";
+    ch.countReplay = !!ch.lastId;   // what was missed is unread; history of a new tab is not
+    ch.log.setAttribute("aria-busy", "true");
+    if (ch.name === state.active) renderHeader();
   }
 
-  function openChannel(name, password) {
+  function retryLater(ch, text) {
+    ch.phase = "waiting";
+    ch.log.removeAttribute("aria-busy");
+    ch.retries += 1;
+    if (ch.noted !== text) { ch.noted = text; addLine(ch, { kind: "notice", text }); }
+    const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(ch.retries - 1, 4));
+    clearTimeout(ch.retryTimer);
+    ch.retryTimer = setTimeout(() => {
+      if (state.channels.get(ch.name) === ch && ch.phase === "waiting" && state.phase === "open") { ch.phase = "idle"; join(ch); }
+    }, wait);
+    if (ch.name === state.active) renderHeader();
+  }
+
+  function openChannel(name, opts) {
     let ch = state.channels.get(name);
     if (!ch) {
-      ch = makeChannel(name, password);
+      ch = makeChannel(name, opts || {});
       state.channels.set(name, ch);
       ui.tabs.append(ch.tab);
       ui.panels.append(ch.panel);
+      if (ch.restored && ch.lastId) loadContext(ch);
       if (state.phase === "open") join(ch);
       save();
     }
-    activate(name, false);
     return ch;
   }
 
   function closeChannel(name) {
     const ch = state.channels.get(name);
     if (!ch) return;
-    if (ch.joined || ch.joining) send({ op: "leave", channel: name });
+    // Whatever the server may hold for us is left; a `not_joined` answer is harmless.
+    if (ch.phase === "joining" || ch.phase === "joined") send({ op: "leave", channel: name });
+    clearTimeout(ch.retryTimer);
+    clearTimeout(ch.presenceTimer);
     state.channels.delete(name);
-    const names = [...state.channels.keys()];
     ch.tab.remove();
     ch.panel.remove();
     if (state.active === name) {
       state.active = "";
-      if (names.length) activate(names[0], false);
+      const first = state.channels.keys().next();
+      if (!first.done) activate(first.value, false);
     }
+    renderUnread();
     renderHeader();
     save();
   }
@@ -234,11 +359,29 @@
     }
     state.active = name;
     ch.unread = 0;
-    renderUnread(ch);
+    renderUnread();
     renderHeader();
     if (ch.atEnd) scrollToEnd(ch);
     if (focusTab) ch.tab.focus();
+    refreshPresence(ch);
     save();
+  }
+
+  // After a reload: the events up to the last one seen, above what the resume brings.
+  // Public channels only (the history of a protected one needs the API key).
+  async function loadContext(ch) {
+    const [ms, seq] = parseId(ch.lastId);
+    const before = `${ms}-${seq + 1}`;
+    try {
+      const r = await fetch(`/api/channels/${encodeURIComponent(ch.name)}/history?before=${before}&limit=${CONTEXT_ON_RETURN}`);
+      if (!r.ok) return;
+      const body = await r.json();
+      if (state.channels.get(ch.name) !== ch || !Array.isArray(body.messages)) return;
+      const lines = body.messages.filter((ev) => !ev.quiet).map((ev) => render(lineFor(ev, "earlier")));
+      if (!lines.length) return;
+      ch.log.prepend(...lines);
+      if (ch.atEnd) scrollToEnd(ch);
+    } catch (_) { /* no context then */ }
   }
 
   // ---- Incoming events.
@@ -248,10 +391,15 @@
     switch (ev.type) {
       case "welcome": return welcomed(ev);
       case "joined": return joined(ev);
-      case "left": return;
+      case "left": case "pong": return;
       case "presence": {
         const ch = state.channels.get(ev.channel);
-        if (ch) { ch.members = ev.truncated ? null : new Set(ev.members); ch.count = ev.count; renderMembers(); }
+        if (ch && ch.phase === "joined") {
+          ch.members = ev.truncated ? null : new Set(ev.members);
+          ch.tooBig = !!ev.truncated;
+          ch.count = ev.count;
+          if (ch.name === state.active) renderHeader();
+        }
         return;
       }
       case "message": return channelEvent(ev);
@@ -259,7 +407,9 @@
       case "broadcast": return broadcastEvent(ev);
       case "history_truncated": {
         const ch = state.channels.get(ev.channel);
-        if (ch) addLine(ch, { kind: "notice", text: "Some earlier messages are no longer in the history, so they cannot be shown." });
+        if (ch && ev.ref === ch.joinRef) {
+          addLine(ch, { kind: "notice", text: "Earlier messages than these are not shown (beyond the history kept or the replay limit)." });
+        }
         return;
       }
       case "error": return errorEvent(ev, pending);
@@ -268,8 +418,10 @@
   }
 
   function welcomed(ev) {
-    state.attempts = 0;
     clearInterval(state.countdownTimer);
+    // The backoff starts over only once a connection has lasted.
+    clearTimeout(state.stableTimer);
+    state.stableTimer = setTimeout(() => { state.attempts = 0; }, STABLE_MS);
     state.nickname = ev.nickname;
     state.maxLength = ev.maxMessageLength || state.maxLength;
     ui.me.textContent = `You are ${ev.nickname}`;
@@ -281,32 +433,63 @@
 
   function joined(ev) {
     const ch = state.channels.get(ev.channel);
-    if (!ch) return;
-    ch.joined = true;
-    ch.joining = false;
+    if (!ch || ev.ref !== ch.joinRef) return;   // the answer to an earlier, abandoned join
+    ch.phase = "joined";
     ch.everJoined = true;
-    ch.ghostRetries = 0;
+    ch.retries = 0;
+    ch.noted = "";
     ch.count = ev.count;
     ch.members = Array.isArray(ev.members) ? new Set(ev.members) : null;
+    ch.tooBig = !ch.members;
     ch.isProtected = !!ev.protected;
+    if (!ch.isProtected) ch.password = "";
     ch.lock.hidden = !ch.isProtected;
+    ch.joinNoticeId = ev.id || "";
+    ch.lastPresence = Date.now();
+    if (!ev.replayed) ch.log.removeAttribute("aria-busy");
+    renderTabLabel(ch);
     if (ch.name === state.active) renderHeader();
+  }
+
+  // Ids of one channel grow strictly: anything at or before the last one shown is a
+  // repeat. Nothing is taken for a channel between a join and its `joined`.
+  function accept(ch, ev) {
+    if (ch.phase !== "joined") return false;
+    if (!ev.id) return true;
+    if (ch.lastId && compareIds(ev.id, ch.lastId) <= 0) return false;
+    ch.lastId = ev.id;
+    saveSoon();
+    if (ev.id === ch.joinNoticeId) {
+      ch.log.removeAttribute("aria-busy");
+      resumed(ch);
+    }
+    return true;
+  }
+
+  // Our own join notice comes after the replay of everything since the last id, so a
+  // message sent on an earlier connection that has not come back by now never arrived:
+  // its text goes back into the box.
+  function resumed(ch) {
+    const lost = state.unconfirmed.filter((u) => u.channel === ch.name && u.connection < state.connection);
+    if (!lost.length) return;
+    state.unconfirmed = state.unconfirmed.filter((u) => !lost.includes(u));
+    addLine(ch, { kind: "error", text: `${lost.length === 1 ? "A message" : `${lost.length} messages`} you wrote before the connection dropped did not arrive.` });
+    if (ch.name === state.active && !ui.composerInput.value) {
+      ui.composerInput.value = lost[lost.length - 1].text;
+      autoGrow();
+      setHint("Your last message did not arrive before the connection dropped: it is back in the box.");
+    }
   }
 
   function channelEvent(ev) {
     const ch = state.channels.get(ev.channel);
     if (!ch || !accept(ch, ev)) return;
-    const mine = ev.sender === state.nickname && !ev.replay;
-    addLine(ch, { kind: mine ? "message mine" : "message", sender: ev.sender, text: ev.message, ts: ev.ts, replay: ev.replay });
-    if (!ev.replay || ch.everJoined) countUnread(ch);
-  }
-
-  // Ids of one channel grow strictly: anything at or before the last one shown is a repeat.
-  function accept(ch, ev) {
-    if (!ev.id) return true;
-    if (ch.lastId && compareIds(ev.id, ch.lastId) <= 0) return false;
-    ch.lastId = ev.id;
-    return true;
+    if (ev.sender === state.nickname) {
+      const i = state.unconfirmed.findIndex((u) => u.channel === ev.channel && u.text === ev.message);
+      if (i >= 0) state.unconfirmed.splice(i, 1);
+    }
+    addLine(ch, lineFor(ev));
+    if (!ev.replay || ch.countReplay) countUnread(ch);
   }
 
   function systemEvent(ev) {
@@ -317,20 +500,39 @@
     const ch = state.channels.get(ev.channel);
     if (!ch) return;
     if (ev.event === "count") {
+      if (ch.phase !== "joined") return;
       ch.count = ev.count;
+      // Quiet joins and leaves of a big channel name nobody: ask who is there.
+      refreshPresence(ch);
       if (ch.name === state.active) renderHeader();
       return;
     }
     if (!accept(ch, ev)) return;
     if (!ev.replay && (ev.event === "join" || ev.event === "leave")) {
       if (typeof ev.count === "number") ch.count = ev.count;
-      if (ch.members && ev.nickname) {
+      if (ch.members && ev.nickname && !ev.quiet) {
         if (ev.event === "join") ch.members.add(ev.nickname); else ch.members.delete(ev.nickname);
       }
+      if (ch.members && ch.members.size !== ch.count) refreshPresence(ch);
       if (ch.name === state.active) renderHeader();
     }
     if (ev.quiet) return;
-    addLine(ch, { kind: `system ${ev.event || ""}`, text: ev.message, ts: ev.ts });
+    addLine(ch, lineFor(ev));
+  }
+
+  // The member list of the channel on screen, asked for at most every 5 s when the
+  // notices cannot keep it right (big channels, counts that disagree).
+  function refreshPresence(ch) {
+    if (ch.name !== state.active || ch.phase !== "joined") return;
+    if (ch.members && ch.members.size === ch.count) return;
+    // Too big to list: look again once a minute (it may have shrunk), not on every count.
+    const wait = ch.lastPresence + (ch.tooBig ? 60000 : 5000) - Date.now();
+    if (wait > 0) {
+      if (!ch.presenceTimer) ch.presenceTimer = setTimeout(() => { ch.presenceTimer = 0; refreshPresence(ch); }, wait);
+      return;
+    }
+    ch.lastPresence = Date.now();
+    send({ op: "presence", channel: ch.name });
   }
 
   function broadcastEvent(ev) {
@@ -339,68 +541,89 @@
       state.broadcastsSeen.add(ev.id);
       if (state.broadcastsSeen.size > 500) state.broadcastsSeen.delete(state.broadcastsSeen.values().next().value);
     }
-    for (const ch of state.channels.values()) {
-      addLine(ch, { kind: "broadcast", sender: ev.sender, text: ev.message, ts: ev.ts, label: "to everyone" });
-      countUnread(ch);
-    }
+    // Shown in every open tab (it is for everyone); it raises no unread badge.
+    for (const ch of state.channels.values()) addLine(ch, lineFor(ev));
   }
 
   function errorEvent(ev, pending) {
     const text = errorText(ev);
-    const channel = ev.channel || (pending && pending.channel);
-    if (pending && pending.op === "join") {
-      const ch = state.channels.get(channel);
-      if (ch && ev.code === "nickname_taken" && ch.everJoined && ch.ghostRetries < GHOST_RETRIES) {
-        // After a network cut our previous connection may still hold the name until the
-        // server's heartbeat drops it: try again shortly.
-        ch.joining = false;
-        ch.ghostRetries += 1;
-        if (ch.ghostRetries === 1) addLine(ch, { kind: "notice", text: "Waiting for your previous connection to time out before rejoining…" });
-        setTimeout(() => { if (state.channels.get(ch.name) === ch && !ch.joined && state.phase === "open") join(ch); }, GHOST_RETRY_MS);
-        return;
-      }
-      if (ch && (ev.code === "unavailable")) {
-        ch.joining = false;
-        addLine(ch, { kind: "error", text });
-        setTimeout(() => { if (state.channels.get(ch.name) === ch && !ch.joined && state.phase === "open") join(ch); }, GHOST_RETRY_MS);
-        return;
-      }
-      // The join was refused: close its tab and say why where the user joins channels.
-      if (ch) {
-        ch.joined = false;
-        ch.joining = false;
-        closeChannel(channel);
-      }
-      showJoinError(text);
-      if (ev.code === "wrong_password") {
-        // Ready to try again: the channel is filled in, the password field has focus.
-        ui.joinChannel.value = channel || "";
-        ui.joinPasswordBox.open = true;
-        ui.joinPassword.value = "";
-        ui.joinPassword.focus();
-      } else {
-        ui.joinChannel.focus();
-      }
-      return;
-    }
+    if (pending && pending.op === "leave") return;     // leaving something the server no longer had
+    if (pending && pending.op === "join") return joinRefused(ev, pending, text);
     if (ev.code === "invalid_nickname") {
       state.fatal = text;    // the server closes next; back to the nickname form
       return;
     }
-    const ch = channel && state.channels.get(channel);
-    if (ch) addLine(ch, { kind: "error", text });
-    else if (state.active) addLine(state.channels.get(state.active), { kind: "error", text });
-    if (ev.code === "rate_limited" || ev.code === "message_too_long" || ev.code === "empty_message") ui.composerHint.textContent = text;
+    const name = ev.channel || (pending && pending.channel);
+    const ch = (name && state.channels.get(name)) || state.channels.get(state.active);
+    if (pending && pending.op === "send") {
+      state.unconfirmed = state.unconfirmed.filter((u) => u.ref !== ev.ref);
+      // The message was not delivered: give its text back if the box is free.
+      if (pending.text && !ui.composerInput.value && pending.channel === state.active) {
+        ui.composerInput.value = pending.text;
+        autoGrow();
+      }
+      setHint(text);
+      if (ch) addLine(ch, { kind: "error", text });
+      return;
+    }
+    if (ch) addLine(ch, { kind: "error", text, alert: true });
+  }
+
+  function joinRefused(ev, pending, text) {
+    const ch = state.channels.get(pending.channel);
+    if (!ch || ev.ref !== ch.joinRef) return;          // a join that was abandoned meanwhile
+    if (ev.code === "already_joined") {                // the server has us: take it as joined
+      ch.phase = "joined";
+      ch.lastPresence = 0;
+      refreshPresence(ch);
+      return;
+    }
+    if (ev.code === "wrong_password") {
+      // The tab stays, with a password field in it.
+      ch.phase = "locked";
+      ch.password = "";
+      ch.log.removeAttribute("aria-busy");
+      ch.lockForm.hidden = false;
+      ch.isProtected = true;
+      ch.lock.hidden = false;
+      renderTabLabel(ch);
+      addLine(ch, { kind: "error", text, alert: true });
+      if (ch.name === state.active) { renderHeader(); ch.lockInput.focus(); }
+      return;
+    }
+    // A channel that was open before (this connection or before a reload) waits out
+    // passing refusals: our own earlier connection still holding the nickname, a
+    // burst of password checks, Redis away.
+    const wasOpen = ch.everJoined || ch.restored;
+    if (wasOpen && TEMPORARY.has(ev.code) && (ev.code !== "nickname_taken" || ch.retries < GHOST_RETRIES)) {
+      const why = ev.code === "nickname_taken" ? "Waiting for your previous connection to time out before rejoining…"
+        : ev.code === "unavailable" ? `${text} Rejoining by itself.` : "Rejoining in a moment…";
+      return retryLater(ch, why);
+    }
+    // Refused: the tab goes, and the join form says why.
+    ch.phase = "idle";
+    const userAction = !wasOpen;
+    closeChannel(ch.name);
+    showJoinError(wasOpen ? `#${ch.name}: ${text}` : text);
+    if (userAction) ui.joinChannel.focus();
   }
 
   // ---- Rendering.
-  function addLine(ch, line) {
-    if (!ch) return;
+  function lineFor(ev, extraClass) {
+    let kind;
+    if (ev.type === "message") kind = ev.sender === state.nickname ? "message mine" : "message";
+    else if (ev.type === "broadcast") kind = "broadcast";
+    else kind = `system ${ev.event || ""}`;
+    const line = { kind: extraClass ? `${kind} ${extraClass}` : kind, text: ev.message, ts: ev.ts };
+    if (ev.type !== "system") { line.sender = ev.sender; if (ev.type === "broadcast") line.label = "to everyone"; }
+    return line;
+  }
+
+  function render(line) {
     const li = el("li", { class: `line ${line.kind}` });
     if (line.ts) {
       const d = new Date(line.ts);
-      const t = el("time", { datetime: d.toISOString(), title: d.toLocaleString() }, d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-      li.append(t);
+      li.append(el("time", { datetime: d.toISOString(), title: d.toLocaleString() }, d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
     }
     if (line.sender !== undefined) {
       const who = el("span", { class: "sender" }, line.sender);
@@ -409,12 +632,16 @@
       if (line.label) li.append(el("span", { class: "label" }, line.label));
     }
     li.append(el("span", { class: "text" }, line.text));
-    if (line.kind === "error") li.setAttribute("role", "alert");
-    ch.log.append(li);
-    while (ch.log.childElementCount > MAX_LINES) ch.log.firstElementChild.remove();
-    if (ch.atEnd) ch.log.scrollTop = ch.log.scrollHeight;
+    if (line.alert) li.setAttribute("role", "alert");
+    return li;
   }
 
+  function addLine(ch, line) {
+    if (!ch) return;
+    ch.log.append(render(line));
+    while (ch.log.childElementCount > MAX_LINES) ch.log.firstElementChild.remove();
+    if (ch.atEnd && !ch.panel.hidden) ch.log.scrollTop = ch.log.scrollHeight;
+  }
   function notice(name, text, kind) {
     const ch = state.channels.get(name);
     if (ch) addLine(ch, { kind: kind || "notice", text });
@@ -432,15 +659,23 @@
   function countUnread(ch) {
     if (ch.name === state.active && document.visibilityState === "visible") return;
     ch.unread += 1;
-    renderUnread(ch);
+    renderUnread();
   }
-  function renderUnread(ch) {
-    ch.badge.hidden = ch.unread === 0;
-    ch.badge.textContent = ch.unread > 99 ? "99+" : String(ch.unread);
-    ch.unreadLabel.textContent = ch.unread ? `, ${ch.unread} unread` : "";
+  function renderUnread() {
     let total = 0;
-    for (const c of state.channels.values()) total += c.unread;
+    for (const ch of state.channels.values()) {
+      ch.badge.hidden = ch.unread === 0;
+      ch.badge.textContent = ch.unread > 99 ? "99+" : String(ch.unread);
+      renderTabLabel(ch);
+      total += ch.unread;
+    }
     document.title = total ? `(${total}) Chat` : "Chat";
+  }
+  function renderTabLabel(ch) {
+    const parts = [];
+    if (ch.isProtected) parts.push("protected");
+    if (ch.unread) parts.push(`${ch.unread} unread`);
+    ch.tabLabel.textContent = parts.length ? `, ${parts.join(", ")}` : "";
   }
 
   function renderHeader() {
@@ -462,9 +697,9 @@
     ui.memberList.replaceChildren();
     ui.membersNote.hidden = true;
     if (!ch) return;
-    if (!ch.joined) {
+    if (ch.phase !== "joined") {
       ui.membersNote.hidden = false;
-      ui.membersNote.textContent = ch.everJoined ? "Rejoining…" : "Joining…";
+      ui.membersNote.textContent = ch.phase === "locked" ? "Enter the password to join." : ch.everJoined ? "Rejoining…" : "Joining…";
       return;
     }
     if (!ch.members) {
@@ -480,20 +715,27 @@
     }
   }
 
+  function setHint(text) {
+    if (ui.composerHint.textContent !== text) ui.composerHint.textContent = text;
+  }
+
+  const HINT_OFFLINE = "Not connected: messages cannot be sent until the connection is back.";
+  const HINT_NO_CHANNEL = "Join a channel to write.";
   function updateComposer() {
     const ch = state.channels.get(state.active);
-    const ready = state.phase === "open" && ch;
+    const ready = state.phase === "open" && ch && (ch.phase === "joined" || ch.phase === "joining");
     ui.composerInput.setAttribute("aria-disabled", ready ? "false" : "true");
-    if (state.phase !== "open") ui.composerHint.textContent = "Not connected: messages cannot be sent until the connection is back.";
-    else if (!ch) ui.composerHint.textContent = "Join a channel to write.";
-    else if (ui.composerHint.textContent.startsWith("Not connected") || ui.composerHint.textContent.startsWith("Join a channel")) ui.composerHint.textContent = "";
+    if (state.phase !== "open") setHint(HINT_OFFLINE);
+    else if (!ch) setHint(HINT_NO_CHANNEL);
+    else if (!ready) setHint(ch.phase === "locked" ? `#${ch.name} needs its password first.` : `Rejoining #${ch.name}…`);
+    else if ([HINT_OFFLINE, HINT_NO_CHANNEL].includes(ui.composerHint.textContent) || /^(Rejoining #|#.* needs its password)/.test(ui.composerHint.textContent)) setHint("");
   }
 
   // A stable, readable colour per nickname.
   function nickColor(name) {
     let h = 0;
     for (const c of String(name)) h = (h * 31 + c.codePointAt(0)) >>> 0;
-    return `hsl(${h % 360} 55% var(--nick-lightness))`;
+    return `hsl(${h % 360} 60% var(--nick-lightness))`;
   }
 
   // ---- Sending.
@@ -501,24 +743,32 @@
     const text = ui.composerInput.value;
     const ch = state.channels.get(state.active);
     if (!text.trim()) return;
-    if (!ch) { ui.composerHint.textContent = "Join a channel to write."; return; }
-    if ([...text].length > state.maxLength) { ui.composerHint.textContent = ERROR_TEXT.message_too_long(); return; }
-    if (state.phase !== "open") { ui.composerHint.textContent = "Not connected: your message was not sent. It is still in the box."; return; }
-    if (send({ op: "send", channel: ch.name, message: text })) {
+    if (!ch) { setHint(HINT_NO_CHANNEL); return; }
+    if ([...text].length > state.maxLength) { setHint(ERROR_TEXT.message_too_long()); return; }
+    if (state.phase !== "open") { setHint("Not connected: your message was not sent. It is still in the box."); return; }
+    if (ch.phase !== "joined" && ch.phase !== "joining") { updateComposer(); return; }
+    const ref = send({ op: "send", channel: ch.name, message: text }, { text });
+    if (ref) {
+      state.unconfirmed.push({ ref, connection: state.connection, channel: ch.name, text });
+      if (state.unconfirmed.length > 50) state.unconfirmed.shift();
       ui.composerInput.value = "";
-      ui.composerHint.textContent = "";
+      setHint("");
       autoGrow();
     }
   }
 
   function autoGrow() {
     const box = ui.composerInput;
+    const max = parseFloat(getComputedStyle(box).maxHeight) || 160;
     box.style.height = "auto";
-    box.style.height = `${Math.min(box.scrollHeight + 2, 160)}px`;
-    box.style.overflowY = box.scrollHeight > 160 ? "auto" : "hidden";
+    box.style.height = `${Math.min(box.scrollHeight + 2, max)}px`;
+    box.style.overflowY = box.scrollHeight + 2 > max ? "auto" : "hidden";
   }
 
-  function showJoinError(text) { ui.joinError.textContent = text; }
+  function showJoinError(text) {
+    ui.joinError.textContent = text;
+    if (text && narrow.matches) showJoinForm(true);
+  }
 
   // ---- Signing in and out.
   function signIn(nickname, channels, active) {
@@ -528,8 +778,9 @@
     ui.login.hidden = true;
     ui.app.hidden = false;
     ui.signOut.hidden = false;
-    for (const name of channels) openChannel(name);
-    if (active && state.channels.has(active)) activate(active, false);
+    for (const c of channels) openChannel(c.name, c);
+    const first = state.channels.keys().next();
+    activate(active && state.channels.has(active) ? active : first.value, false);
     save();
     connect();
     ui.composerInput.focus();
@@ -538,11 +789,16 @@
   function signOut(message) {
     state.signedOut = true;
     clearTimeout(state.retryTimer);
+    clearTimeout(state.stableTimer);
     clearInterval(state.countdownTimer);
-    if (state.ws) { const ws = state.ws; state.ws = null; ws.onclose = null; ws.close(1000); }
-    for (const name of [...state.channels.keys()]) {
-      const ch = state.channels.get(name);
-      ch.tab.remove(); ch.panel.remove();
+    clearTimeout(state.saveTimer);
+    state.saveTimer = 0;
+    if (state.ws) { const ws = state.ws; state.ws = null; ws.onclose = null; ws.onmessage = null; ws.close(1000); }
+    for (const ch of state.channels.values()) {
+      clearTimeout(ch.retryTimer);
+      clearTimeout(ch.presenceTimer);
+      ch.tab.remove();
+      ch.panel.remove();
     }
     state.channels.clear();
     state.active = "";
@@ -559,36 +815,47 @@
   }
 
   // ---- Wiring.
-  const CHANNEL_RULE = /^[\p{L}\p{N}_.\-][\p{L}\p{M}\p{N}_.\-]{0,63}$/u;
+  const CHANNEL_RULE = /^[\p{L}\p{N}_.\-][\p{L}\p{M}\p{N}_.\-]*$/u;
+  const validChannel = (name) => CHANNEL_RULE.test(name) && [...name].length <= 64;
 
   ui.loginForm.addEventListener("submit", (e) => {
     e.preventDefault();
     const nickname = ui.nickname.value.trim();
-    const channel = ui.firstChannel.value.trim();
+    const channel = ui.firstChannel.value.trim().replace(/^#/, "");
     if (!nickname) { ui.loginError.textContent = "Pick a nickname."; ui.nickname.focus(); return; }
     if ([...nickname].length > 32) { ui.loginError.textContent = ERROR_TEXT.invalid_nickname({ message: "longer than 32 characters" }); ui.nickname.focus(); return; }
-    if (!CHANNEL_RULE.test(channel)) { ui.loginError.textContent = ERROR_TEXT.invalid_channel(); ui.firstChannel.focus(); return; }
+    if (!validChannel(channel)) { ui.loginError.textContent = ERROR_TEXT.invalid_channel(); ui.firstChannel.focus(); return; }
     ui.loginError.textContent = "";
-    signIn(nickname, [channel], channel);
+    signIn(nickname, [{ name: channel }], channel);
   });
 
   ui.joinForm.addEventListener("submit", (e) => {
     e.preventDefault();
     const name = ui.joinChannel.value.trim().replace(/^#/, "");
+    const password = ui.joinPassword.value;
     if (!name) { showJoinError("Type the name of a channel."); ui.joinChannel.focus(); return; }
-    if (!CHANNEL_RULE.test(name)) { showJoinError(ERROR_TEXT.invalid_channel()); ui.joinChannel.focus(); return; }
-    if (state.channels.has(name)) { activate(name, false); ui.joinChannel.value = ""; ui.composerInput.focus(); return; }
+    if (!validChannel(name)) { showJoinError(ERROR_TEXT.invalid_channel()); ui.joinChannel.focus(); return; }
     showJoinError("");
-    openChannel(name, ui.joinPassword.value);
     ui.joinChannel.value = "";
     ui.joinPassword.value = "";
     ui.joinPasswordBox.open = false;
+    const existing = state.channels.get(name);
+    if (existing && existing.phase === "locked" && password) {
+      existing.password = password;
+      existing.lockForm.hidden = true;
+      existing.phase = "idle";
+      join(existing);
+    } else if (!existing) {
+      openChannel(name, { password });
+    }
+    activate(name, false);
+    if (narrow.matches) showJoinForm(false);
     ui.composerInput.focus();
   });
 
   ui.composer.addEventListener("submit", (e) => { e.preventDefault(); submitMessage(); });
   ui.composerInput.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitMessage(); }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submitMessage(); }
   });
   ui.composerInput.addEventListener("input", autoGrow);
 
@@ -605,37 +872,68 @@
     e.preventDefault();
     activate(names[next], true);
   });
+  const orient = () => ui.tabs.setAttribute("aria-orientation", narrow.matches ? "horizontal" : "vertical");
+  narrow.addEventListener("change", () => { orient(); if (!narrow.matches) { showMembers(false, false); showJoinForm(true); } else showJoinForm(false); });
+  orient();
 
   ui.leave.addEventListener("click", () => {
     if (state.active) closeChannel(state.active);
     (state.active ? ui.composerInput : ui.joinChannel).focus();
   });
-  function showMembers(open) {
+
+  // Small screens: the member list is an overlay (the rest inert while it is open) and
+  // the join form folds away.
+  function showMembers(open, moveFocus = true) {
     state.membersOpen = open;
     ui.members.classList.toggle("open", open);
     ui.membersToggle.setAttribute("aria-expanded", String(open));
-    (open ? ui.membersClose : ui.membersToggle).focus();
+    const modal = open && narrow.matches;
+    ui.sidebar.inert = modal;
+    ui.conversation.inert = modal;
+    if (moveFocus) (open ? ui.membersClose : ui.membersToggle).focus();
+  }
+  function showJoinForm(open) {
+    ui.joinForm.classList.toggle("folded", !open);
+    ui.joinToggle.setAttribute("aria-expanded", String(open));
   }
   ui.membersToggle.addEventListener("click", () => showMembers(!state.membersOpen));
   ui.membersClose.addEventListener("click", () => showMembers(false));
-  ui.members.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.membersOpen) showMembers(false); });
+  ui.joinToggle.addEventListener("click", () => {
+    const open = ui.joinForm.classList.contains("folded");
+    showJoinForm(open);
+    if (open) ui.joinChannel.focus();
+  });
+  showJoinForm(!narrow.matches);
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.membersOpen) showMembers(false); });
+
   ui.signOut.addEventListener("click", () => signOut(""));
   ui.reconnectNow.addEventListener("click", () => { if (!state.signedOut) connect(); });
+  // Coming back (network, a phone waking up, a tab restored): check the connection now.
+  const wake = () => {
+    if (state.signedOut) return;
+    if (state.phase === "waiting" || state.phase === "offline") connect(); else probe();
+  };
+  window.addEventListener("online", wake);
+  window.addEventListener("offline", () => { if (state.phase === "waiting") setPhase("offline", "Offline: waiting for the network."); });
+  window.addEventListener("pageshow", (e) => { if (e.persisted) wake(); });
+  window.addEventListener("pagehide", save);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return save();
+    const ch = state.channels.get(state.active);
+    if (ch) { ch.unread = 0; renderUnread(); }
+    wake();
+  });
   window.addEventListener("resize", () => {
     const ch = state.channels.get(state.active);
     if (ch && ch.atEnd) scrollToEnd(ch);
   });
-  window.addEventListener("online", () => { if (state.phase === "waiting") connect(); });
-  document.addEventListener("visibilitychange", () => {
-    const ch = state.channels.get(state.active);
-    if (document.visibilityState === "visible" && ch) { ch.unread = 0; renderUnread(ch); }
-  });
 
-  // A returning visitor continues where they were (same nickname and channels).
+  // A returning visitor continues where they were: same nickname, same channels, each
+  // resumed after the last event this browser showed.
   const saved = restore();
-  if (saved && saved.nickname && Array.isArray(saved.channels) && saved.channels.length) {
+  if (saved && saved.nickname && saved.channels.length) {
     ui.nickname.value = saved.nickname;
-    signIn(saved.nickname, saved.channels.filter((n) => typeof n === "string"), saved.active);
+    signIn(saved.nickname, saved.channels.map((c) => ({ ...c, restored: true })), saved.active);
   } else {
     ui.nickname.focus();
   }
@@ -646,5 +944,6 @@
     get phase() { return state.phase; },
     get nickname() { return state.nickname; },
     lastId: (name) => (state.channels.get(name) || {}).lastId || "",
+    channelPhase: (name) => (state.channels.get(name) || {}).phase || "",
   });
 })();

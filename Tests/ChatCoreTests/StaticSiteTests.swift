@@ -39,6 +39,12 @@ struct StaticSiteTests {
         #expect(page.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"))
         #expect(page.contains("\r\nCache-Control: no-cache\r\n") && !page.contains("no-store"))
         #expect(page.contains("\r\nContent-Security-Policy: default-src 'self'; script-src 'self'"))
+        #expect(page.contains("connect-src 'self';"))
+        let hosted = text(site.respond(to: get("/", headers: [("Host", "chat.example.com:8080")])))
+        #expect(hosted.contains("connect-src 'self' ws://chat.example.com:8080 wss://chat.example.com:8080;"))
+        for evil in ["a.com; script-src *", "a.com 'unsafe-inline'", "x\u{7F}", ""] {
+            #expect(text(site.respond(to: get("/", headers: [("Host", evil)]))).contains("connect-src 'self';"), "\(evil)")
+        }
         #expect(page.hasSuffix("\r\n\r\n<!doctype html><p>hi"))
         #expect(text(site.respond(to: get("/img/logo.svg"))).hasSuffix("<svg/>"))
         let script = text(site.respond(to: get("/app.js")))

@@ -95,7 +95,8 @@ class ChatServer:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"chat-{name}-{self.port}.log"
         full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST") and not k.startswith("REDIS_")}
-        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "INSTANCE_ID": name, "APP_DEBUG": "true"})
+        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "INSTANCE_ID": name, "APP_DEBUG": "true",
+                         "WEB_ROOT": str(ROOT / "web")})
         if redis is not None:
             full_env["REDIS_PORT"] = str(redis.port)
             full_env["REDIS_HOST"] = "127.0.0.1"

@@ -119,7 +119,7 @@ def test_healthz_and_index(instances):
     status, body = a.health()
     assert status == 200 and body["status"] == "ok" and body["redis"] is True and body["instance"] == "inst-a"
     response = exchange(a.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status_of(response) == 200 and b"/ws" in response
+    assert status_of(response) == 200 and b"text/html" in response and b"/app.js" in response  # the web client
 
 
 def test_slow_request_head_is_dropped(redis):

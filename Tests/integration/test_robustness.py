@@ -208,6 +208,16 @@ def test_rate_limit_refuses_then_closes_a_flood(server):
         events = [await flood.recv() for _ in range(10)]
         assert sum(e["type"] == "pong" for e in events) == 5
         assert all(e["code"] == "rate_limited" for e in events if e["type"] == "error")
+        # Each refusal names the op it refused (its ref), so a client knows what was dropped.
+        assert sorted(e["ref"] for e in events if e["type"] == "error") == sorted(set(range(10)) - {e["ref"] for e in events if e["type"] == "pong"})
+        eager = await Client.connect(f"{server.url}/ws?nickname=eager")
+        await eager.expect("welcome")
+        for k in range(5):
+            await eager.send({"op": "ping", "ref": k})
+        await eager.send({"op": "send", "channel": channel, "message": "dropped", "ref": "m1"})
+        refused = await eager.expect("error")
+        assert (refused["code"], refused["ref"], refused["channel"]) == ("rate_limited", "m1", channel)
+        await eager.close()
         for k in range(200):
             try:
                 await flood.send({"op": "ping"})

@@ -131,7 +131,8 @@ class Page:
         """, channel)
 
     def members(self):
-        return [li.text.replace(" (you)", "") for li in self.driver.find_elements(By.CSS_SELECTOR, "#member-list li")]
+        # Read in one step: the list is re-rendered as events arrive.
+        return self.js("return [...document.querySelectorAll('#member-list li')].map(li => li.firstChild.textContent)")
 
     def member_count(self):
         return self.by_id("members-count").text
@@ -304,15 +305,16 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
             alice.join(taken)
             alice.wait(lambda: "already goes by" in alice.by_id("join-error").text, "nickname_taken explained")
             assert alice.driver.find_elements(By.ID, f"tab-{taken}") == []
+            # A protected channel: the tab stays, with a password field that has the focus.
             alice.join(secret)
-            alice.wait(lambda: "is protected" in alice.by_id("join-error").text, "wrong_password explained")
-            assert alice.active().get_attribute("id") == "join-password"
-            alice.shot("04-password-error")
-            alice.keys("open sesame")
-            alice.by_id("join-channel").send_keys(Keys.ENTER)
-            alice.wait(lambda: alice.tab(secret).get_attribute("aria-selected") == "true" and "alice" in alice.members()
-                       and alice.by_id("join-error").text == "", "joined the protected channel")
+            alice.wait(lambda: any("is protected" in t for t in alice.log_texts(secret)), "wrong_password explained")
+            alice.wait(lambda: alice.active().get_attribute("id") == f"lock-{secret}", "focus in the password field")
+            alice.shot("04-password")
+            alice.keys("open sesame", Keys.ENTER)
+            alice.wait(lambda: alice.tab(secret).get_attribute("aria-selected") == "true" and "alice" in alice.members(),
+                       "joined the protected channel")
             assert alice.by_id("channel-lock").is_displayed()
+            assert not alice.driver.find_element(By.CSS_SELECTOR, f"#panel-{secret} .lock-form").is_displayed()
         finally:
             holder.close()
             owner.close()
@@ -367,12 +369,33 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
         alice.wait(lambda: not alice.by_id("members").is_displayed(), "member list closes with Escape")
         alice.driver.set_window_size(1100, 720)
 
-        # Coming back later (a reload, a closed tab): same nickname, same channels, recent history.
-        alice.driver.refresh()
-        alice.wait(lambda: alice.phase() == "open", "alice back after a reload")
-        alice.wait(lambda: any("after the restart" in t for t in alice.log_texts(lobby)), "history shown on return")
+        # Coming back later (a closed tab, a reload): same nickname and channels; each
+        # channel resumes after the last event shown, with what came before as context.
+        url_back = alice.driver.current_url
+        old_tab = alice.driver.current_window_handle
+        alice.driver.switch_to.new_window("tab")
+        new_tab = alice.driver.current_window_handle
+        alice.driver.switch_to.window(old_tab)
+        alice.driver.close()
+        alice.driver.switch_to.window(new_tab)
+        bob.wait(lambda: bob.members() == ["bob"], "alice gone while her tab is closed")
+        erin = User(server, "erin")
+        erin.join(lobby)
+        for i in range(60):  # within the default rate limit (20 a second)
+            erin.send({"op": "send", "channel": lobby, "message": f"missed {i}"})
+            time.sleep(0.06)
+        erin.expect("message", message="missed 59")
+        erin.close()
+        alice.driver.get(url_back)
+        alice.wait(lambda: alice.phase() == "open", "alice back")
+        alice.wait(lambda: any("missed 59" in t for t in alice.log_texts(lobby)), "everything missed is shown")
+        texts = alice.log_texts(lobby)
+        for needle in [f"missed {i}" for i in range(60)] + ["after the restart"]:
+            assert sum(t.endswith(needle) for t in texts) == 1, f"{needle!r} shown {sum(t.endswith(needle) for t in texts)} times"
         assert alice.driver.find_elements(By.ID, f"tab-{side}") and alice.tab(lobby).get_attribute("aria-selected") == "true"
-        alice.wait(lambda: alice.members() == ["alice", "bob"], "members after the reload")
+        alice.wait(lambda: alice.members() == ["alice", "bob"], "members after coming back")
+        # What came while away in the open tab is not "unread"; history is never unread.
+        assert alice.badge(side) == "" and "(" not in alice.driver.title
         alice.shot("08-desktop")
         errors = [e for e in alice.driver.get_log("browser") if e["level"] == "SEVERE" and "WebSocket" not in e["message"]
                   and "favicon" not in e["message"]]
@@ -387,6 +410,66 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
     finally:
         alice.quit()
         bob.quit()
+
+
+def test_web_big_channel_members_stay_right(web, shots):
+    """Over PRESENCE_NOTICE_LIMIT joins and leaves are quiet (count updates without
+    names): the page asks for the member list and keeps it right."""
+    server = ChatServer(web["redis"], "web-big", env={"WEB_ROOT": str(WEB_ROOT), "PRESENCE_NOTICE_LIMIT": "1"})
+    page = Page(f"http://127.0.0.1:{server.port}/")
+    users = []
+    try:
+        page.sign_in("zoe", "big")
+        for name in ("yan", "xia"):
+            u = User(server, name)
+            u.join("big")
+            users.append(u)
+        page.wait(lambda: page.members() == ["xia", "yan", "zoe"] and page.member_count() == "3", "quiet joins listed")
+        users.pop(0).close()
+        page.wait(lambda: page.members() == ["xia", "zoe"] and page.member_count() == "2", "quiet leave listed")
+    finally:
+        for u in users:
+            u.close()
+        page.quit()
+        server.stop()
+
+
+def test_web_refused_message_comes_back_into_the_box(web, shots):
+    server = ChatServer(web["redis"], "web-slow", env={"WEB_ROOT": str(WEB_ROOT), "RATE_LIMIT": "0.2", "RATE_BURST": "2"})
+    page = Page(f"http://127.0.0.1:{server.port}/")
+    try:
+        page.sign_in("walt", "slow")  # the join takes one of the two
+        page.say("first")
+        page.wait(lambda: any(t.endswith("first") for t in page.log_texts()), "first message")
+        page.say("second, too fast")
+        page.wait(lambda: "too fast" in page.by_id("composer-hint").text, "rate_limited explained")
+        assert page.by_id("composer-input").get_attribute("value") == "second, too fast"
+        assert not any(t.endswith("second, too fast") and "walt" in t for t in page.log_texts())
+    finally:
+        page.quit()
+        server.stop()
+
+
+def test_web_notices_a_frozen_server_by_itself(web, shots):
+    """A server that stops answering (SIGSTOP: the TCP connection stays up) is found by
+    the page's own ping (shortened here with ?ping=1&pong=2) and replaced by a new
+    connection once it answers again."""
+    server = ChatServer(web["redis"], "web-freeze", env={"WEB_ROOT": str(WEB_ROOT)})
+    page = Page(f"http://127.0.0.1:{server.port}/?ping=1&pong=2")
+    try:
+        page.sign_in("vic", "frozen")
+        server.signal(signal.SIGSTOP)
+        try:
+            page.wait(lambda: page.phase() in ("waiting", "connecting"), "the frozen server noticed", timeout=15)
+        finally:
+            server.signal(signal.SIGCONT)
+        page.wait(lambda: page.phase() == "open" and page.members() == ["vic"], "back after the freeze", timeout=60)
+        page.say("still here")
+        page.wait(lambda: any(t.endswith("still here") for t in page.log_texts()), "chatting again")
+        page.shot("10-after-freeze")
+    finally:
+        page.quit()
+        server.stop()
 
 
 def test_web_rejected_nickname_returns_to_the_form(web, shots):

@@ -65,6 +65,17 @@ public struct ClientRequest: Equatable, Sendable {
     public init(op: ClientOp, ref: Ref? = nil) { self.op = op; self.ref = ref }
 }
 
+extension ClientOp {
+    /// The channel the op names, if any.
+    public var channel: String? {
+        switch self {
+        case .join(let channel, _), .presence(let channel), .leave(let channel): return channel
+        case .send(let channel, _): return channel
+        case .broadcast, .ping: return nil
+        }
+    }
+}
+
 /// Machine-readable error codes of `error` events.
 public enum ErrorCode: String, Sendable, CaseIterable {
     case badJSON = "bad_json"

@@ -66,7 +66,7 @@ public struct StaticSite: Sendable {
             return HTTPResponse.error(HTTPError(405, "method not allowed"), headers: [("Allow", "GET, HEAD")])
         }
         var headers: [(String, String)] = [("Cache-Control", "no-cache"), ("ETag", asset.etag)]
-        if asset.contentType.hasPrefix("text/html") { headers += Self.pageHeaders }
+        if asset.contentType.hasPrefix("text/html") { headers += Self.pageHeaders(host: request.header("host")) }
         if let tags = request.header("if-none-match"), Self.matches(tags, asset.etag) {
             return HTTPResponse.encode(status: 304, headers: headers, contentType: asset.contentType, body: [], contentLength: false)
         }
@@ -76,14 +76,29 @@ public struct StaticSite: Sendable {
         return HTTPResponse.encode(status: 200, headers: headers, contentType: asset.contentType, body: asset.body)
     }
 
-    /// For pages: scripts, styles and connections from this origin only (an injected
-    /// `<img onerror>` or inline script would not run even if the page rendered one),
-    /// no framing, no referrer.
-    public static let pageHeaders: [(String, String)] = [
-        ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Frame-Options", "DENY"),
-    ]
+    /// For pages: scripts, styles, images and connections from this origin only (an
+    /// injected `<img onerror>` or inline script would not run even if the page rendered
+    /// one), no framing, no referrer. The WebSocket origin is also named explicitly from
+    /// `Host` (Safari before 16 does not count ws:/wss: as 'self'), when it is a plain
+    /// host[:port].
+    public static func pageHeaders(host: String?) -> [(String, String)] {
+        var connect = "'self'"
+        if let host, Self.isPlainHost(host) { connect += " ws://\(host) wss://\(host)" }
+        return [
+            ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src \(connect); frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Frame-Options", "DENY"),
+        ]
+    }
+
+    /// A host name, IPv4 or [IPv6] address with an optional port: nothing that could
+    /// change the meaning of the policy it is written into.
+    static func isPlainHost(_ host: String) -> Bool {
+        guard !host.isEmpty, host.utf8.count <= 255 else { return false }
+        return host.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x2D || b == 0x3A || b == 0x5B || b == 0x5D
+        }
+    }
 
     /// Whether an If-None-Match value (a list of entity tags, weak or strong, or `*`)
     /// names `etag` (weak comparison, as RFC 9110 asks for If-None-Match).

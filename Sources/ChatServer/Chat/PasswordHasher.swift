@@ -95,7 +95,7 @@ final class PasswordHasher: @unchecked Sendable {
             let outcome: Outcome
             switch next.job {
             case .hash(let password):
-                outcome = .hashed(chat_password_hash(password, &output) == 0 ? String(cString: output) : nil)
+                outcome = .hashed(chat_password_hash(password, &output) == 0 ? String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil)
             case .verify(let password, let stored):
                 outcome = .verified(chat_password_verify(password, stored) == 1)
             }

@@ -198,7 +198,7 @@ final class Connection {
             switch event {
             case .text(let payload):
                 worker.stats.messagesIn += 1
-                guard admit() else { return }
+                guard admit(payload) else { return }
                 switch endpoint {
                 case .echo: sendFrame(Opcode.text, payload)
                 case .seed(let channel): worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: channel), from: self)
@@ -206,7 +206,7 @@ final class Connection {
                 }
             case .binary(let payload):
                 worker.stats.messagesIn += 1
-                guard admit() else { return }
+                guard admit(nil) else { return }
                 if case .echo = endpoint {
                     sendFrame(Opcode.binary, payload)
                 } else {
@@ -226,16 +226,23 @@ final class Connection {
         }
     }
 
-    /// Applies the message rate limit: an over-limit message gets `rate_limited`;
-    /// a client that keeps flooding is closed with 1008.
-    private func admit() -> Bool {
+    /// Applies the message rate limit: an over-limit message gets `rate_limited` (with
+    /// its `ref` and channel when it is a valid op, so a client knows which one was
+    /// dropped); a client that keeps flooding is closed with 1008.
+    private func admit(_ text: UnsafeRawBufferPointer?) -> Bool {
         guard limiter != nil else { return true }
         switch limiter!.check(now: lastReceived) {
         case .allow:
             return true
         case .refuse:
             worker.stats.rateLimited += 1
-            sendEvent(ServerEvents.error(ChatError(.rateLimited, "too many messages: at most \(worker.config.rateLimit) per second")))
+            var error = ChatError(.rateLimited, "too many messages: at most \(worker.config.rateLimit) per second")
+            // Refusals are bounded by the patience bucket, so parsing them costs little.
+            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: worker.protocolLimits, seedChannel: nil) {
+                error.ref = request.ref
+                error.channel = request.op.channel
+            }
+            sendEvent(ServerEvents.error(error))
             return false
         case .flooding:
             worker.stats.rateLimited += 1
