@@ -36,6 +36,16 @@ if ! redis-cli -h "$host" -p "$port" ${password:+--no-auth-warning -a "$password
   esac
 fi
 
+web_port=$(setting PORT 8080)
+args=("$@")
+for i in "${!args[@]}"; do
+  case ${args[$i]} in
+    --port=*) web_port=${args[$i]#--port=} ;;
+    --port) web_port=${args[$((i + 1))]:-$web_port} ;;
+  esac
+done
+echo "run: the web client will be at http://localhost:$web_port/ (Ctrl-C stops the server)"
+
 "$BIN" "$@" &
 server_pid=$!
 trap 'kill -TERM $server_pid 2>/dev/null' INT TERM

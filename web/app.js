@@ -80,11 +80,11 @@
     membersOpen: false,
     connectStarted: 0,
     lastReceived: 0,
-    lastSent: 0,
     pingSentAt: 0,
     saveTimer: 0,
     connection: 0,            // counts connections, to tell old sends from new
-    unconfirmed: [],          // sends not yet seen coming back: {ref, connection, channel, text}
+    unconfirmed: [],          // sends not yet seen coming back: {ref, connection, channel, text, at}
+    restored: null,           // {channel, text} put back into the box as not delivered
   };
 
   // A channel the user has open (a tab). Its `phase`: idle (no request out), joining,
@@ -109,6 +109,8 @@
     const ch = {
       name, phase: "idle", password: opts.password || "", lastId: opts.lastId || "", restored: !!opts.restored,
       everJoined: false, joinRef: 0, joinNoticeId: "", countReplay: false, retryTimer: 0, retries: 0, noted: "",
+      askedOn: opts.restored ? 0 : state.connection, typedPassword: !!opts.password, withPassword: false,
+      truncatedRef: 0, stale: false, outbox: [], draft: "",
       members: null, count: 0, isProtected: false, unread: 0, atEnd: true, lastPresence: 0, presenceTimer: 0, tooBig: false,
       panel, log, tab, badge, tabLabel, lock, lockForm, lockInput,
     };
@@ -119,6 +121,7 @@
       e.preventDefault();
       if (!lockInput.value) { lockInput.focus(); return; }
       ch.password = lockInput.value;
+      ch.typedPassword = true;
       lockInput.value = "";
       lockForm.hidden = true;
       ch.phase = "idle";
@@ -222,6 +225,7 @@
     clearTimeout(state.stableTimer);
     for (const ch of state.channels.values()) {
       clearTimeout(ch.retryTimer);
+      ch.retries = 0;
       if (ch.phase !== "locked") ch.phase = "idle";
     }
     renderHeader();
@@ -264,7 +268,15 @@
     if (state.pingSentAt && now - state.pingSentAt > PONG_WAIT_MS && state.lastReceived < state.pingSentAt) {
       return lost(state.ws, 0, "");
     }
-    if (!state.pingSentAt && now - Math.max(state.lastSent, state.lastReceived) >= PING_EVERY_MS) probe();
+    // Our own sends do not postpone the check (a dead socket swallows them), but a send
+    // that has not come back within 5 s brings it forward.
+    let overdue = false;
+    for (const u of state.unconfirmed) {
+      if (u.connection === state.connection && now - u.at > 5000) { overdue = true; u.at = now; }
+    }
+    // On a connection that answers, an echo not matched in a minute is not coming.
+    state.unconfirmed = state.unconfirmed.filter((u) => u.connection !== state.connection || now - u.sent < 60000);
+    if (!state.pingSentAt && (now - state.lastReceived >= PING_EVERY_MS || overdue)) probe();
   }
   function probe() {
     if (state.phase === "open" && state.ws && !state.pingSentAt && send({ op: "ping" })) state.pingSentAt = Date.now();
@@ -277,7 +289,6 @@
     state.refs.set(ref, { op: op.op, channel: op.channel, ...(extra || {}) });
     if (state.refs.size > 1000) state.refs.delete(state.refs.keys().next().value);
     state.ws.send(JSON.stringify({ ...op, ref }));
-    state.lastSent = Date.now();
     return ref;
   }
 
@@ -286,27 +297,29 @@
     if (ch.phase === "joining" || ch.phase === "joined" || ch.phase === "locked") return;
     clearTimeout(ch.retryTimer);
     const op = { op: "join", channel: ch.name };
-    // A password goes with the first join (it may create the protection) and with
-    // rejoins of a channel known to be protected, never otherwise: a rejoin of an
-    // emptied public channel must not protect it.
-    if (ch.password && (!ch.everJoined || ch.isProtected)) op.password = ch.password;
+    // A password the user typed goes with that join (it may create the protection). A
+    // rejoin goes without it first and adds it only after `wrong_password`: a channel
+    // that became public (and, after a restart, empty) must not be protected again.
+    if (ch.password && (ch.typedPassword || ch.withPassword)) op.password = ch.password;
+    ch.withPassword = false;
     // Resume exactly after the last event shown; a channel opened fresh shows recent history.
     if (ch.lastId) op.since = ch.lastId; else op.history = HISTORY_ON_OPEN;
-    const ref = send(op);
+    const ref = send(op, { withPassword: !!op.password });
     if (!ref) { ch.phase = "idle"; return; }
     ch.joinRef = ref;
     ch.phase = "joining";
-    ch.countReplay = !!ch.lastId;   // what was missed is unread; history of a new tab is not
+    ch.countReplay = !!ch.lastId;   // a resume: what was missed is unread; history of a new tab is not
+    ch.truncatedRef = 0;
     ch.log.setAttribute("aria-busy", "true");
     if (ch.name === state.active) renderHeader();
   }
 
-  function retryLater(ch, text) {
+  function retryLater(ch, text, flat) {
     ch.phase = "waiting";
     ch.log.removeAttribute("aria-busy");
     ch.retries += 1;
     if (ch.noted !== text) { ch.noted = text; addLine(ch, { kind: "notice", text }); }
-    const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(ch.retries - 1, 4));
+    const wait = flat ? RETRY_MIN_MS : Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(ch.retries - 1, 4));
     clearTimeout(ch.retryTimer);
     ch.retryTimer = setTimeout(() => {
       if (state.channels.get(ch.name) === ch && ch.phase === "waiting" && state.phase === "open") { ch.phase = "idle"; join(ch); }
@@ -321,7 +334,7 @@
       state.channels.set(name, ch);
       ui.tabs.append(ch.tab);
       ui.panels.append(ch.panel);
-      if (ch.restored && ch.lastId) loadContext(ch);
+      if (ch.restored && ch.lastId) { ch.log.setAttribute("aria-busy", "true"); loadContext(ch); }
       if (state.phase === "open") join(ch);
       save();
     }
@@ -335,6 +348,7 @@
     if (ch.phase === "joining" || ch.phase === "joined") send({ op: "leave", channel: name });
     clearTimeout(ch.retryTimer);
     clearTimeout(ch.presenceTimer);
+    state.unconfirmed = state.unconfirmed.filter((u) => u.channel !== name);
     state.channels.delete(name);
     ch.tab.remove();
     ch.panel.remove();
@@ -359,6 +373,8 @@
     }
     state.active = name;
     ch.unread = 0;
+    if (ch.draft && !ui.composerInput.value) { ui.composerInput.value = ch.draft; autoGrow(); }
+    ch.draft = "";
     renderUnread();
     renderHeader();
     if (ch.atEnd) scrollToEnd(ch);
@@ -397,6 +413,7 @@
         if (ch && ch.phase === "joined") {
           ch.members = ev.truncated ? null : new Set(ev.members);
           ch.tooBig = !!ev.truncated;
+          ch.stale = false;
           ch.count = ev.count;
           if (ch.name === state.active) renderHeader();
         }
@@ -408,6 +425,7 @@
       case "history_truncated": {
         const ch = state.channels.get(ev.channel);
         if (ch && ev.ref === ch.joinRef) {
+          ch.truncatedRef = ev.ref;
           addLine(ch, { kind: "notice", text: "Earlier messages than these are not shown (beyond the history kept or the replay limit)." });
         }
         return;
@@ -442,13 +460,17 @@
     ch.members = Array.isArray(ev.members) ? new Set(ev.members) : null;
     ch.tooBig = !ch.members;
     ch.isProtected = !!ev.protected;
+    ch.typedPassword = false;     // from now on a rejoin tries without it first
     if (!ch.isProtected) ch.password = "";
     ch.lock.hidden = !ch.isProtected;
     ch.joinNoticeId = ev.id || "";
     ch.lastPresence = Date.now();
+    ch.stale = false;
     if (!ev.replayed) ch.log.removeAttribute("aria-busy");
     renderTabLabel(ch);
     if (ch.name === state.active) renderHeader();
+    // Messages written while the join was under way go now, after our join notice.
+    for (const text of ch.outbox.splice(0)) sendMessage(ch, text);
   }
 
   // Ids of one channel grow strictly: anything at or before the last one shown is a
@@ -467,17 +489,32 @@
   }
 
   // Our own join notice comes after the replay of everything since the last id, so a
-  // message sent on an earlier connection that has not come back by now never arrived:
-  // its text goes back into the box.
+  // message sent on an earlier connection that has not come back by now never arrived
+  // — when the join resumed with `since` and the replay was complete. Each such text is
+  // shown in the channel, and the last one goes back into the box.
   function resumed(ch) {
     const lost = state.unconfirmed.filter((u) => u.channel === ch.name && u.connection < state.connection);
     if (!lost.length) return;
     state.unconfirmed = state.unconfirmed.filter((u) => !lost.includes(u));
-    addLine(ch, { kind: "error", text: `${lost.length === 1 ? "A message" : `${lost.length} messages`} you wrote before the connection dropped did not arrive.` });
+    const certain = ch.countReplay && ch.truncatedRef !== ch.joinRef;
+    const again = (t) => ch.outbox.includes(t) || state.unconfirmed.some((u) => u.channel === ch.name && u.text === t);
+    const texts = lost.map((u) => u.text).filter((t) => !again(t));
+    for (const t of texts) {
+      addLine(ch, { kind: "error", text: certain ? `Not delivered (the connection dropped): “${t}”` : `Maybe not delivered (the connection dropped): “${t}”` });
+    }
+    if (certain && texts.length) giveBack(ch, texts[texts.length - 1], "Your last message did not arrive before the connection dropped: it is back in the box.");
+  }
+
+  // Puts an undelivered text back: into the box when it is this channel's and free,
+  // otherwise kept as the channel's draft for when it is opened.
+  function giveBack(ch, text, hint) {
     if (ch.name === state.active && !ui.composerInput.value) {
-      ui.composerInput.value = lost[lost.length - 1].text;
+      ui.composerInput.value = text;
       autoGrow();
-      setHint("Your last message did not arrive before the connection dropped: it is back in the box.");
+      state.restored = { channel: ch.name, text };
+      if (hint) setHint(hint);
+    } else if (!ch.draft) {
+      ch.draft = text;
     }
   }
 
@@ -486,7 +523,15 @@
     if (!ch || !accept(ch, ev)) return;
     if (ev.sender === state.nickname) {
       const i = state.unconfirmed.findIndex((u) => u.channel === ev.channel && u.text === ev.message);
-      if (i >= 0) state.unconfirmed.splice(i, 1);
+      if (i >= 0) { state.refs.delete(state.unconfirmed[i].ref); state.unconfirmed.splice(i, 1); }
+      // A text given back as undelivered that arrived after all (a slow old connection).
+      const r = state.restored;
+      if (r && r.channel === ev.channel && r.text === ev.message && ui.composerInput.value === r.text) {
+        ui.composerInput.value = "";
+        autoGrow();
+        setHint("Your earlier message arrived after all.");
+        state.restored = null;
+      }
     }
     addLine(ch, lineFor(ev));
     if (!ev.replay || ch.countReplay) countUnread(ch);
@@ -502,7 +547,9 @@
     if (ev.event === "count") {
       if (ch.phase !== "joined") return;
       ch.count = ev.count;
-      // Quiet joins and leaves of a big channel name nobody: ask who is there.
+      // Quiet joins and leaves of a big channel name nobody (and may leave the count
+      // as it was): ask who is there.
+      ch.stale = true;
       refreshPresence(ch);
       if (ch.name === state.active) renderHeader();
       return;
@@ -524,7 +571,7 @@
   // notices cannot keep it right (big channels, counts that disagree).
   function refreshPresence(ch) {
     if (ch.name !== state.active || ch.phase !== "joined") return;
-    if (ch.members && ch.members.size === ch.count) return;
+    if (!ch.stale && ch.members && ch.members.size === ch.count) return;
     // Too big to list: look again once a minute (it may have shrunk), not on every count.
     const wait = ch.lastPresence + (ch.tooBig ? 60000 : 5000) - Date.now();
     if (wait > 0) {
@@ -547,7 +594,8 @@
 
   function errorEvent(ev, pending) {
     const text = errorText(ev);
-    if (pending && pending.op === "leave") return;     // leaving something the server no longer had
+    // Leaving something the server no longer had; a ping or presence refused in passing.
+    if (pending && (pending.op === "leave" || pending.op === "ping" || pending.op === "presence")) return;
     if (pending && pending.op === "join") return joinRefused(ev, pending, text);
     if (ev.code === "invalid_nickname") {
       state.fatal = text;    // the server closes next; back to the nickname form
@@ -557,11 +605,9 @@
     const ch = (name && state.channels.get(name)) || state.channels.get(state.active);
     if (pending && pending.op === "send") {
       state.unconfirmed = state.unconfirmed.filter((u) => u.ref !== ev.ref);
-      // The message was not delivered: give its text back if the box is free.
-      if (pending.text && !ui.composerInput.value && pending.channel === state.active) {
-        ui.composerInput.value = pending.text;
-        autoGrow();
-      }
+      // The message was not delivered: give its text back.
+      const target = pending.channel && state.channels.get(pending.channel);
+      if (pending.text && target) giveBack(target, pending.text);
       setHint(text);
       if (ch) addLine(ch, { kind: "error", text });
       return;
@@ -574,14 +620,30 @@
     if (!ch || ev.ref !== ch.joinRef) return;          // a join that was abandoned meanwhile
     if (ev.code === "already_joined") {                // the server has us: take it as joined
       ch.phase = "joined";
+      ch.everJoined = true;
+      ch.stale = true;
       ch.lastPresence = 0;
+      ch.log.removeAttribute("aria-busy");
       refreshPresence(ch);
+      if (ch.name === state.active) renderHeader();
+      for (const t of ch.outbox.splice(0)) sendMessage(ch, t);
       return;
     }
+    if (ev.code === "wrong_password" && ch.password && !ch.typedPassword && !pending.withPassword) {
+      // A rejoin of a protected channel went without the password (see join): now with it.
+      ch.phase = "idle";
+      ch.withPassword = true;
+      join(ch);
+      return;
+    }
+    // Whatever was written while this join was under way was not sent: give it back.
+    const held = ch.outbox.splice(0);
+    if (held.length) giveBack(ch, held[held.length - 1], "Not sent: you were not in the channel yet. Your message is back in the box.");
     if (ev.code === "wrong_password") {
       // The tab stays, with a password field in it.
       ch.phase = "locked";
       ch.password = "";
+      ch.typedPassword = false;
       ch.log.removeAttribute("aria-busy");
       ch.lockForm.hidden = false;
       ch.isProtected = true;
@@ -594,11 +656,14 @@
     // A channel that was open before (this connection or before a reload) waits out
     // passing refusals: our own earlier connection still holding the nickname, a
     // burst of password checks, Redis away.
-    const wasOpen = ch.everJoined || ch.restored;
+    // (A join the user asked for on an earlier connection counts as open: its refusal
+    // may come from that very connection, not yet timed out.)
+    const wasOpen = ch.everJoined || ch.restored || ch.askedOn < state.connection;
     if (wasOpen && TEMPORARY.has(ev.code) && (ev.code !== "nickname_taken" || ch.retries < GHOST_RETRIES)) {
-      const why = ev.code === "nickname_taken" ? "Waiting for your previous connection to time out before rejoining…"
+      const ghost = ev.code === "nickname_taken";
+      const why = ghost ? "Waiting for your previous connection to time out before rejoining…"
         : ev.code === "unavailable" ? `${text} Rejoining by itself.` : "Rejoining in a moment…";
-      return retryLater(ch, why);
+      return retryLater(ch, why, ghost);
     }
     // Refused: the tab goes, and the join form says why.
     ch.phase = "idle";
@@ -747,14 +812,24 @@
     if ([...text].length > state.maxLength) { setHint(ERROR_TEXT.message_too_long()); return; }
     if (state.phase !== "open") { setHint("Not connected: your message was not sent. It is still in the box."); return; }
     if (ch.phase !== "joined" && ch.phase !== "joining") { updateComposer(); return; }
-    const ref = send({ op: "send", channel: ch.name, message: text }, { text });
-    if (ref) {
-      state.unconfirmed.push({ ref, connection: state.connection, channel: ch.name, text });
-      if (state.unconfirmed.length > 50) state.unconfirmed.shift();
-      ui.composerInput.value = "";
-      setHint("");
-      autoGrow();
+    if (ch.phase === "joining") {
+      // Held here until the join is through (and given back if it is refused).
+      if (ch.outbox.length >= 20) { setHint("Still joining: wait a moment."); return; }
+      ch.outbox.push(text);
+    } else if (!sendMessage(ch, text)) {
+      return;
     }
+    ui.composerInput.value = "";
+    setHint("");
+    autoGrow();
+  }
+
+  function sendMessage(ch, text) {
+    const ref = send({ op: "send", channel: ch.name, message: text }, { text });
+    if (!ref) return false;
+    state.unconfirmed.push({ ref, connection: state.connection, channel: ch.name, text, at: Date.now(), sent: Date.now() });
+    if (state.unconfirmed.length > 50) state.unconfirmed.shift();
+    return true;
   }
 
   function autoGrow() {
@@ -802,6 +877,9 @@
     }
     state.channels.clear();
     state.active = "";
+    state.unconfirmed = [];
+    state.refs.clear();
+    state.restored = null;
     try { localStorage.removeItem(STORAGE_KEY); } catch (_) { /* ignore */ }
     ui.app.hidden = true;
     ui.login.hidden = false;
@@ -842,6 +920,7 @@
     const existing = state.channels.get(name);
     if (existing && existing.phase === "locked" && password) {
       existing.password = password;
+      existing.typedPassword = true;
       existing.lockForm.hidden = true;
       existing.phase = "idle";
       join(existing);
@@ -911,10 +990,15 @@
   // Coming back (network, a phone waking up, a tab restored): check the connection now.
   const wake = () => {
     if (state.signedOut) return;
-    if (state.phase === "waiting" || state.phase === "offline") connect(); else probe();
+    if (state.phase === "waiting" || state.phase === "offline") return connect();
+    state.pingSentAt = 0;   // a ping pending from before a freeze is not an unanswered one
+    probe();
   };
   window.addEventListener("online", wake);
-  window.addEventListener("offline", () => { if (state.phase === "waiting") setPhase("offline", "Offline: waiting for the network."); });
+  window.addEventListener("offline", () => {
+    if (state.phase === "waiting") setPhase("offline", "Offline: waiting for the network.");
+    else probe();
+  });
   window.addEventListener("pageshow", (e) => { if (e.persisted) wake(); });
   window.addEventListener("pagehide", save);
   document.addEventListener("visibilitychange", () => {

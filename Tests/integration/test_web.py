@@ -69,7 +69,10 @@ class User:
     def expect(self, type_, timeout=10.0, **fields):
         deadline = time.monotonic() + timeout
         while True:
-            event = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {type_} event within {timeout} s")
+            event = json.loads(self.ws.recv(timeout=left))
             if event.get("type") == type_ and all(event.get(k) == v for k, v in fields.items()):
                 return event
 
@@ -79,6 +82,15 @@ class User:
 
     def close(self):
         self.ws.close()
+
+
+def erin_sees_nothing(user):
+    """True when no message reaches `user` within half a second."""
+    try:
+        event = user.expect("message", timeout=0.5)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected message: {event}")
 
 
 class Page:
@@ -310,9 +322,18 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
             alice.wait(lambda: any("is protected" in t for t in alice.log_texts(secret)), "wrong_password explained")
             alice.wait(lambda: alice.active().get_attribute("id") == f"lock-{secret}", "focus in the password field")
             alice.shot("04-password")
-            alice.keys("open sesame", Keys.ENTER)
+            # A wrong guess; what she writes while it is checked is not lost: it comes back.
+            alice.keys("a wrong guess", Keys.ENTER)
+            alice.keys("written while joining", Keys.ENTER)
+            alice.wait(lambda: alice.js("return chatClient.channelPhase(arguments[0])", secret) == "locked"
+                       and sum("is protected" in t for t in alice.log_texts(secret)) == 2, "the wrong guess refused")
+            assert alice.by_id("composer-input").get_attribute("value") == "written while joining"
+            assert erin_sees_nothing(owner)
+            lock = alice.driver.find_element(By.ID, f"lock-{secret}")
+            lock.send_keys("open sesame", Keys.ENTER)
             alice.wait(lambda: alice.tab(secret).get_attribute("aria-selected") == "true" and "alice" in alice.members(),
                        "joined the protected channel")
+            alice.by_id("composer-input").clear()
             assert alice.by_id("channel-lock").is_displayed()
             assert not alice.driver.find_element(By.CSS_SELECTOR, f"#panel-{secret} .lock-form").is_displayed()
         finally:
@@ -362,7 +383,7 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
         assert alice.by_id("composer-input").is_displayed() and alice.tab(lobby).is_displayed()
         assert not alice.by_id("members").is_displayed()
         alice.shot("07-phone")
-        alice.by_id("members-toggle").click()
+        alice.by_id("members-toggle").send_keys(Keys.ENTER)
         alice.wait(lambda: alice.by_id("members").is_displayed(), "member list opens on a phone")
         assert alice.active().get_attribute("id") == "members-close"
         alice.keys(Keys.ESCAPE)
@@ -427,6 +448,12 @@ def test_web_big_channel_members_stay_right(web, shots):
         page.wait(lambda: page.members() == ["xia", "yan", "zoe"] and page.member_count() == "3", "quiet joins listed")
         users.pop(0).close()
         page.wait(lambda: page.members() == ["xia", "zoe"] and page.member_count() == "2", "quiet leave listed")
+        # One leaves and one arrives at once: the count stays 2, the list must change.
+        users.pop(0).close()
+        u = User(server, "wes")
+        u.join("big")
+        users.append(u)
+        page.wait(lambda: page.members() == ["wes", "zoe"], "churn with an unchanged count listed")
     finally:
         for u in users:
             u.close()
@@ -445,6 +472,14 @@ def test_web_refused_message_comes_back_into_the_box(web, shots):
         page.wait(lambda: "too fast" in page.by_id("composer-hint").text, "rate_limited explained")
         assert page.by_id("composer-input").get_attribute("value") == "second, too fast"
         assert not any(t.endswith("second, too fast") and "walt" in t for t in page.log_texts())
+        # Signing out forgets everything of this user: the next one starts empty.
+        page.by_id("composer-input").clear()
+        page.by_id("sign-out").send_keys(Keys.ENTER)
+        page.wait(lambda: page.by_id("login").is_displayed(), "signed out")
+        page.keys(Keys.CONTROL, "a")
+        page.keys("wanda", Keys.ENTER)
+        page.wait(lambda: page.phase() == "open" and "wanda" in page.members(), "wanda signed in")
+        assert page.by_id("composer-input").get_attribute("value") == ""
     finally:
         page.quit()
         server.stop()
