@@ -12,13 +12,14 @@ enum WebRoot {
         var site = StaticSite()
         var problems: [String] = []
         guard !root.isEmpty else { return (site, []) }
-        guard Platform.listDirectory(root) != nil else { return (site, ["cannot read folder \(root)"]) }
-        func walk(_ folder: String, _ urlPrefix: String, depth: Int) {
-            guard let entries = Platform.listDirectory(folder) else { return problems.append("cannot read folder \(folder)") }
+        guard let top = Platform.listDirectory(root) else { return (site, ["cannot read folder \(root)"]) }
+        func walk(_ folder: String, _ urlPrefix: String, _ entries: [(name: String, isDirectory: Bool)], depth: Int) {
             for entry in entries where !entry.name.hasPrefix(".") {
                 let path = folder + "/" + entry.name, url = urlPrefix + "/" + entry.name
                 if entry.isDirectory {
-                    if depth < maxDepth { walk(path, url, depth: depth + 1) }
+                    guard depth < maxDepth else { continue }
+                    guard let inner = Platform.listDirectory(path) else { problems.append("cannot read folder \(path)"); continue }
+                    walk(path, url, inner, depth: depth + 1)
                     continue
                 }
                 guard StaticSite.contentType(of: entry.name) != nil else { continue }
@@ -32,7 +33,7 @@ enum WebRoot {
                 }
             }
         }
-        walk(root, "", depth: 0)
+        walk(root, "", top, depth: 0)
         if site.assets["/"] == nil { problems.append("no index.html in \(root)") }
         return (site, problems)
     }
