@@ -572,8 +572,10 @@
   function refreshPresence(ch) {
     if (ch.name !== state.active || ch.phase !== "joined") return;
     if (!ch.stale && ch.members && ch.members.size === ch.count) return;
-    // Too big to list: look again once a minute (it may have shrunk), not on every count.
-    const wait = ch.lastPresence + (ch.tooBig ? 60000 : 5000) - Date.now();
+    // Paced by size (a list of hundreds of names is not asked for every few seconds by
+    // every member); too big to list: once a minute (it may have shrunk).
+    const pace = ch.tooBig ? 60000 : ch.count > 100 ? 30000 : 5000;
+    const wait = ch.lastPresence + pace - Date.now();
     if (wait > 0) {
       if (!ch.presenceTimer) ch.presenceTimer = setTimeout(() => { ch.presenceTimer = 0; refreshPresence(ch); }, wait);
       return;

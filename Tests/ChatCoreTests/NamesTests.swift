@@ -8,6 +8,16 @@ struct NamesTests {
 
     // MARK: Nicknames
 
+    @Test("member lists: case-insensitive order, ties by the exact name")
+    func displayOrder() {
+        #expect(Names.sortedForDisplay(["bo", "alice", "Carol", "ALICE", "Alice", "été", "Zed"])
+                == ["ALICE", "Alice", "alice", "bo", "Carol", "Zed", "été"])
+        #expect(Names.sortedForDisplay([String]()) == [])
+        let many = (0..<500).map { $0 % 2 == 0 ? "User\($0)" : "user\($0)" }
+        let sorted = Names.sortedForDisplay(many.shuffled())
+        #expect(sorted == many.sorted { ($0.lowercased(), $0) < ($1.lowercased(), $1) })
+    }
+
     @Test("valid nicknames, trimmed", arguments: [
         ("bob", "bob"), ("  bob  ", "bob"), ("\tbob\n", "bob"), ("\u{A0}bob\u{3000}", "bob"),
         ("Zoë", "Zoë"), ("Zoe\u{308}", "Zoe\u{308}"), ("Юлия", "Юлия"), ("太郎", "太郎"), ("محمد", "محمد"),

@@ -49,6 +49,18 @@ public enum Names {
         return .success(name)
     }
 
+    /// Nicknames in the order member lists are shown: by their lowercased form (as
+    /// UTF-8 bytes), ties by the exact name, so the order is total and the same
+    /// everywhere. Lowercases each name once (not once per comparison: member lists of
+    /// a thousand names are sorted on every join).
+    public static func sortedForDisplay<S: Sequence>(_ names: S) -> [String] where S.Element == String {
+        var keyed = names.map { (key: $0.lowercased(), name: $0) }  // short names stay inline: no allocation
+        keyed.sort { a, b in
+            a.key == b.key ? a.name.utf8.lexicographicallyPrecedes(b.name.utf8) : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
+        }
+        return keyed.map(\.name)
+    }
+
     /// The form under which nicknames are unique in a channel: lowercased, with
     /// fullwidth forms and common Cyrillic and Greek lookalikes of Latin letters
     /// folded to those letters, so that `alice`, `Alice`, `ALICE` and `аlice` (with a

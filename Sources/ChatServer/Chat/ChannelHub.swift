@@ -243,7 +243,7 @@ final class ChannelHub {
             } else if m.state == .joining {
                 // Seed clients show every event as a chat line; their join notice says it all.
                 if conn.seedChannel == nil {
-                    let members = joined.members.map { $0.sorted { $0.lowercased() < $1.lowercased() } }
+                    let members = joined.members.map { Names.sortedForDisplay($0) }
                     conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, members: members,
                                                        protected: joined.protected, replayed: joined.replay.count, ref: m.joinRef))
                 }
@@ -321,7 +321,7 @@ final class ChannelHub {
             case .success(let info) where info.protected && !isMember:
                 self.fail(conn, .forbidden, "channel \(name) is password-protected: join it to see its members", channel: name, ref: ref)
             case .success(let info):
-                let names = info.members.sorted { $0.lowercased() < $1.lowercased() }.prefix(max(self.worker.config.memberListLimit, 1))
+                let names = Names.sortedForDisplay(info.members).prefix(max(self.worker.config.memberListLimit, 1))
                 conn.sendEvent(ServerEvents.presence(channel: name, count: info.members.count, members: Array(names), ref: ref))
             }
         }

@@ -139,7 +139,7 @@ extension Worker {
             case .success(let info) where info.protected && !keyed:
                 self.apiError(conn, 403, "forbidden", "channel \(name) is password-protected: its members are shown with the API key only")
             case .success(let info):
-                let names = info.members.sorted { $0.lowercased() < $1.lowercased() }
+                let names = Names.sortedForDisplay(info.members)
                 self.apiJSON(conn) { o in
                     o.field("channel", name)
                     o.field("count", names.count)
