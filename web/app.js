@@ -25,6 +25,7 @@
   const $ = (id) => document.getElementById(id);
   const ui = {
     status: $("status"), statusText: $("status-text"), countdown: $("status-countdown"), reconnectNow: $("reconnect-now"),
+    useHere: $("use-here"),
     me: $("me"), signOut: $("sign-out"),
     login: $("login"), loginForm: $("login-form"), nickname: $("nickname"), firstChannel: $("first-channel"), loginError: $("login-error"),
     app: $("app"), sidebar: document.querySelector(".sidebar"), conversation: document.querySelector(".conversation"),
@@ -70,6 +71,7 @@
     countdownTimer: 0,
     stableTimer: 0,
     signedOut: true,
+    parked: false,            // this session is in use in another tab of the browser
     fatal: null,
     maxLength: 2000,
     nextRef: 1,
@@ -155,7 +157,7 @@
   // ---- Persistence: nickname, open channels with the last id seen, the active one.
   // Passwords are never stored.
   function save() {
-    if (state.signedOut) return;
+    if (state.signedOut || state.parked) return;
     clearTimeout(state.saveTimer);
     state.saveTimer = 0;
     const channels = [...state.channels.values()].map((c) => ({ name: c.name, lastId: c.lastId }));
@@ -788,14 +790,16 @@
 
   const HINT_OFFLINE = "Not connected: messages cannot be sent until the connection is back.";
   const HINT_NO_CHANNEL = "Join a channel to write.";
+  const HINT_PARKED = "This chat is in use in another tab: choose “Use it here” to write here.";
   function updateComposer() {
     const ch = state.channels.get(state.active);
     const ready = state.phase === "open" && ch && (ch.phase === "joined" || ch.phase === "joining");
     ui.composerInput.setAttribute("aria-disabled", ready ? "false" : "true");
-    if (state.phase !== "open") setHint(HINT_OFFLINE);
+    if (state.parked) setHint(HINT_PARKED);
+    else if (state.phase !== "open") setHint(HINT_OFFLINE);
     else if (!ch) setHint(HINT_NO_CHANNEL);
     else if (!ready) setHint(ch.phase === "locked" ? `#${ch.name} needs its password first.` : `Rejoining #${ch.name}…`);
-    else if ([HINT_OFFLINE, HINT_NO_CHANNEL].includes(ui.composerHint.textContent) || /^(Rejoining #|#.* needs its password)/.test(ui.composerHint.textContent)) setHint("");
+    else if ([HINT_OFFLINE, HINT_NO_CHANNEL, HINT_PARKED].includes(ui.composerHint.textContent) || /^(Rejoining #|#.* needs its password)/.test(ui.composerHint.textContent)) setHint("");
   }
 
   // A stable, readable colour per nickname.
@@ -848,9 +852,10 @@
   }
 
   // ---- Signing in and out.
-  function signIn(nickname, channels, active) {
+  function signIn(nickname, channels, active, parked) {
     state.nickname = nickname;
     state.signedOut = false;
+    state.parked = false;
     state.attempts = 0;
     ui.login.hidden = true;
     ui.app.hidden = false;
@@ -859,9 +864,51 @@
     const first = state.channels.keys().next();
     activate(active && state.channels.has(active) ? active : first.value, false);
     save();
-    connect();
+    if (parked) park("This chat is open in another tab of this browser.");
+    else { connect(); announce("take"); }
     ui.composerInput.focus();
   }
+
+  // ---- One session per browser: a second tab would fight the first over the nickname
+  // (nickname_taken) and the stored channel list, so only one tab is connected; the
+  // other offers to take over.
+  const pageId = Math.random().toString(36).slice(2);
+  const tabs = "BroadcastChannel" in window ? new BroadcastChannel("chat-server") : null;
+  let heardOther = false;
+  function announce(type) { if (tabs) tabs.postMessage({ type, from: pageId }); }
+  if (tabs) {
+    tabs.onmessage = (m) => {
+      const msg = m.data || {};
+      if (msg.from === pageId) return;
+      if (msg.type === "hello" && !state.signedOut && !state.parked) tabs.postMessage({ type: "here", from: pageId, to: msg.from });
+      else if (msg.type === "here" && msg.to === pageId) heardOther = true;
+      else if (msg.type === "take" && !state.signedOut && !state.parked) park("This chat moved to another tab of this browser.");
+    };
+  }
+
+  function park(why) {
+    state.parked = true;
+    clearTimeout(state.retryTimer);
+    clearTimeout(state.stableTimer);
+    clearInterval(state.countdownTimer);
+    dropSocket();
+    for (const ch of state.channels.values()) {
+      clearTimeout(ch.retryTimer);
+      if (ch.phase !== "locked") ch.phase = "idle";
+    }
+    setPhase("idle", why);
+    ui.useHere.hidden = false;
+    renderHeader();
+  }
+
+  ui.useHere.addEventListener("click", () => {
+    if (!state.parked) return;
+    state.parked = false;
+    ui.useHere.hidden = true;
+    state.attempts = 0;
+    announce("take");
+    connect();
+  });
 
   function signOut(message) {
     state.signedOut = true;
@@ -886,6 +933,8 @@
     ui.app.hidden = true;
     ui.login.hidden = false;
     ui.signOut.hidden = true;
+    ui.useHere.hidden = true;
+    state.parked = false;
     ui.me.hidden = true;
     setPhase("idle", "Not connected");
     ui.loginError.textContent = message || "";
@@ -988,10 +1037,10 @@
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.membersOpen) showMembers(false); });
 
   ui.signOut.addEventListener("click", () => signOut(""));
-  ui.reconnectNow.addEventListener("click", () => { if (!state.signedOut) connect(); });
+  ui.reconnectNow.addEventListener("click", () => { if (!state.signedOut && !state.parked) connect(); });
   // Coming back (network, a phone waking up, a tab restored): check the connection now.
   const wake = () => {
-    if (state.signedOut) return;
+    if (state.signedOut || state.parked) return;
     if (state.phase === "waiting" || state.phase === "offline") return connect();
     state.pingSentAt = 0;   // a ping pending from before a freeze is not an unanswered one
     probe();
@@ -1016,10 +1065,16 @@
 
   // A returning visitor continues where they were: same nickname, same channels, each
   // resumed after the last event this browser showed.
+  // (If another tab of this browser already has this session, this one waits.)
   const saved = restore();
   if (saved && saved.nickname && saved.channels.length) {
     ui.nickname.value = saved.nickname;
-    signIn(saved.nickname, saved.channels.map((c) => ({ ...c, restored: true })), saved.active);
+    ui.login.hidden = true;
+    announce("hello");
+    setTimeout(() => {
+      signIn(saved.nickname, saved.channels.map((c) => ({ ...c, restored: true })), saved.active, heardOther);
+      renderHeader();
+    }, tabs ? 200 : 0);
   } else {
     ui.nickname.focus();
   }
@@ -1028,6 +1083,7 @@
   // For tests and the curious: a read-only view of the connection.
   window.chatClient = Object.freeze({
     get phase() { return state.phase; },
+    get parked() { return state.parked; },
     get nickname() { return state.nickname; },
     lastId: (name) => (state.channels.get(name) || {}).lastId || "",
     channelPhase: (name) => (state.channels.get(name) || {}).phase || "",

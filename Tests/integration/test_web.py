@@ -507,6 +507,27 @@ def test_web_notices_a_frozen_server_by_itself(web, shots):
         server.stop()
 
 
+def test_web_one_connected_tab_per_browser(web, shots):
+    """A second tab of the same browser (same stored session) does not fight the first
+    over the nickname: it waits and offers to take over."""
+    page = Page(f"http://127.0.0.1:{web['server'].port}/")
+    try:
+        page.sign_in("uma", "tabs")
+        first = page.driver.current_window_handle
+        page.driver.switch_to.new_window("tab")
+        page.driver.get(f"http://127.0.0.1:{web['server'].port}/")
+        page.wait(lambda: page.js("return window.chatClient && chatClient.parked") is True, "the second tab waits")
+        assert "open in another tab" in page.by_id("status-text").text and page.by_id("use-here").is_displayed()
+        page.shot("11-second-tab")
+        page.by_id("use-here").send_keys(Keys.ENTER)
+        page.wait(lambda: page.phase() == "open" and page.members() == ["uma"], "the second tab took over")
+        page.driver.switch_to.window(first)
+        page.wait(lambda: "moved to another tab" in page.by_id("status-text").text, "the first tab let go")
+        assert page.js("return chatClient.parked") is True
+    finally:
+        page.quit()
+
+
 def test_web_rejected_nickname_returns_to_the_form(web, shots):
     page = Page(f"http://127.0.0.1:{web['server'].port}/")
     try:
