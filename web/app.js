@@ -96,7 +96,7 @@
     const lockForm = el("form", { class: "lock-form", novalidate: "" });
     const lockInputId = `lock-${encodeURIComponent(name)}`;
     const lockInput = el("input", { id: lockInputId, type: "password", maxlength: "128", autocomplete: "off" });
-    lockForm.append(el("label", { for: lockInputId }, `Password for #${name}`),
+    lockForm.append(el("label", { for: lockInputId }, `Password for #${name} (empty: try without)`),
       el("div", { class: "row" }, [lockInput, el("button", { type: "submit", class: "primary" }, "Join")]));
     lockForm.hidden = true;
     const panel = el("div", { class: "panel", role: "tabpanel", id: panelId(name), "aria-labelledby": tabId(name) }, [lockForm, log]);
@@ -121,9 +121,9 @@
     log.addEventListener("scroll", () => { if (!panel.hidden) ch.atEnd = isAtEnd(ch); });
     lockForm.addEventListener("submit", (e) => {
       e.preventDefault();
-      if (!lockInput.value) { lockInput.focus(); return; }
+      // Empty: try without one (the password may have been removed meanwhile).
       ch.password = lockInput.value;
-      ch.typedPassword = true;
+      ch.typedPassword = !!lockInput.value;
       lockInput.value = "";
       lockForm.hidden = true;
       ch.phase = "idle";
@@ -375,8 +375,7 @@
     }
     state.active = name;
     ch.unread = 0;
-    if (ch.draft && !ui.composerInput.value) { ui.composerInput.value = ch.draft; autoGrow(); }
-    ch.draft = "";
+    if (ch.draft && !ui.composerInput.value) { ui.composerInput.value = ch.draft; ch.draft = ""; autoGrow(); }
     renderUnread();
     renderHeader();
     if (ch.atEnd) scrollToEnd(ch);
@@ -504,19 +503,23 @@
     for (const t of texts) {
       addLine(ch, { kind: "error", text: certain ? `Not delivered (the connection dropped): “${t}”` : `Maybe not delivered (the connection dropped): “${t}”` });
     }
-    if (certain && texts.length) giveBack(ch, texts[texts.length - 1], "Your last message did not arrive before the connection dropped: it is back in the box.");
+    if (certain && texts.length) giveBack(ch, texts, "Your message did not arrive before the connection dropped: it is back in the box.", false);
   }
 
-  // Puts an undelivered text back: into the box when it is this channel's and free,
-  // otherwise kept as the channel's draft for when it is opened.
-  function giveBack(ch, text, hint) {
+  // Puts undelivered texts back (nothing typed is lost): each is shown in the channel's
+  // log (unless the caller already did), and they go into the box when it is this
+  // channel's and free, otherwise into the channel's draft, for when it is opened.
+  function giveBack(ch, texts, hint, showLines = true) {
+    if (!texts.length) return;
+    if (showLines) for (const t of texts) addLine(ch, { kind: "error", text: `Not sent: “${t}”` });
+    const text = texts.join("\n");
     if (ch.name === state.active && !ui.composerInput.value) {
       ui.composerInput.value = text;
       autoGrow();
       state.restored = { channel: ch.name, text };
       if (hint) setHint(hint);
-    } else if (!ch.draft) {
-      ch.draft = text;
+    } else {
+      ch.draft = ch.draft ? `${ch.draft}\n${text}` : text;
     }
   }
 
@@ -611,9 +614,9 @@
       state.unconfirmed = state.unconfirmed.filter((u) => u.ref !== ev.ref);
       // The message was not delivered: give its text back.
       const target = pending.channel && state.channels.get(pending.channel);
-      if (pending.text && target) giveBack(target, pending.text);
-      setHint(text);
       if (ch) addLine(ch, { kind: "error", text });
+      if (pending.text && target) giveBack(target, [pending.text]);
+      setHint(text);
       return;
     }
     if (ch) addLine(ch, { kind: "error", text, alert: true });
@@ -640,10 +643,9 @@
       join(ch);
       return;
     }
-    // Whatever was written while this join was under way was not sent: give it back.
-    const held = ch.outbox.splice(0);
-    if (held.length) giveBack(ch, held[held.length - 1], "Not sent: you were not in the channel yet. Your message is back in the box.");
     if (ev.code === "wrong_password") {
+      // Whatever was written while this join was under way was not sent: give it back.
+      giveBack(ch, ch.outbox.splice(0), "Not sent: you were not in the channel yet. Your message is back in the box.");
       // The tab stays, with a password field in it.
       ch.phase = "locked";
       ch.password = "";
@@ -667,13 +669,19 @@
       const ghost = ev.code === "nickname_taken";
       const why = ghost ? "Waiting for your previous connection to time out before rejoining…"
         : ev.code === "unavailable" ? `${text} Rejoining by itself.` : "Rejoining in a moment…";
-      return retryLater(ch, why, ghost);
+      // A join refused for the nickname got past the password check, so the channel has
+      // members: the retry may carry the password without any risk of protecting it.
+      if (ghost && pending.withPassword) ch.withPassword = true;
+      return retryLater(ch, why, ghost);   // (what was written meanwhile waits in the outbox)
     }
-    // Refused: the tab goes, and the join form says why.
+    // Refused: the tab goes, and the join form says why — with anything written for it,
+    // which must not stay in the box to be sent to the next channel on screen.
+    const held = ch.outbox.splice(0);
     ch.phase = "idle";
     const userAction = !wasOpen;
     closeChannel(ch.name);
-    showJoinError(wasOpen ? `#${ch.name}: ${text}` : text);
+    const unsent = held.length ? ` Not sent: ${held.map((t) => `“${t}”`).join(", ")}.` : "";
+    showJoinError((wasOpen ? `#${ch.name}: ${text}` : text) + unsent);
     if (userAction) ui.joinChannel.focus();
   }
 
@@ -863,9 +871,15 @@
     for (const c of channels) openChannel(c.name, c);
     const first = state.channels.keys().next();
     activate(active && state.channels.has(active) ? active : first.value, false);
-    save();
-    if (parked) park("This chat is open in another tab of this browser.");
-    else { connect(); announce("take"); }
+    if (parked) {
+      park("This chat is open in another tab of this browser.", false);
+    } else {
+      save();
+      connect();
+      // Channels picked now are asked for on this connection (refusals are final).
+      for (const ch of state.channels.values()) if (!ch.restored) ch.askedOn = state.connection;
+      announce("take");
+    }
     ui.composerInput.focus();
   }
 
@@ -875,18 +889,27 @@
   const pageId = Math.random().toString(36).slice(2);
   const tabs = "BroadcastChannel" in window ? new BroadcastChannel("chat-server") : null;
   let heardOther = false;
-  function announce(type) { if (tabs) tabs.postMessage({ type, from: pageId }); }
+  let takenAt = 0;
+  function announce(type) {
+    if (type === "take") takenAt = Date.now();
+    if (tabs) tabs.postMessage({ type, from: pageId, at: takenAt });
+  }
   if (tabs) {
     tabs.onmessage = (m) => {
       const msg = m.data || {};
       if (msg.from === pageId) return;
-      if (msg.type === "hello" && !state.signedOut && !state.parked) tabs.postMessage({ type: "here", from: pageId, to: msg.from });
+      const active = !state.signedOut && !state.parked;
+      if (msg.type === "hello" && active) tabs.postMessage({ type: "here", from: pageId, to: msg.from });
       else if (msg.type === "here" && msg.to === pageId) heardOther = true;
-      else if (msg.type === "take" && !state.signedOut && !state.parked) park("This chat moved to another tab of this browser.");
+      else if (msg.type === "take" && active && (msg.at > takenAt || (msg.at === takenAt && msg.from > pageId))) {
+        // The later take wins (two tabs restoring at once must not park each other).
+        park("This chat moved to another tab of this browser.");
+      } else if (msg.type === "signout" && !state.signedOut) signOut("");
     };
   }
 
-  function park(why) {
+  function park(why, handOver = true) {
+    if (handOver) save();                // the other tab continues from our last ids
     state.parked = true;
     clearTimeout(state.retryTimer);
     clearTimeout(state.stableTimer);
@@ -895,22 +918,28 @@
     for (const ch of state.channels.values()) {
       clearTimeout(ch.retryTimer);
       if (ch.phase !== "locked") ch.phase = "idle";
+      giveBack(ch, ch.outbox.splice(0), "");   // not sent from here later, by surprise
     }
     setPhase("idle", why);
     ui.useHere.hidden = false;
     renderHeader();
+    if (handOver) announce("released");
   }
 
+  // Taking over: the other tab parks and saves its session (channels joined or left
+  // there since); this page then starts again from that stored session.
   ui.useHere.addEventListener("click", () => {
     if (!state.parked) return;
-    state.parked = false;
     ui.useHere.hidden = true;
-    state.attempts = 0;
+    setPhase("connecting", "Taking over…");
+    const reload = () => location.reload();
+    const timer = setTimeout(reload, 500);
+    if (tabs) tabs.addEventListener("message", (m) => { if ((m.data || {}).type === "released") { clearTimeout(timer); reload(); } });
     announce("take");
-    connect();
   });
 
   function signOut(message) {
+    if (!state.signedOut) announce("signout");   // the session is forgotten in every tab
     state.signedOut = true;
     clearTimeout(state.retryTimer);
     clearTimeout(state.stableTimer);
@@ -1050,7 +1079,16 @@
     if (state.phase === "waiting") setPhase("offline", "Offline: waiting for the network.");
     else probe();
   });
-  window.addEventListener("pageshow", (e) => { if (e.persisted) wake(); });
+  window.addEventListener("pageshow", (e) => {
+    if (!e.persisted || state.signedOut || state.parked) return;
+    // Back from the back/forward cache: another tab may have the session by now.
+    heardOther = false;
+    announce("hello");
+    setTimeout(() => {
+      if (heardOther) park("This chat is open in another tab of this browser.", false);
+      else { announce("take"); wake(); }
+    }, 200);
+  });
   window.addEventListener("pagehide", save);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState !== "visible") return save();

@@ -519,13 +519,38 @@ def test_web_one_connected_tab_per_browser(web, shots):
         page.wait(lambda: page.js("return window.chatClient && chatClient.parked") is True, "the second tab waits")
         assert "open in another tab" in page.by_id("status-text").text and page.by_id("use-here").is_displayed()
         page.shot("11-second-tab")
+        second = page.driver.current_window_handle
+        # Meanwhile the first tab joins another channel: taking over brings it along.
+        page.driver.switch_to.window(first)
+        page.join("more")
+        page.wait(lambda: page.members() == ["uma"] and page.tab("more").get_attribute("aria-selected") == "true", "joined more")
+        page.driver.switch_to.window(second)
         page.by_id("use-here").send_keys(Keys.ENTER)
-        page.wait(lambda: page.phase() == "open" and page.members() == ["uma"], "the second tab took over")
+        page.wait(lambda: page.js("return !!window.chatClient && !chatClient.parked") and page.phase() == "open", "the second tab took over")
+        page.wait(lambda: page.driver.find_elements(By.ID, "tab-more") and page.members() == ["uma"], "with the channel joined in the first tab")
         page.driver.switch_to.window(first)
         page.wait(lambda: "moved to another tab" in page.by_id("status-text").text, "the first tab let go")
         assert page.js("return chatClient.parked") is True
     finally:
         page.quit()
+
+
+def test_web_first_channel_refused_outright(web, shots):
+    """A nickname already used in the channel picked at sign-in is a plain refusal (not
+    taken for this page's own earlier connection)."""
+    holder = User(web["server"], "olga")
+    holder.join("first")
+    page = Page(f"http://127.0.0.1:{web['server'].port}/")
+    try:
+        page.wait(lambda: page.active().get_attribute("id") == "nickname", "focus on the nickname field")
+        page.keys("olga", Keys.TAB, Keys.CONTROL, "a")
+        page.keys("first", Keys.ENTER)
+        page.wait(lambda: "already goes by" in page.by_id("join-error").text, "nickname_taken at once", timeout=8)
+        assert page.driver.find_elements(By.ID, "tab-first") == []
+        assert page.active().get_attribute("id") == "join-channel"
+    finally:
+        page.quit()
+        holder.close()
 
 
 def test_web_rejected_nickname_returns_to_the_form(web, shots):

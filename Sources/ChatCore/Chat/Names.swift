@@ -56,7 +56,10 @@ public enum Names {
     public static func sortedForDisplay<S: Sequence>(_ names: S) -> [String] where S.Element == String {
         var keyed = names.map { (key: $0.lowercased(), name: $0) }  // short names stay inline: no allocation
         keyed.sort { a, b in
-            a.key == b.key ? a.name.utf8.lexicographicallyPrecedes(b.name.utf8) : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
+            // Bytes throughout (String's == is canonical equivalence, which would not agree
+            // with a byte order and could make the order depend on the input's).
+            a.key.utf8.elementsEqual(b.key.utf8) ? a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+                : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
         }
         return keyed.map(\.name)
     }
