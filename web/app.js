@@ -776,7 +776,8 @@
     if (!ch) return;
     if (ch.phase !== "joined") {
       ui.membersNote.hidden = false;
-      ui.membersNote.textContent = ch.phase === "locked" ? "Enter the password to join." : ch.everJoined ? "Rejoining…" : "Joining…";
+      ui.membersNote.textContent = state.parked ? "Open in another tab." : ch.phase === "locked" ? "Enter the password to join."
+        : ch.everJoined ? "Rejoining…" : "Joining…";
       return;
     }
     if (!ch.members) {
