@@ -395,19 +395,7 @@ final class ChatStore {
         guard link.isReady else { return done(.failure(.unavailable)) }
         var call = RedisArgs()
         for w in words { call.add(w) }
-        inFlight += 1
-        let started = Platform.monotonicMicros()
-        let sent = link.send(call) { [unowned self] reply in
-            self.inFlight -= 1
-            self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
-            guard let reply else { return done(.failure(.unavailable)) }
-            if reply.isError { return done(.failure(.refused(reply.text))) }
-            done(.success(reply))
-        }
-        if !sent {
-            inFlight -= 1
-            done(.failure(.unavailable))
-        }
+        send(call, script: false, done)
     }
 
     struct ChannelInfo {
@@ -491,10 +479,10 @@ final class ChatStore {
     /// This instance's id towards Redis (set by the hub).
     var instance = ""
 
-    /// Sends EVALSHA; on NOSCRIPT (a restarted or flushed Redis) sends the same call
-    /// as EVAL, which also caches the script for the next EVALSHA. The reply is only
-    /// valid during `done`.
-    private func send(_ call: RedisArgs, _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
+    /// Sends a command, counted in flight and timed. A script call (EVALSHA) that gets
+    /// NOSCRIPT (a restarted or flushed Redis) is sent again as EVAL, which also caches
+    /// the script for the next EVALSHA. The reply is only valid during `done`.
+    private func send(_ call: RedisArgs, script: Bool = true, _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         inFlight += 1
         let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in
@@ -502,7 +490,7 @@ final class ChatStore {
             self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
             guard let reply else { return done(.failure(.unavailable)) }
             if reply.isError {
-                if reply.text.hasPrefix("NOSCRIPT") {
+                if script && reply.text.hasPrefix("NOSCRIPT") {
                     var eval = RedisArgs()
                     eval.add("EVAL")
                     eval.add(Self.script)
