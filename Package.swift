@@ -15,10 +15,12 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
+        .target(name: "CSendRing", path: "Sources/CSendRing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
-        .target(name: "EventIO", dependencies: ["CLibevent"], path: "Sources/EventIO", swiftSettings: unchecked),
+        .target(name: "EventIO", dependencies: ["CLibevent", "CSendRing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
@@ -34,5 +36,6 @@ let package = Package(
             swiftSettings: unchecked
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
+        .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
     ]
 )

@@ -71,6 +71,8 @@ class Ours:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(self.port),
                "REDIS_PORT": str(redis.port), "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "10000",
                "ECHO_ENABLED": "false", "WORKERS": str(workers), "WEB_ROOT": ""}
+        if "IO_URING" in os.environ:  # to compare the two fan-out writers
+            env["IO_URING"] = os.environ["IO_URING"]
         self.env_line = " ".join(f"{k}={v}" for k, v in env.items() if k != "PATH")
         self.command = ["taskset", "-c", SERVER_CPU, str(SERVER)]
         self.log = open(RUN / f"ours-{self.port}.log", "w")
@@ -263,6 +265,8 @@ OPTIMIZATION_LOG = [
     ("first version: each recipient's copy appended to its libevent buffer (malloc, memcpy, writev, free)", 1808),
     ("one batch per channel per loop turn, written to every member with one send() from the shared bytes", 507),
     ("fan-out loop without reference counting; ASCII fast paths for name checks and message length", 376),
+    ("sends queued on an io_uring ring, one system call per batch (queueing and reaping cost ~50 instructions, "
+     "the system calls they save cost far more in the kernel); member-list sorting counted in this figure too", 427),
 ]
 
 
@@ -347,18 +351,22 @@ def report(results, seconds, out_path, instructions=None):
     if instructions:
         lines += [f"| this run | {instructions} |"]
     lines += ["", "## Where the server's CPU goes at low rates", "",
-              "Measured separately (2026-11-29, W1 against chat-server, 100,000 deliveries/s) with "
-              "`perf record -e cpu-clock -F 4000 -g -p <server pid> -- sleep 8`: 94.6% of the server's CPU time "
-              "is in the kernel, 5.4% in chat-server itself. The kernel part is one `send()` per delivery "
-              "(`__sys_sendto` → `tcp_sendmsg` → `tcp_write_xmit` → loopback) and, because loopback delivers "
-              "inline on the sending CPU, the *receiving* side's TCP work too (`tcp_v4_rcv`, `tcp_data_queue`, "
-              "waking the reader in `sock_def_readable`) — about 4.3 µs per delivery here. Nchan pays the same "
-              "kernel path per delivery, so at rates where every message is its own `send()` (W1, W3, W4 at "
-              "10 msg/s) the ratio cannot go much below ~0.75 however small the user-space part gets; it drops "
-              "where messages arrive faster than they are written and the batching of one loop turn merges "
-              "them into one `send()` per connection (W2). A lower figure at low rates would take fewer "
-              "packets per delivery, i.e. delaying messages on purpose to merge them, which this server does "
-              "not do (latency first).", ""]
+              "Measured separately (2026-11-29 and -30, W1 against chat-server, 100,000 deliveries/s) with "
+              "`perf record -e cpu-clock -F 4000 -g -p <server pid> -- sleep 8`. With one `send()` per delivery, "
+              "94.6% of the server's CPU time was in the kernel and 5.4% in chat-server itself: the send path "
+              "(`tcp_sendmsg` → `tcp_write_xmit` → loopback) and, because loopback delivers inline on the sending "
+              "CPU, the *receiving* side's TCP work too (`tcp_v4_rcv`, `tcp_data_queue`, waking the reader in "
+              "`sock_def_readable`). System calls are dear on this virtual machine (its kernel runs with the "
+              "Spectre/Meltdown mitigations), so the fan-out now queues every member's send on an io_uring ring "
+              "and makes them with one `io_uring_enter` per batch (up to 1,024 sends; `IO_URING`, "
+              "docs/ARCHITECTURE.md). Same workload, same session, alternating runs of "
+              "`IO_URING=true|false python3 bench/run.py --only W1 --seconds 10 --peer none`: 4.15 and 4.22 µs "
+              "per delivery with the ring, 5.34 and 5.43 µs with `send()` — a fifth less. With the ring, 96% is "
+              "still kernel time, of which about 40 points are the receiving side's softirq (work a remote "
+              "client would do on its own machine) and 2% is chat-server's own code; what remains is TCP's "
+              "per-packet work, the same for Nchan. A lower figure at low rates would take fewer packets per "
+              "delivery, i.e. delaying messages on purpose to merge them, which this server does not do "
+              "(latency first); under load (W2) one loop turn merges messages by itself.", ""]
     lines += ["", "## How it was measured", "",
               "- Each workload starts the server fresh (and FLUSHALL on Redis), waits until every subscriber is connected "
               "and subscribed, waits 1 s, publishes at the fixed rate, then waits 2 s for deliveries.",

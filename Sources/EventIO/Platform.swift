@@ -136,6 +136,6 @@ public enum Platform {
         default:
             return nil
         }
-        return String(cString: text)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 """Lifecycle and robustness: shutdown, heartbeats, bounds, abuse, Redis outages, metrics."""
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,14 @@ from harness import ChatServer, Client, RawClient, RedisServer, metrics, rss_kib
 
 @pytest.fixture
 def server(redis, request):
-    """A private instance; parametrize the environment with @pytest.mark.env({...})."""
+    """A private instance; parametrize the environment with @pytest.mark.env({...})
+    (and the fan-out writer with an `io_uring` parameter)."""
     marker = request.node.get_closest_marker("env")
-    s = ChatServer(redis, request.node.name[:24], env=marker.args[0] if marker else {})
+    env = dict(marker.args[0]) if marker else {}
+    params = getattr(request.node, "callspec", None)
+    if params and "io_uring" in params.params:
+        env["IO_URING"] = params.params["io_uring"]
+    s = ChatServer(redis, request.node.name[:24], env=env)
     yield s
     s.stop()
 
@@ -139,7 +145,8 @@ def test_connection_limit_answers_503_and_keeps_the_others(server):
 
 
 @pytest.mark.env({"OUTPUT_BUFFER_LIMIT": "65536", "RATE_LIMIT": "0"})
-def test_a_client_that_stops_reading_is_cut_off_and_nobody_else_waits(server):
+@pytest.mark.parametrize("io_uring", ["true", "false"])  # both fan-out writers: partial sends, EAGAIN
+def test_a_client_that_stops_reading_is_cut_off_and_nobody_else_waits(server, io_uring):
     channel = unique()
     total, size = 3000, 1500
 
@@ -176,6 +183,11 @@ def test_a_client_that_stops_reading_is_cut_off_and_nobody_else_waits(server):
             assert rss_kib(server.proc.pid) - rss_before < 16_000
         # The sleeper, reading at last, finds a close 1008 after what it had not read.
         frames = await asyncio.to_thread(sleeper.read_frames, lambda fs: any(op in (0x8, "eof") for op, _ in fs), 5)
+        # What it got is an unbroken stream: whole frames, the messages in order from
+        # the first, none twice (the parts of a partly sent batch were put back in order).
+        seen = [int(e["message"].split(":")[0]) for e in (json.loads(p) for op, p in frames if op == 0x1)
+                if e.get("type") == "message"]
+        assert seen == list(range(len(seen))) and len(seen) > 10
         closes = [p for op, p in frames if op == 0x8]
         if closes:  # unless the linger time ran out first
             assert int.from_bytes(closes[0][:2], "big") == 1008

@@ -31,6 +31,8 @@ public struct Config: Equatable, Sendable {
     public var maxHeaderBytes = 8_192
     public var outputBufferLimit = 1_048_576
     public var maxConnections = 0
+    /// Fan-out writes through io_uring where the kernel allows it.
+    public var ioUring = true
     public var rateLimit = 20.0
     public var rateBurst = 40
     public var allowedOrigins = OriginPolicy("")!
@@ -96,6 +98,7 @@ public enum ConfigKeys {
         int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
         int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
         int("MAX_CONNECTIONS", 0, 0...10_000_000, "Open WebSocket connections per process; past it upgrades get 503. 0 = the descriptor limit minus a reserve.") { $0.maxConnections = $1 },
+        bool("IO_URING", true, "Write a channel's messages to its members with io_uring, one system call for many sends, where the kernel allows it (otherwise, or when false: one send() per member).") { $0.ioUring = $1 },
         number("RATE_LIMIT", 20, "Chat messages (ops) per second per connection; over it: rate_limited errors, then a close for flooding. 0 = no limit.") { $0.rateLimit = $1 },
         int("RATE_BURST", 40, 1...1_000_000, "Messages a connection may send in a burst above RATE_LIMIT.") { $0.rateBurst = $1 },
         ConfigKey(name: "ALLOWED_ORIGINS", defaultValue: "", help: "Comma-separated browser origins allowed to connect (https://chat.example.com, https://*.example.com); empty = any.", isBool: false) { config, value in

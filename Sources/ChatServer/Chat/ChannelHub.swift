@@ -1,4 +1,6 @@
 import ChatCore
+import EventIO
+import Glibc
 
 /// The chat: this worker's channel table and what clients ask of it. Every message
 /// goes through Redis (ChatStore), even between two members on this worker, so that
@@ -46,6 +48,11 @@ final class ChannelHub {
         self.globalKeys = ChannelKeys.global(prefix: prefix)
         self.heartbeatTopic = Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
+    }
+
+    deinit {
+        ringTargets.deallocate()
+        ringAnswered.deallocate()
     }
 
     var isReady: Bool { store.isAvailable && subscriber.isReady && globalSubscribed }
@@ -661,7 +668,11 @@ final class ChannelHub {
             channel.batchEvents = 0
             let targets = channel.targets  // a copy: members may leave while we write
             batch.withUnsafeBytes { b in
-                for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
+                if targets.count > 1, let ring = worker.sendRing {
+                    fanOut(b, events: events, ring: ring, to: targets)
+                } else {
+                    for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
+                }
             }
             if channel.batch.isEmpty, batch.capacity <= 262_144 {
                 batch.removeAll(keepingCapacity: true)
@@ -678,13 +689,92 @@ final class ChannelHub {
             swap(&batch, &globalBatch)
             globalBatchEvents = 0
             batch.withUnsafeBytes { b in
-                for conn in worker.connections where conn.isOpenChat { conn.writeShared(b, events: events) }
+                if let ring = worker.sendRing {
+                    fanOutToAll(b, events: events, ring: ring)
+                } else {
+                    for conn in worker.connections where conn.isOpenChat { conn.writeShared(b, events: events) }
+                }
             }
             if globalBatch.isEmpty, batch.capacity <= 262_144 {
                 batch.removeAll(keepingCapacity: true)
                 globalBatch = batch
             }
         }
+    }
+
+    /// Connections whose send is queued on the ring, by tag (the index of the send in
+    /// the current submission), and which of them got a result.
+    private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(capacity: Int(Worker.sendRingEntries))
+    private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(Worker.sendRingEntries))
+    private var ringCount = 0
+
+    /// One batch to many connections through the send ring: every member whose socket
+    /// has nothing pending gets a queued send of the shared bytes, and one system call
+    /// makes up to `Worker.sendRingEntries` of them. The bytes live until the last
+    /// submission returns, within the caller's `withUnsafeBytes`. Each member is
+    /// visited once, so a socket never has two sends in one submission.
+    private func fanOut(_ batch: UnsafeRawBufferPointer, events: Int, ring: SendRing, to targets: ContiguousArray<Unmanaged<Connection>>) {
+        var taken = 0
+        for t in targets { t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } } }
+        submitRing(ring, batch)
+        worker.stats.deliveries += UInt64(taken * events)
+    }
+
+    private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: SendRing) {
+        var taken = 0
+        for conn in worker.connections where conn.isOpenChat { if queueShared(conn, batch, events: events, ring) { taken += 1 } }
+        submitRing(ring, batch)
+        worker.stats.deliveries += UInt64(taken * events)
+    }
+
+    /// One member's share of a ring fan-out: queued when its socket has nothing
+    /// pending (true: the caller counts its deliveries).
+    @inline(__always)
+    private func queueShared(_ conn: Connection, _ batch: UnsafeRawBufferPointer, events: Int, _ ring: SendRing) -> Bool {
+        guard conn.acceptShared(batch, events: events) else { return false }
+        if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
+        guard ring.queue(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
+            worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: Self.send(conn.fd, batch)))
+            return true
+        }
+        ringTargets[ringCount] = .passUnretained(conn)
+        ringCount += 1
+        return true
+    }
+
+    /// Makes the queued sends and hands each connection its result. False when the
+    /// kernel refused the submission: then the sends without a result are made with
+    /// send() here, and the worker stops using the ring.
+    @discardableResult
+    private func submitRing(_ ring: SendRing, _ batch: UnsafeRawBufferPointer) -> Bool {
+        let queued = ringCount
+        guard queued > 0 else { return true }
+        ringCount = 0
+        ringAnswered.initialize(repeating: false, count: queued)
+        let targets = ringTargets, answered = ringAnswered
+        var bytes = 0
+        let error = ring.submit { tag, result in
+            answered[Int(tag)] = true
+            bytes += targets[Int(tag)]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: Int(result)) }
+        }
+        worker.stats.ringSubmits += 1
+        guard error != 0 else {
+            worker.stats.ringSends += UInt64(queued)
+            worker.stats.bytesOut += UInt64(bytes)
+            return true
+        }
+        worker.dropSendRing(error)
+        for k in 0..<queued {
+            if answered[k] { worker.stats.ringSends += 1; continue }
+            bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: Self.send($0.fd, batch)) }
+        }
+        worker.stats.bytesOut += UInt64(bytes)
+        return false
+    }
+
+    private static func send(_ fd: Int32, _ batch: UnsafeRawBufferPointer) -> Int {
+        let n = Glibc.send(fd, batch.baseAddress, batch.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        return n < 0 ? -Int(errno) : n
     }
 
     /// The frame of a quiet join notice as the stream stores it, for its joiner.

@@ -337,31 +337,54 @@ final class Connection {
 
     /// Writes a channel's batch of this turn (already-framed events shared by all its
     /// members): straight from the shared bytes when nothing else waits for this
-    /// socket, so fan-out costs one `write` per member and no copy; what the socket
+    /// socket, so fan-out costs one `send` per member and no copy; what the socket
     /// does not take, or anything behind pending output, goes to the output buffer.
     func writeShared(_ batch: UnsafeRawBufferPointer, events: Int) {
-        guard phase == .open else { return }
-        let pending = buffered ? evbuffer_get_length(output) : 0
-        if isTooSlow(pending) { return }
+        guard acceptShared(batch, events: events) else { return }
         worker.stats.deliveries += UInt64(events)
-        var offset = 0
-        if pending == 0 {
-            // send(), not write(): straight into the socket layer, past the file layer's
-            // position lock and checks, which on this path cost more than they do.
-            let n = Glibc.send(fd, batch.baseAddress, batch.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            if n < 0 {
-                let e = errno
-                if e == EPIPE || e == ECONNRESET { return abort(.clientGone, nil) }
-                if e != EAGAIN && e != EINTR { return abort(.ioError, "write failed: \(Platform.errorText(e))") }
-            } else {
-                worker.stats.bytesOut += UInt64(n)
-                offset = n
-            }
-            if offset == batch.count { return }
-        }
-        buffered = true
-        evbuffer_add(output, batch.baseAddress! + offset, batch.count - offset)
+        // send(), not write(): straight into the socket layer, past the file layer's
+        // position lock and checks, which on this path cost more than they do.
+        let n = Glibc.send(fd, batch.baseAddress, batch.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        worker.stats.bytesOut += UInt64(sharedSent(batch, result: n < 0 ? -Int(errno) : n))
+    }
+
+    /// Takes a shared batch: false when this connection gets none of it (closing, too
+    /// slow) or when it was queued behind output still waiting for the socket; true
+    /// when the socket has nothing pending and the caller must send the bytes now
+    /// (`send`, or a send ring) and report with `sharedSent`. The caller counts the
+    /// deliveries of a true answer (stats are counted per fan-out, not per member).
+    @inline(__always)
+    func acceptShared(_ batch: UnsafeRawBufferPointer, events: Int) -> Bool {
+        guard phase == .open else { return false }
+        if !buffered { return !tooSlow }
+        let pending = evbuffer_get_length(output)
+        if isTooSlow(pending) { return false }
+        if pending == 0 { return true }
+        worker.stats.deliveries += UInt64(events)
+        evbuffer_add(output, batch.baseAddress, batch.count)
         if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+        return false
+    }
+
+    /// The result of sending a batch `acceptShared` let through: bytes sent, or
+    /// -errno. The rest waits in the output buffer for the socket. Returns the bytes
+    /// sent, for the caller's count.
+    func sharedSent(_ batch: UnsafeRawBufferPointer, result: Int) -> Int {
+        guard phase == .open else { return 0 }
+        var offset = 0
+        if result < 0 {
+            let e = Int32(-result)
+            if e == EPIPE || e == ECONNRESET { abort(.clientGone, nil); return 0 }
+            if e != EAGAIN && e != EINTR { abort(.ioError, "write failed: \(Platform.errorText(e))"); return 0 }
+        } else {
+            offset = result
+        }
+        if offset == batch.count { return offset }
+        buffered = true
+        // Prepended: these bytes come before anything queued after the batch was taken.
+        evbuffer_prepend(output, batch.baseAddress! + offset, batch.count - offset)
+        if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+        return offset
     }
 
     /// A client whose unsent bytes pass the limit is too slow to keep: it gets no more

@@ -20,6 +20,9 @@ struct WorkerStats {
     var pings: UInt64 = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
+    /// Fan-out sends made through the io_uring ring, and the system calls that made them.
+    var ringSends: UInt64 = 0
+    var ringSubmits: UInt64 = 0
 }
 
 /// One worker: one event loop, one listening socket, two Redis connections, its own
@@ -67,6 +70,10 @@ final class Worker {
     private var site = StaticSite()
     let commands: RedisLink
     let subscriber: RedisLink
+    /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
+    private(set) var sendRing: SendRing?
+    /// Sends per ring submission: a channel larger than this takes several.
+    static let sendRingEntries: UInt32 = 1_024
     private(set) var hub: ChannelHub!
     private var nextConnectionID: UInt64 = 1
     private var shutdownDeadline: UInt64 = 0
@@ -118,10 +125,31 @@ final class Worker {
             self.loadSite()
         })
         loadSite()
+        startSendRing()
         commands.start()
         subscriber.start()
         logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
                                   ("max_connections", String(connectionLimit))])
+    }
+
+    private func startSendRing() {
+        guard config.ioUring else {
+            logger.info("fan-out writes: send() per member (IO_URING=false)")
+            return
+        }
+        var error: Int32 = 0
+        sendRing = SendRing.make(entries: Self.sendRingEntries, error: &error)
+        if sendRing != nil {
+            logger.info("fan-out writes: io_uring")
+        } else {
+            logger.info("fan-out writes: send() per member, io_uring unavailable", [("error", Platform.errorText(error))])
+        }
+    }
+
+    /// The ring failed (the kernel refused a submission): back to send() for good.
+    func dropSendRing(_ error: Int32) {
+        sendRing = nil
+        logger.error("io_uring submission failed; fan-out writes use send() from now on", [("error", Platform.errorText(error))])
     }
 
     /// Runs the loop until shutdown completes.

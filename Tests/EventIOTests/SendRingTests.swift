@@ -1,0 +1,125 @@
+import Glibc
+import Testing
+
+@testable import EventIO
+
+/// The io_uring send ring against real sockets (Unix stream pairs): what it sends
+/// arrives, and every result is what `send()` would have returned.
+@Suite struct SendRingTests {
+    /// A ring, or nil where the kernel has no io_uring or forbids it; then `make` must
+    /// say why with one of the errnos the server logs before falling back to send().
+    func makeRing(_ entries: UInt32 = 8) -> SendRing? {
+        var error: Int32 = 0
+        let ring = SendRing.make(entries: entries, error: &error)
+        if ring == nil { #expect([ENOSYS, EPERM, EACCES, EOPNOTSUPP].contains(error), "unexpected errno \(error)") }
+        return ring
+    }
+
+    func socketPair() -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        return (fds[0], fds[1])
+    }
+
+    func readAll(_ fd: Int32, upTo limit: Int = 1 << 22) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while out.count < limit {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
+    }
+
+    /// Sends results into `results[tag]`; returns the submit status.
+    func submit(_ ring: SendRing, into results: inout [UInt64: Int32]) -> Int32 {
+        var got: [UInt64: Int32] = [:]
+        let status = ring.submit { tag, result in
+            #expect(got[tag] == nil, "two results for one send")
+            got[tag] = result
+        }
+        results.merge(got) { $1 }
+        return status
+    }
+
+    @Test func oneSubmissionSendsToEverySocket() throws {
+        guard let ring = makeRing(16) else { return }
+        let pairs = (0..<10).map { _ in socketPair() }
+        defer { for (a, b) in pairs { close(a); close(b) } }
+        let payloads = (0..<10).map { k in [UInt8]("message \(k) ".utf8) + [UInt8](repeating: UInt8(65 + k), count: 100 * k) }
+        for (k, (a, _)) in pairs.enumerated() {
+            let queued = payloads[k].withUnsafeBytes { ring.queue(fd: a, $0, tag: UInt64(k)) }
+            #expect(queued)
+        }
+        #expect(ring.queued == 10)
+        var results: [UInt64: Int32] = [:]
+        // The payloads stay alive (and unmoved) until submit returns.
+        let status = withExtendedLifetime(payloads) { submit(ring, into: &results) }
+        #expect(status == 0)
+        #expect(ring.queued == 0)
+        for (k, (_, b)) in pairs.enumerated() {
+            #expect(results[UInt64(k)] == Int32(payloads[k].count))
+            #expect(readAll(b) == payloads[k])
+        }
+    }
+
+    @Test func aFullRingTakesNoMoreUntilSubmitted() throws {
+        guard let ring = makeRing(4) else { return }  // the kernel keeps 4 (a power of two)
+        let (a, b) = socketPair()
+        defer { close(a); close(b) }
+        let byte: [UInt8] = [42]
+        try byte.withUnsafeBytes { one in
+            for k in 0..<4 { #expect(ring.queue(fd: a, one, tag: UInt64(k))) }
+            #expect(!ring.queue(fd: a, one, tag: 4))
+            var results: [UInt64: Int32] = [:]
+            #expect(submit(ring, into: &results) == 0)
+            #expect(results == [0: 1, 1: 1, 2: 1, 3: 1])
+            #expect(ring.queue(fd: a, one, tag: 5))
+            #expect(submit(ring, into: &results) == 0)
+            #expect(results[5] == 1)
+            try #require(readAll(b) == [42, 42, 42, 42, 42])
+        }
+    }
+
+    @Test func resultsAreWhatSendWouldReturn() throws {
+        guard let ring = makeRing() else { return }
+        // A socket whose peer is gone: EPIPE (and no SIGPIPE: the test process lives on).
+        let (gone, peer) = socketPair()
+        close(peer)
+        defer { close(gone) }
+        // A socket whose buffer is full: EAGAIN, not a wait.
+        let (full, reader) = socketPair()
+        defer { close(full); close(reader) }
+        var small: Int32 = 4_096
+        setsockopt(full, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let filler = [UInt8](repeating: 1, count: 4_096)
+        var filled = 0
+        while true {
+            let n = filler.withUnsafeBytes { send(full, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n <= 0 { break }
+            filled += n
+        }
+        let payload = [UInt8](repeating: 7, count: 300)
+        var results: [UInt64: Int32] = [:]
+        payload.withUnsafeBytes { p in
+            #expect(ring.queue(fd: gone, p, tag: 1))
+            #expect(ring.queue(fd: full, p, tag: 2))
+            #expect(ring.queue(fd: -1, p, tag: 3))
+            #expect(submit(ring, into: &results) == 0)
+        }
+        #expect(results[1] == -EPIPE)
+        #expect(results[2] == -EAGAIN)
+        #expect(results[3] == -EBADF)
+        // Room for part of a large send: the result says how much went.
+        #expect(readAll(reader).count == filled)
+        let large = [UInt8](repeating: 9, count: 1 << 20)
+        large.withUnsafeBytes { p in
+            #expect(ring.queue(fd: full, p, tag: 4))
+            #expect(submit(ring, into: &results) == 0)
+        }
+        let sent = try #require(results[4])
+        #expect(sent > 0 && sent < Int32(large.count))
+        #expect(readAll(reader) == [UInt8](repeating: 9, count: Int(sent)))
+    }
+}
