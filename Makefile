@@ -50,7 +50,7 @@ test-unit:
 
 test-integration:
 	@scripts/py-venv.sh
-	CHAT_SERVER_BIN=$(DEBUG_BIN) $(PY) -m pytest -q Tests/integration
+	CHAT_SERVER_BIN=$(DEBUG_BIN) CHAT_BENCH_BIN=.build/debug/chat-bench $(PY) -m pytest -q Tests/integration
 
 # Autobahn sections 1-10 against /echo of a server that needs no Redis for it.
 conformance-core:
@@ -64,8 +64,8 @@ ASAN_BIN := .build-asan/debug/chat-server
 test-asan: deps
 	@scripts/deps.sh --test
 	@scripts/py-venv.sh
-	$(SWIFT) build --sanitize=address --scratch-path .build-asan --product chat-server
-	CHAT_SANITIZED=1 CHAT_SERVER_BIN=$(ASAN_BIN) $(PY) -m pytest -q Tests/integration
+	$(SWIFT) build --sanitize=address --scratch-path .build-asan
+	CHAT_SANITIZED=1 CHAT_SERVER_BIN=$(ASAN_BIN) CHAT_BENCH_BIN=.build-asan/debug/chat-bench $(PY) -m pytest -q Tests/integration
 	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
 	@! grep -l Sanitizer build/autobahn-asan/server.log
 

@@ -16,11 +16,11 @@ let package = Package(
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
-        .target(name: "CSendRing", path: "Sources/CSendRing"),
+        .target(name: "CIORing", path: "Sources/CIORing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
-        .target(name: "EventIO", dependencies: ["CLibevent", "CSendRing"], path: "Sources/EventIO", swiftSettings: unchecked),
+        .target(name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",

@@ -153,7 +153,8 @@ COMMANDS = []
 
 
 def bench(server, args):
-    cmd = ["taskset", "-c", TOOL_CPU, str(BENCH)] + args + ["--server-pids", ",".join(map(str, server.pids()))]
+    reads = ["--reads", os.environ["BENCH_READS"]] if os.environ.get("BENCH_READS") else []  # to compare the tool's two readers
+    cmd = ["taskset", "-c", TOOL_CPU, str(BENCH)] + args + reads + ["--server-pids", ",".join(map(str, server.pids()))]
     shown = " ".join(("'" + a + "'") if any(c in a for c in ' {}"*') else a for a in cmd[3:])
     COMMANDS.append((server.name, shown.replace(str(BENCH), "chat-bench")))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -374,6 +375,12 @@ def report(results, seconds, out_path, instructions=None):
               "protocol that joins every channel, so it also receives its own messages (`publisher_echoes`, counted as "
               "deliveries in the CPU figure). Nchan subscribers use WebSocket at `/sub/<ch>`; its publisher POSTs to "
               "`/pub/<ch>` on keep-alive connections.",
+              "- The tool's subscribers read through io_uring: every socket that became readable in a loop turn gets a "
+              "queued `recv`, and one system call makes them all (`--reads ring`, the default; `--reads read` is one "
+              "`read()` per socket). Same reader for both servers; it took the tool from 0.80 to 0.75 cores in W2 "
+              "(alternating 10 s runs, 2026-11-30), where one `read()` per socket had it near saturation. Most of what "
+              "is left is the kernel's: each read of pushed data sends an ACK at once, and on loopback that ACK's "
+              "processing runs on the tool's CPU too.",
               "- Latency: from the publisher's send to the subscriber's read (monotonic clock in the payload). Server CPU: "
               "user+system time of the server processes from /proc over the measured interval, divided by deliveries. "
               "Tool CPU: the benchmark's own CPU in cores; near 1.0 would mean the tool limits the result.",

@@ -29,11 +29,18 @@ final class BenchConnection {
     unowned(unsafe) let owner: BenchConnectionOwner
     unowned(unsafe) let loop: EventLoop
     let buffer: UnsafeMutableRawBufferPointer
+    /// Reads of an open connection go through the ring when there is one.
+    unowned(unsafe) let batchReader: BatchReader?
+    /// A read of this socket is queued on the ring: closing waits for its result, so
+    /// that the descriptor is not reused under it.
+    private var readQueued = false
     var isReady = false
     /// Last sequence number seen (duplicate detection), and counts.
     var lastSeq: Int64 = -1
 
-    init(index: Int, channel: Int, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer, owner: BenchConnectionOwner, path: String) {
+    init(index: Int, channel: Int, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer, batchReader: BatchReader?,
+         owner: BenchConnectionOwner, path: String) {
+        self.batchReader = batchReader
         self.index = index
         self.channel = channel
         self.loop = loop
@@ -144,13 +151,38 @@ final class BenchConnection {
     }
 
     private func onReadable() {
+        if state == .open, !readQueued, let batchReader, batchReader.queue(self) {
+            readQueued = true
+            return
+        }
+        if readQueued { return }
         let n = read(fd, buffer.baseAddress, buffer.count)
+        received(n < 0 ? -Int(errno) : n, buffer)
+    }
+
+    /// The result of a queued read (bytes or -errno, in `slot`); nil when the ring
+    /// failed before making it: then it is made with read() now.
+    func readCompleted(result: Int?, _ slot: UnsafeMutableRawBufferPointer?) {
+        readQueued = false
+        if state == .closed {
+            closeDescriptor()  // closed while the read was queued
+            return
+        }
+        guard let result, let slot else {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            return received(n < 0 ? -Int(errno) : n, buffer)
+        }
+        received(result, slot)
+    }
+
+    /// Bytes read into `into` (or -errno, or 0 for end of stream).
+    private func received(_ n: Int, _ into: UnsafeMutableRawBufferPointer) {
         if n <= 0 {
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
-            return fail(n == 0 ? "closed by the server" : "read: \(Platform.errorText(errno))")
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { return }
+            return fail(n == 0 ? "closed by the server" : "read: \(Platform.errorText(Int32(-n)))")
         }
         let now = ProcStats.monotonicNanos()
-        var bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+        var bytes = UnsafeMutableRawBufferPointer(rebasing: into[0..<n])
         if state == .handshaking {
             head.append(contentsOf: bytes)
             guard let end = Self.headEnd(head) else {
@@ -204,6 +236,10 @@ final class BenchConnection {
         if let writeEvent { event_free(writeEvent) }
         event = nil
         writeEvent = nil
+        if !readQueued { closeDescriptor() }
+    }
+
+    private func closeDescriptor() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }

@@ -31,6 +31,8 @@ struct BenchOptions {
     var hold = 3.0
     var channelPrefix = "bench"
     var serverPIDs: [Int32] = []
+    /// Subscribers read through io_uring (one system call per loop turn) or with read().
+    var ringReads = true
     /// First source address for client sockets; consecutive addresses after it are
     /// used every `perSource` connections (127.0.0.x), past the ephemeral port range.
     var sourceBase: (UInt8, UInt8, UInt8, UInt8) = (127, 0, 0, 2)
@@ -68,6 +70,8 @@ struct BenchOptions {
       --settle S             seconds between "all ready" and the first publish (default 1)
       --hold S               idle mode: seconds to hold before measuring (default 3)
       --server-pids P,P      server processes (their children count too) for CPU and RSS
+      --reads ring|read      subscribers read through io_uring, one system call per loop turn
+                             (default; read() where the kernel forbids it), or one read() per socket
       --source-base A.B.C.D  first client source address (default 127.0.0.2)
       --per-source N         connections per source address (default 20000)
       --per-process N        connections per process before splitting (default: descriptor limit - 200)
@@ -107,6 +111,12 @@ struct BenchOptions {
             case "--hold": guard let d = Double(v), d >= 0 else { return .failure(BenchError("bad \(a)")) }; o.hold = d
             case "--timeout": guard let d = Double(v), d > 0 else { return .failure(BenchError("bad \(a)")) }; o.timeout = d
             case "--server-pids": o.serverPIDs = v.split(separator: ",").compactMap { Int32($0) }
+            case "--reads":
+                switch v {
+                case "ring": o.ringReads = true
+                case "read": o.ringReads = false
+                default: return .failure(BenchError("--reads: ring or read"))
+                }
             case "--source-base":
                 let p = v.split(separator: ".").compactMap { UInt8($0) }
                 guard p.count == 4 else { return .failure(BenchError("bad \(a)")) }

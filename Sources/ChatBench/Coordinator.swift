@@ -105,6 +105,12 @@ final class Coordinator {
         if shards.isEmpty { report() } else { for s in shards { s.send("report") } }
     }
 
+    /// How the subscribers read: "ring" (io_uring) or "read" (asked for, or io_uring refused).
+    private var readsKind: String {
+        var error: Int32 = 0
+        return options.ringReads && IORing.make(entries: 1, error: &error) != nil ? "ring" : "read"
+    }
+
     private func report() {
         var r = ShardReport()
         if let l = local { r = ShardReport(l, cpu: measureEnd.tool - measureStart.tool) } else { for x in reports { r.merge(x) } }
@@ -112,7 +118,7 @@ final class Coordinator {
         let toolCPU = (measureEnd.tool - measureStart.tool) + (local == nil ? r.cpu : 0)
         var fields: [(String, String)] = [
             ("mode", q(options.mode.rawValue)), ("subscribers", "\(options.subscribers)"), ("channels", "\(options.channels)"),
-            ("processes", "\(max(1, shards.count) + (shards.isEmpty ? 0 : 1))"),
+            ("processes", "\(max(1, shards.count) + (shards.isEmpty ? 0 : 1))"), ("reads", q(readsKind)),
             ("connected", "\(r.connected)"), ("ready", "\(r.ready)"),
         ]
         if options.mode == .pubsub, let p = publisher {

@@ -41,7 +41,7 @@ final class Publisher: BenchConnectionOwner {
             prefixes = (0..<options.channels).map { Array(options.expand(String(parts[0]), channel: $0).utf8) }
             suffix = parts.count > 1 ? Array(parts[1].utf8) : []
             guard let endpoint = Endpoint(options.publishURL) else { return fail("bad --publish-url") }
-            let c = BenchConnection(index: -1, channel: 0, loop: loop, buffer: buffer, owner: self, path: endpoint.path)
+            let c = BenchConnection(index: -1, channel: 0, loop: loop, buffer: buffer, batchReader: nil, owner: self, path: endpoint.path)
             ws = c
             if let e = c.connect(to: endpoint, from: nil) { fail(e) }
         case .http:

@@ -13,6 +13,8 @@ final class Subscribers: BenchConnectionOwner {
     private var connecting = 0
     private let endpoint: Endpoint
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 262_144, alignment: 16)
+    /// io_uring reads (`--reads ring`), when the kernel allows them.
+    let batchReader: BatchReader?
     private let readyMarker: [UInt8]
     private(set) var connected = 0
     private(set) var ready = 0
@@ -31,6 +33,7 @@ final class Subscribers: BenchConnectionOwner {
         self.indices = indices
         self.endpoint = Endpoint(options.expand(options.url, index: 0, channel: 0))!
         self.readyMarker = Array(options.ready.utf8)
+        self.batchReader = options.ringReads ? BatchReader(loop: loop) : nil
         connections.reserveCapacity(indices.count)
     }
 
@@ -49,7 +52,7 @@ final class Subscribers: BenchConnectionOwner {
             let i = indices[nextToStart]
             nextToStart += 1
             let channel = i % options.channels
-            let c = BenchConnection(index: i, channel: channel, loop: loop, buffer: buffer, owner: self,
+            let c = BenchConnection(index: i, channel: channel, loop: loop, buffer: buffer, batchReader: batchReader, owner: self,
                                     path: Endpoint(options.expand(options.url, index: i, channel: channel))!.path)
             connections.append(c)
             let s = options.sourceBase

@@ -19,6 +19,7 @@ import websockets
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "build" / "test-logs"
 SERVER_BIN = (ROOT / os.environ.get("CHAT_SERVER_BIN", ".build/debug/chat-server")).resolve()
+BENCH_BIN = (ROOT / os.environ.get("CHAT_BENCH_BIN", ".build/debug/chat-bench")).resolve()
 REDIS_BIN = os.environ.get("REDIS_SERVER_BIN", "redis-server")
 API_KEY = "test-api-key"
 

@@ -713,14 +713,14 @@ final class ChannelHub {
     /// makes up to `Worker.sendRingEntries` of them. The bytes live until the last
     /// submission returns, within the caller's `withUnsafeBytes`. Each member is
     /// visited once, so a socket never has two sends in one submission.
-    private func fanOut(_ batch: UnsafeRawBufferPointer, events: Int, ring: SendRing, to targets: ContiguousArray<Unmanaged<Connection>>) {
+    private func fanOut(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, to targets: ContiguousArray<Unmanaged<Connection>>) {
         var taken = 0
         for t in targets { t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } } }
         submitRing(ring, batch)
         worker.stats.deliveries += UInt64(taken * events)
     }
 
-    private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: SendRing) {
+    private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing) {
         var taken = 0
         for conn in worker.connections where conn.isOpenChat { if queueShared(conn, batch, events: events, ring) { taken += 1 } }
         submitRing(ring, batch)
@@ -730,10 +730,10 @@ final class ChannelHub {
     /// One member's share of a ring fan-out: queued when its socket has nothing
     /// pending (true: the caller counts its deliveries).
     @inline(__always)
-    private func queueShared(_ conn: Connection, _ batch: UnsafeRawBufferPointer, events: Int, _ ring: SendRing) -> Bool {
+    private func queueShared(_ conn: Connection, _ batch: UnsafeRawBufferPointer, events: Int, _ ring: IORing) -> Bool {
         guard conn.acceptShared(batch, events: events) else { return false }
         if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
-        guard ring.queue(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
+        guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
             worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: Self.send(conn.fd, batch)))
             return true
         }
@@ -746,7 +746,7 @@ final class ChannelHub {
     /// kernel refused the submission: then the sends without a result are made with
     /// send() here, and the worker stops using the ring.
     @discardableResult
-    private func submitRing(_ ring: SendRing, _ batch: UnsafeRawBufferPointer) -> Bool {
+    private func submitRing(_ ring: IORing, _ batch: UnsafeRawBufferPointer) -> Bool {
         let queued = ringCount
         guard queued > 0 else { return true }
         ringCount = 0

@@ -71,7 +71,7 @@ final class Worker {
     let commands: RedisLink
     let subscriber: RedisLink
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
-    private(set) var sendRing: SendRing?
+    private(set) var sendRing: IORing?
     /// Sends per ring submission: a channel larger than this takes several.
     static let sendRingEntries: UInt32 = 1_024
     private(set) var hub: ChannelHub!
@@ -138,7 +138,7 @@ final class Worker {
             return
         }
         var error: Int32 = 0
-        sendRing = SendRing.make(entries: Self.sendRingEntries, error: &error)
+        sendRing = IORing.make(entries: Self.sendRingEntries, error: &error)
         if sendRing != nil {
             logger.info("fan-out writes: io_uring")
         } else {

@@ -3,14 +3,15 @@ import Testing
 
 @testable import EventIO
 
-/// The io_uring send ring against real sockets (Unix stream pairs): what it sends
-/// arrives, and every result is what `send()` would have returned.
-@Suite struct SendRingTests {
+/// The io_uring ring against real sockets (Unix stream pairs): what it sends arrives,
+/// what it receives is what was sent, and every result is what `send()` or `recv()`
+/// would have returned.
+@Suite struct IORingTests {
     /// A ring, or nil where the kernel has no io_uring or forbids it; then `make` must
     /// say why with one of the errnos the server logs before falling back to send().
-    func makeRing(_ entries: UInt32 = 8) -> SendRing? {
+    func makeRing(_ entries: UInt32 = 8) -> IORing? {
         var error: Int32 = 0
-        let ring = SendRing.make(entries: entries, error: &error)
+        let ring = IORing.make(entries: entries, error: &error)
         if ring == nil { #expect([ENOSYS, EPERM, EACCES, EOPNOTSUPP].contains(error), "unexpected errno \(error)") }
         return ring
     }
@@ -33,7 +34,7 @@ import Testing
     }
 
     /// Sends results into `results[tag]`; returns the submit status.
-    func submit(_ ring: SendRing, into results: inout [UInt64: Int32]) -> Int32 {
+    func submit(_ ring: IORing, into results: inout [UInt64: Int32]) -> Int32 {
         var got: [UInt64: Int32] = [:]
         let status = ring.submit { tag, result in
             #expect(got[tag] == nil, "two results for one send")
@@ -49,7 +50,7 @@ import Testing
         defer { for (a, b) in pairs { close(a); close(b) } }
         let payloads = (0..<10).map { k in [UInt8]("message \(k) ".utf8) + [UInt8](repeating: UInt8(65 + k), count: 100 * k) }
         for (k, (a, _)) in pairs.enumerated() {
-            let queued = payloads[k].withUnsafeBytes { ring.queue(fd: a, $0, tag: UInt64(k)) }
+            let queued = payloads[k].withUnsafeBytes { ring.queueSend(fd: a, $0, tag: UInt64(k)) }
             #expect(queued)
         }
         #expect(ring.queued == 10)
@@ -70,12 +71,12 @@ import Testing
         defer { close(a); close(b) }
         let byte: [UInt8] = [42]
         try byte.withUnsafeBytes { one in
-            for k in 0..<4 { #expect(ring.queue(fd: a, one, tag: UInt64(k))) }
-            #expect(!ring.queue(fd: a, one, tag: 4))
+            for k in 0..<4 { #expect(ring.queueSend(fd: a, one, tag: UInt64(k))) }
+            #expect(!ring.queueSend(fd: a, one, tag: 4))
             var results: [UInt64: Int32] = [:]
             #expect(submit(ring, into: &results) == 0)
             #expect(results == [0: 1, 1: 1, 2: 1, 3: 1])
-            #expect(ring.queue(fd: a, one, tag: 5))
+            #expect(ring.queueSend(fd: a, one, tag: 5))
             #expect(submit(ring, into: &results) == 0)
             #expect(results[5] == 1)
             try #require(readAll(b) == [42, 42, 42, 42, 42])
@@ -103,9 +104,9 @@ import Testing
         let payload = [UInt8](repeating: 7, count: 300)
         var results: [UInt64: Int32] = [:]
         payload.withUnsafeBytes { p in
-            #expect(ring.queue(fd: gone, p, tag: 1))
-            #expect(ring.queue(fd: full, p, tag: 2))
-            #expect(ring.queue(fd: -1, p, tag: 3))
+            #expect(ring.queueSend(fd: gone, p, tag: 1))
+            #expect(ring.queueSend(fd: full, p, tag: 2))
+            #expect(ring.queueSend(fd: -1, p, tag: 3))
             #expect(submit(ring, into: &results) == 0)
         }
         #expect(results[1] == -EPIPE)
@@ -115,11 +116,37 @@ import Testing
         #expect(readAll(reader).count == filled)
         let large = [UInt8](repeating: 9, count: 1 << 20)
         large.withUnsafeBytes { p in
-            #expect(ring.queue(fd: full, p, tag: 4))
+            #expect(ring.queueSend(fd: full, p, tag: 4))
             #expect(submit(ring, into: &results) == 0)
         }
         let sent = try #require(results[4])
         #expect(sent > 0 && sent < Int32(large.count))
         #expect(readAll(reader) == [UInt8](repeating: 9, count: Int(sent)))
+    }
+
+    @Test func oneSubmissionReceivesFromEverySocket() throws {
+        guard let ring = makeRing(16) else { return }
+        let pairs = (0..<6).map { _ in socketPair() }
+        defer { for (a, b) in pairs { close(a); close(b) } }
+        // Sockets 0-3 have data, 4 has nothing yet, 5's peer has hung up.
+        for k in 0..<4 {
+            let text = [UInt8]("reply \(k)".utf8)
+            _ = text.withUnsafeBytes { send(pairs[k].1, $0.baseAddress, $0.count, 0) }
+        }
+        shutdown(pairs[5].1, Int32(SHUT_WR))
+        let slots = UnsafeMutableRawBufferPointer.allocate(byteCount: 6 * 64, alignment: 16)
+        defer { slots.deallocate() }
+        for (k, (a, _)) in pairs.enumerated() {
+            let slot = UnsafeMutableRawBufferPointer(rebasing: slots[(k * 64)..<(k * 64 + 64)])
+            #expect(ring.queueRecv(fd: a, into: slot, tag: UInt64(k)))
+        }
+        var results: [UInt64: Int32] = [:]
+        #expect(submit(ring, into: &results) == 0)
+        for k in 0..<4 {
+            let got = try #require(results[UInt64(k)])
+            #expect(Array(UnsafeRawBufferPointer(rebasing: slots[(k * 64)..<(k * 64 + Int(max(got, 0)))])) == [UInt8]("reply \(k)".utf8))
+        }
+        #expect(results[4] == -EAGAIN)
+        #expect(results[5] == 0)
     }
 }

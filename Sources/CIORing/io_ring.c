@@ -1,4 +1,4 @@
-#include "send_ring.h"
+#include "io_ring.h"
 
 #include <errno.h>
 #include <linux/io_uring.h>
@@ -9,7 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct chat_send_ring {
+struct chat_io_ring {
     int fd;
     unsigned entries;
     unsigned *sq_head, *sq_tail, sq_mask;
@@ -33,18 +33,19 @@ static int ring_enter(int fd, unsigned submit, unsigned wait, unsigned flags) {
     return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, NULL, 0);
 }
 
-static int supports_send(int fd) {
+static int supports_send_and_recv(int fd) {
     size_t size = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
     struct io_uring_probe *probe = calloc(1, size);
     if (!probe) return 0;
     int ok = syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, probe, 256) == 0
-        && probe->last_op >= IORING_OP_SEND
-        && (probe->ops[IORING_OP_SEND].flags & IO_URING_OP_SUPPORTED);
+        && probe->last_op >= IORING_OP_RECV
+        && (probe->ops[IORING_OP_SEND].flags & IO_URING_OP_SUPPORTED)
+        && (probe->ops[IORING_OP_RECV].flags & IO_URING_OP_SUPPORTED);
     free(probe);
     return ok;
 }
 
-chat_send_ring *chat_send_ring_create(unsigned entries, int *error) {
+chat_io_ring *chat_io_ring_create(unsigned entries, int *error) {
     struct io_uring_params p;
     /* SUBMIT_ALL: one bad send does not stop the rest; COOP_TASKRUN and SINGLE_ISSUER:
      * only this thread submits, no interrupts to run completions. Older kernels
@@ -52,9 +53,9 @@ chat_send_ring *chat_send_ring_create(unsigned entries, int *error) {
     int fd = ring_setup(entries, &p, IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER);
     if (fd < 0 && errno == EINVAL) fd = ring_setup(entries, &p, 0);
     if (fd < 0) { *error = errno; return NULL; }
-    if (!supports_send(fd)) { close(fd); *error = EOPNOTSUPP; return NULL; }
+    if (!supports_send_and_recv(fd)) { close(fd); *error = EOPNOTSUPP; return NULL; }
 
-    chat_send_ring *ring = calloc(1, sizeof *ring);
+    chat_io_ring *ring = calloc(1, sizeof *ring);
     if (!ring) { close(fd); *error = ENOMEM; return NULL; }
     ring->fd = fd;
     ring->entries = p.sq_entries;
@@ -88,11 +89,11 @@ chat_send_ring *chat_send_ring_create(unsigned entries, int *error) {
     return ring;
 fail:
     *error = errno;
-    chat_send_ring_destroy(ring);
+    chat_io_ring_destroy(ring);
     return NULL;
 }
 
-void chat_send_ring_destroy(chat_send_ring *ring) {
+void chat_io_ring_destroy(chat_io_ring *ring) {
     if (!ring) return;
     if (ring->sqes) munmap(ring->sqes, ring->sqes_size);
     if (ring->cq_map && ring->cq_map != ring->sq_map && ring->cq_map != MAP_FAILED) munmap(ring->cq_map, ring->cq_map_size);
@@ -101,24 +102,32 @@ void chat_send_ring_destroy(chat_send_ring *ring) {
     free(ring);
 }
 
-int chat_send_ring_queue(chat_send_ring *ring, int fd, const void *bytes, unsigned length, uint64_t tag) {
+static int queue(chat_io_ring *ring, uint8_t opcode, int fd, const void *bytes, unsigned length, int flags, uint64_t tag) {
     if (ring->broken || ring->queued >= ring->entries) return -1;
     struct io_uring_sqe *sqe = &ring->sqes[ring->tail & ring->sq_mask];
     memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_SEND;
+    sqe->opcode = opcode;
     sqe->fd = fd;
     sqe->addr = (uint64_t)(uintptr_t)bytes;
     sqe->len = length;
-    sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL; /* never waits: EAGAIN comes back as the result */
+    sqe->msg_flags = flags; /* MSG_DONTWAIT: never waits, EAGAIN comes back as the result */
     sqe->user_data = tag;
     ring->tail++;
     ring->queued++;
     return 0;
 }
 
-unsigned chat_send_ring_queued(const chat_send_ring *ring) { return ring->queued; }
+int chat_io_ring_queue_send(chat_io_ring *ring, int fd, const void *bytes, unsigned length, uint64_t tag) {
+    return queue(ring, IORING_OP_SEND, fd, bytes, length, MSG_DONTWAIT | MSG_NOSIGNAL, tag);
+}
 
-int chat_send_ring_submit(chat_send_ring *ring) {
+int chat_io_ring_queue_recv(chat_io_ring *ring, int fd, void *buffer, unsigned capacity, uint64_t tag) {
+    return queue(ring, IORING_OP_RECV, fd, buffer, capacity, MSG_DONTWAIT, tag);
+}
+
+unsigned chat_io_ring_queued(const chat_io_ring *ring) { return ring->queued; }
+
+int chat_io_ring_submit(chat_io_ring *ring) {
     unsigned count = ring->queued;
     if (count == 0) return 0;
     if (ring->broken) return -EBADFD;
@@ -148,7 +157,7 @@ int chat_send_ring_submit(chat_send_ring *ring) {
     return 0;
 }
 
-int chat_send_ring_next(chat_send_ring *ring, uint64_t *tag, int32_t *result) {
+int chat_io_ring_next(chat_io_ring *ring, uint64_t *tag, int32_t *result) {
     unsigned head = *ring->cq_head;
     if (head == __atomic_load_n(ring->cq_tail, __ATOMIC_ACQUIRE)) return 0;
     struct io_uring_cqe *cqe = &ring->cqes[head & ring->cq_mask];

@@ -1,0 +1,53 @@
+"""chat-bench, the benchmark tool, against a real chat-server: what it reports must be
+true (every message counted once, nothing invented), with both of its readers."""
+import json
+import subprocess
+
+import pytest
+
+from harness import BENCH_BIN, ChatServer, unique
+
+from test_fanout import kernel_allows_io_uring
+
+
+@pytest.fixture(scope="module")
+def server(redis):
+    s = ChatServer(redis, "bench", env={"RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "1000"})
+    yield s
+    s.stop()
+
+
+def chat_bench(*args, timeout=120) -> dict:
+    out = subprocess.run([str(BENCH_BIN), *args], capture_output=True, text=True, timeout=timeout)
+    assert out.stdout.strip(), out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("reads", ["ring", "read"])
+def test_pubsub_counts_every_delivery_once(server, reads):
+    prefix = unique("b")
+    subscribers, channels, rate, seconds = 60, 4, 40, 1.5
+    r = chat_bench("pubsub", "--subscribers", str(subscribers), "--channels", str(channels), "--channel-prefix", prefix,
+                   "--rate", str(rate), "--duration", str(seconds), "--drain", "2", "--settle", "0.5",
+                   "--url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}s{{i}}",
+                   "--join", '{"op":"join","channel":"{ch}"}', "--ready", '"type":"joined"',
+                   "--publish", "ws", "--publish-url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}pub",
+                   "--reads", reads, "--server-pids", str(server.proc.pid))
+    assert r["reads"] == (reads if reads == "read" or kernel_allows_io_uring() else "read")
+    assert r["connected"] == r["ready"] == subscribers
+    assert r["published"] == int(rate * seconds)
+    # Round-robin over the channels, 15 subscribers each: every message to 15.
+    assert r["expected"] == r["published"] * subscribers // channels
+    assert r["delivered"] == r["expected"] and r["lost"] == 0 and r["duplicates"] == 0
+    assert r["failures"] == 0
+    lat = r["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
+    assert r["server_cpu_us_per_delivery"] > 0 and r["tool_cpu_cores"] > 0
+
+
+def test_idle_reports_memory_per_connection(server):
+    r = chat_bench("idle", "--subscribers", "300", "--hold", "1",
+                   "--url", f"ws://127.0.0.1:{server.port}/ws?nickname={unique('i')}{{i}}",
+                   "--server-pids", str(server.proc.pid))
+    assert r["connected"] == r["ready"] == 300
+    assert r["server_kib_per_connection"] > 0
