@@ -134,18 +134,21 @@ int chat_io_ring_submit(chat_io_ring *ring) {
     __atomic_store_n(ring->sq_tail, ring->tail, __ATOMIC_RELEASE);
     unsigned head = __atomic_load_n(ring->sq_head, __ATOMIC_ACQUIRE);
     unsigned start = ring->tail - count;
-    /* Each send completes inside the call; waiting for `count` results only makes
-     * sure every result is in the completion queue when this returns. */
-    int failures = 0;
-    for (;;) {
+    /* Each operation completes inside the call (MSG_DONTWAIT: a full or empty socket
+     * answers EAGAIN instead of waiting); waiting for `count` results only makes sure
+     * every result is in the completion queue when this returns. The rounds are
+     * bounded: a kernel that keeps refusing (EINTR, EAGAIN, EBUSY) or stops making
+     * progress leaves the ring unusable rather than the loop spinning. */
+    for (int rounds = 0;; rounds++) {
         unsigned consumed = head - start;
         unsigned completed = __atomic_load_n(ring->cq_tail, __ATOMIC_ACQUIRE) - *ring->cq_head;
         if (consumed >= count && completed >= count) break;
-        int r = ring_enter(ring->fd, count - consumed, count - completed, IORING_ENTER_GETEVENTS);
+        int r = rounds < 1000 ? ring_enter(ring->fd, count - consumed, count - completed, IORING_ENTER_GETEVENTS) : -1;
         if (r < 0) {
-            if ((errno == EINTR || errno == EAGAIN || errno == EBUSY) && ++failures < 1000) { head = __atomic_load_n(ring->sq_head, __ATOMIC_ACQUIRE); continue; }
-            /* Unusable: sends the kernel has not taken must never be made later,
-             * when their bytes are gone. */
+            if (rounds >= 1000) errno = EIO;
+            else if (errno == EINTR || errno == EAGAIN || errno == EBUSY) { head = __atomic_load_n(ring->sq_head, __ATOMIC_ACQUIRE); continue; }
+            /* Unusable: operations the kernel has not taken must never be made later,
+             * when their bytes are gone; the ring is not entered again. */
             int e = errno;
             ring->broken = 1;
             ring->queued = 0;

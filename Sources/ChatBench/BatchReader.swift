@@ -9,6 +9,7 @@ import Glibc
 /// `--reads read` keeps one `read()` per socket.
 final class BatchReader {
     static let slots = 1_024
+    /// A socket holding more than a slot is reported readable again next turn.
     static let slotBytes = 16_384
 
     private let ring: IORing
@@ -16,6 +17,8 @@ final class BatchReader {
     private var queued: [Unmanaged<BenchConnection>] = []
     private var endOfTurn: LoopEvent!
     private(set) var isBroken = false
+    /// Reads made through the ring (reported as `ring_reads`).
+    private(set) var reads: UInt64 = 0
 
     /// nil where the kernel does not allow io_uring (then the tool reads with read()).
     init?(loop: EventLoop) {
@@ -53,6 +56,7 @@ final class BatchReader {
             let slot = UnsafeMutableRawBufferPointer(rebasing: arena[(k * Self.slotBytes)..<((k + 1) * Self.slotBytes)])
             batch[k].takeUnretainedValue().readCompleted(result: Int(result), slot)
         }
+        reads += UInt64(answered.lazy.filter { $0 }.count)
         if error != 0 {
             isBroken = true  // reads not made are made with read() now, and from now on
             for k in 0..<batch.count where !answered[k] { batch[k].takeUnretainedValue().readCompleted(result: nil, nil) }

@@ -71,7 +71,8 @@ struct BenchOptions {
       --hold S               idle mode: seconds to hold before measuring (default 3)
       --server-pids P,P      server processes (their children count too) for CPU and RSS
       --reads ring|read      subscribers read through io_uring, one system call per loop turn
-                             (default; read() where the kernel forbids it), or one read() per socket
+                             (default; read() where the kernel forbids it), or one read() per socket;
+                             the JSON line's "reads" and "ring_reads" say what happened
       --source-base A.B.C.D  first client source address (default 127.0.0.2)
       --per-source N         connections per source address (default 20000)
       --per-process N        connections per process before splitting (default: descriptor limit - 200)

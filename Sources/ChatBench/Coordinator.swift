@@ -105,12 +105,6 @@ final class Coordinator {
         if shards.isEmpty { report() } else { for s in shards { s.send("report") } }
     }
 
-    /// How the subscribers read: "ring" (io_uring) or "read" (asked for, or io_uring refused).
-    private var readsKind: String {
-        var error: Int32 = 0
-        return options.ringReads && IORing.make(entries: 1, error: &error) != nil ? "ring" : "read"
-    }
-
     private func report() {
         var r = ShardReport()
         if let l = local { r = ShardReport(l, cpu: measureEnd.tool - measureStart.tool) } else { for x in reports { r.merge(x) } }
@@ -118,7 +112,7 @@ final class Coordinator {
         let toolCPU = (measureEnd.tool - measureStart.tool) + (local == nil ? r.cpu : 0)
         var fields: [(String, String)] = [
             ("mode", q(options.mode.rawValue)), ("subscribers", "\(options.subscribers)"), ("channels", "\(options.channels)"),
-            ("processes", "\(max(1, shards.count) + (shards.isEmpty ? 0 : 1))"), ("reads", q(readsKind)),
+            ("processes", "\(max(1, shards.count) + (shards.isEmpty ? 0 : 1))"), ("reads", q(r.ringReads > 0 ? "ring" : "read")), ("ring_reads", "\(r.ringReads)"),
             ("connected", "\(r.connected)"), ("ready", "\(r.ready)"),
         ]
         if options.mode == .pubsub, let p = publisher {
@@ -188,7 +182,7 @@ final class Coordinator {
 /// What one process of subscribers measured.
 struct ShardReport {
     var connected = 0, ready = 0, failures = 0
-    var delivered: UInt64 = 0, duplicates: UInt64 = 0
+    var delivered: UInt64 = 0, duplicates: UInt64 = 0, ringReads: UInt64 = 0
     var cpu = 0.0
     var histogram = LatencyHistogram()
     var firstError = ""
@@ -198,26 +192,28 @@ struct ShardReport {
     init(_ s: Subscribers, cpu: Double) {
         connected = s.connected; ready = s.ready; failures = s.failures
         delivered = s.delivered; duplicates = s.duplicates; histogram = s.histogram
+        ringReads = s.batchReader?.reads ?? 0
         self.cpu = cpu
         firstError = s.firstError
     }
 
-    /// `report <connected> <ready> <failures> <delivered> <duplicates> <cpu> <max> <sparse histogram>`
+    /// `report <connected> <ready> <failures> <delivered> <duplicates> <cpu> <max> <sparse histogram> <ring reads>`
     var line: String {
-        "report \(connected) \(ready) \(failures) \(delivered) \(duplicates) \(cpu) \(histogram.maximum) \(histogram.sparse.isEmpty ? "-" : histogram.sparse)"
+        "report \(connected) \(ready) \(failures) \(delivered) \(duplicates) \(cpu) \(histogram.maximum) \(histogram.sparse.isEmpty ? "-" : histogram.sparse) \(ringReads)"
     }
 
     init?(_ line: String) {
         let p = line.split(separator: " ")
-        guard p.count >= 9, let c = Int(p[1]), let r = Int(p[2]), let f = Int(p[3]), let d = UInt64(p[4]), let u = UInt64(p[5]),
+        guard p.count >= 10, let c = Int(p[1]), let r = Int(p[2]), let f = Int(p[3]), let d = UInt64(p[4]), let u = UInt64(p[5]),
               let cpu = Double(p[6]), let mx = UInt64(p[7]) else { return nil }
         connected = c; ready = r; failures = f; delivered = d; duplicates = u; self.cpu = cpu
         histogram = LatencyHistogram(sparse: p[8] == "-" ? "" : String(p[8]), maximum: mx)
+        ringReads = UInt64(p[9]) ?? 0
     }
 
     mutating func merge(_ o: ShardReport) {
         connected += o.connected; ready += o.ready; failures += o.failures
-        delivered += o.delivered; duplicates += o.duplicates; cpu += o.cpu
+        delivered += o.delivered; duplicates += o.duplicates; cpu += o.cpu; ringReads += o.ringReads
         histogram.merge(o.histogram)
         if firstError.isEmpty { firstError = o.firstError }
     }

@@ -200,6 +200,9 @@ def test_a_client_that_stops_reading_is_cut_off_and_nobody_else_waits(server, io
     m = metrics(server)
     assert m["chat_slow_consumer_disconnects_total"] == 1
     assert m["chat_connections_closed_total{reason=slow_consumer}"] == 1
+    # The sleeper's socket filled up part-way through a batch at least once, so the
+    # path that keeps a short send's rest was taken (and the stream above is whole).
+    assert m["chat_partial_writes_total"] >= 1
 
 
 @pytest.mark.env({"RATE_LIMIT": "5", "RATE_BURST": "5"})

@@ -668,7 +668,7 @@ final class ChannelHub {
             channel.batchEvents = 0
             let targets = channel.targets  // a copy: members may leave while we write
             batch.withUnsafeBytes { b in
-                if targets.count > 1, let ring = worker.sendRing {
+                if targets.count > 1, !ringInUse, let ring = worker.sendRing {
                     fanOut(b, events: events, ring: ring, to: targets)
                 } else {
                     for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
@@ -689,7 +689,7 @@ final class ChannelHub {
             swap(&batch, &globalBatch)
             globalBatchEvents = 0
             batch.withUnsafeBytes { b in
-                if let ring = worker.sendRing {
+                if !ringInUse, let ring = worker.sendRing {
                     fanOutToAll(b, events: events, ring: ring)
                 } else {
                     for conn in worker.connections where conn.isOpenChat { conn.writeShared(b, events: events) }
@@ -707,6 +707,9 @@ final class ChannelHub {
     private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(capacity: Int(Worker.sendRingEntries))
     private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(Worker.sendRingEntries))
     private var ringCount = 0
+    /// A fan-out is using the ring (its table above): one started from inside it (none
+    /// is today) writes with send() instead of overwriting the table.
+    private var ringInUse = false
 
     /// One batch to many connections through the send ring: every member whose socket
     /// has nothing pending gets a queued send of the shared bytes, and one system call
@@ -714,6 +717,8 @@ final class ChannelHub {
     /// submission returns, within the caller's `withUnsafeBytes`. Each member is
     /// visited once, so a socket never has two sends in one submission.
     private func fanOut(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, to targets: ContiguousArray<Unmanaged<Connection>>) {
+        ringInUse = true
+        defer { ringInUse = false }
         var taken = 0
         for t in targets { t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } } }
         submitRing(ring, batch)
@@ -721,6 +726,8 @@ final class ChannelHub {
     }
 
     private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing) {
+        ringInUse = true
+        defer { ringInUse = false }
         var taken = 0
         for conn in worker.connections where conn.isOpenChat { if queueShared(conn, batch, events: events, ring) { taken += 1 } }
         submitRing(ring, batch)
@@ -731,8 +738,11 @@ final class ChannelHub {
     /// pending (true: the caller counts its deliveries).
     @inline(__always)
     private func queueShared(_ conn: Connection, _ batch: UnsafeRawBufferPointer, events: Int, _ ring: IORing) -> Bool {
-        guard conn.acceptShared(batch, events: events) else { return false }
+        // A full ring is submitted before this member is looked at: handling those
+        // results can add to its output (another channel's batch, when a member that
+        // failed leaves), and its send must then queue behind, not go first.
         if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
+        guard conn.acceptShared(batch, events: events) else { return false }
         guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
             worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: Self.send(conn.fd, batch)))
             return true

@@ -370,7 +370,6 @@ final class Connection {
     /// -errno. The rest waits in the output buffer for the socket. Returns the bytes
     /// sent, for the caller's count.
     func sharedSent(_ batch: UnsafeRawBufferPointer, result: Int) -> Int {
-        guard phase == .open else { return 0 }
         var offset = 0
         if result < 0 {
             let e = Int32(-result)
@@ -379,7 +378,9 @@ final class Connection {
         } else {
             offset = result
         }
-        if offset == batch.count { return offset }
+        // Closing (a close frame queued meanwhile) still gets the rest, ahead of it.
+        if offset == batch.count || phase == .closed { return offset }
+        if offset > 0 { worker.stats.partialWrites += 1 }
         buffered = true
         // Prepended: these bytes come before anything queued after the batch was taken.
         evbuffer_prepend(output, batch.baseAddress! + offset, batch.count - offset)

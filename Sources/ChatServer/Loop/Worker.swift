@@ -20,9 +20,11 @@ struct WorkerStats {
     var pings: UInt64 = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
-    /// Fan-out sends made through the io_uring ring, and the system calls that made them.
+    /// Fan-out sends made through the io_uring ring (any result), and its submissions.
     var ringSends: UInt64 = 0
     var ringSubmits: UInt64 = 0
+    /// Fan-out sends the socket took only part of (the rest waited in the output buffer).
+    var partialWrites: UInt64 = 0
 }
 
 /// One worker: one event loop, one listening socket, two Redis connections, its own
