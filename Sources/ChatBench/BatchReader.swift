@@ -37,11 +37,14 @@ final class BatchReader {
     func queue(_ c: BenchConnection) -> Bool {
         if isBroken { return false }
         if queued.count == Self.slots { flush() }
-        let slot = UnsafeMutableRawBufferPointer(rebasing: arena[(queued.count * Self.slotBytes)..<((queued.count + 1) * Self.slotBytes)])
-        guard ring.queueRecv(fd: c.fd, into: slot, tag: UInt64(queued.count)) else { return false }
+        guard ring.queueRecv(fd: c.fd, into: slot(queued.count), tag: UInt64(queued.count)) else { return false }
         queued.append(.passUnretained(c))
         if queued.count == 1 { endOfTurn.trigger() }
         return true
+    }
+
+    private func slot(_ k: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: arena[(k * Self.slotBytes)..<((k + 1) * Self.slotBytes)])
     }
 
     /// Makes the queued reads and hands each connection what it got.
@@ -53,8 +56,7 @@ final class BatchReader {
         let error = ring.submit { tag, result in
             let k = Int(tag)
             answered[k] = true
-            let slot = UnsafeMutableRawBufferPointer(rebasing: arena[(k * Self.slotBytes)..<((k + 1) * Self.slotBytes)])
-            batch[k].takeUnretainedValue().readCompleted(result: Int(result), slot)
+            batch[k].takeUnretainedValue().readCompleted(result: Int(result), slot(k))
         }
         reads += UInt64(answered.lazy.filter { $0 }.count)
         if error != 0 {

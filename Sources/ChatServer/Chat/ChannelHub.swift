@@ -1,6 +1,5 @@
 import ChatCore
 import EventIO
-import Glibc
 
 /// The chat: this worker's channel table and what clients ask of it. Every message
 /// goes through Redis (ChatStore), even between two members on this worker, so that
@@ -744,7 +743,7 @@ final class ChannelHub {
         if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
         guard conn.acceptShared(batch, events: events) else { return false }
         guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
-            worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: Self.send(conn.fd, batch)))
+            worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))
             return true
         }
         ringTargets[ringCount] = .passUnretained(conn)
@@ -776,15 +775,10 @@ final class ChannelHub {
         worker.dropSendRing(error)
         for k in 0..<queued {
             if answered[k] { worker.stats.ringSends += 1; continue }
-            bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: Self.send($0.fd, batch)) }
+            bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: $0.sendNow(batch)) }
         }
         worker.stats.bytesOut += UInt64(bytes)
         return false
-    }
-
-    private static func send(_ fd: Int32, _ batch: UnsafeRawBufferPointer) -> Int {
-        let n = Glibc.send(fd, batch.baseAddress, batch.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-        return n < 0 ? -Int(errno) : n
     }
 
     /// The frame of a quiet join notice as the stream stores it, for its joiner.

@@ -342,10 +342,15 @@ final class Connection {
     func writeShared(_ batch: UnsafeRawBufferPointer, events: Int) {
         guard acceptShared(batch, events: events) else { return }
         worker.stats.deliveries += UInt64(events)
-        // send(), not write(): straight into the socket layer, past the file layer's
-        // position lock and checks, which on this path cost more than they do.
-        let n = Glibc.send(fd, batch.baseAddress, batch.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-        worker.stats.bytesOut += UInt64(sharedSent(batch, result: n < 0 ? -Int(errno) : n))
+        worker.stats.bytesOut += UInt64(sharedSent(batch, result: sendNow(batch)))
+    }
+
+    /// One non-blocking send of `bytes`: the bytes sent, or -errno. send(), not
+    /// write(): straight into the socket layer, past the file layer's position lock and
+    /// checks, which on this path cost more than they do.
+    func sendNow(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let n = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        return n < 0 ? -Int(errno) : n
     }
 
     /// Takes a shared batch: false when this connection gets none of it (closing, too
