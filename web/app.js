@@ -645,6 +645,9 @@
     }
     if (ev.code === "wrong_password") {
       // Whatever was written while this join was under way was not sent: give it back.
+      // (Someone typing in the composer right now keeps the focus: their next keys must
+      // not land in the password field, and Enter send the message's text as a password.)
+      const writing = document.activeElement === ui.composerInput && ui.composerInput.value !== "";
       giveBack(ch, ch.outbox.splice(0), "Not sent: you were not in the channel yet. Your message is back in the box.");
       // The tab stays, with a password field in it.
       ch.phase = "locked";
@@ -656,7 +659,10 @@
       ch.lock.hidden = false;
       renderTabLabel(ch);
       addLine(ch, { kind: "error", text, alert: true });
-      if (ch.name === state.active) { renderHeader(); ch.lockInput.focus(); }
+      if (ch.name === state.active) {
+        renderHeader();
+        if (!writing) ch.lockInput.focus();
+      }
       return;
     }
     // A channel that was open before (this connection or before a reload) waits out

@@ -337,10 +337,21 @@ def test_web_two_users_chat_in_a_real_browser(web, shots):
             alice.wait(lambda: alice.active().get_attribute("id") == f"lock-{secret}", "focus in the password field")
             alice.shot("04-password")
             # A wrong guess; what she writes while it is checked is not lost: it comes back.
-            alice.keys("a wrong guess", Keys.ENTER)
-            alice.keys("written while joining", Keys.ENTER)
+            # (One call: the keys follow each other without a gap. The refusal may land before
+            # the message is sent — given back — or while it is typed: it stays in the box.)
+            alice.keys("a wrong guess", Keys.ENTER, "written while joining", Keys.ENTER)
             alice.wait(lambda: alice.js("return chatClient.channelPhase(arguments[0])", secret) == "locked"
                        and sum("is protected" in t for t in alice.log_texts(secret)) == 2, "the wrong guess refused")
+            assert alice.by_id("composer-input").get_attribute("value") == "written while joining"
+            # A refusal that lands while she is writing leaves the focus where she types
+            # (her next keys must not go into the password field). Deterministic: the guess
+            # is submitted and the composer has text before the page can hear the answer.
+            alice.js("""const lock = document.getElementById(arguments[0]);
+                lock.value = "another guess"; lock.form.requestSubmit();
+                document.getElementById("composer-input").focus();""", f"lock-{secret}")
+            alice.wait(lambda: alice.js("return chatClient.channelPhase(arguments[0])", secret) == "locked"
+                       and sum("is protected" in t for t in alice.log_texts(secret)) == 3, "the second guess refused")
+            assert alice.active().get_attribute("id") == "composer-input"
             assert alice.by_id("composer-input").get_attribute("value") == "written while joining"
             assert erin_sees_nothing(owner)
             lock = alice.driver.find_element(By.ID, f"lock-{secret}")
