@@ -382,7 +382,7 @@ def report(results, seconds, out_path, instructions=None):
               "is left is the kernel's: each read of pushed data sends an ACK at once, and on loopback that ACK's "
               "processing runs on the tool's CPU too.",
               "- Latency: from the publisher's send to the subscriber's read (monotonic clock in the payload). Server CPU: "
-              "user+system time of the server processes from /proc over the measured interval, divided by deliveries. "
+              "user+system time of the server processes (their CPU-time clocks, to the nanosecond) over the measured interval, divided by deliveries. "
               "Tool CPU: the benchmark's own CPU in cores; near 1.0 would mean the tool limits the result.",
               "- W5 is the growth of the server's RSS (user space; kernel socket buffers are not included for either) "
               "divided by the number of connections.",

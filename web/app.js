@@ -20,6 +20,8 @@
   const tuning = new URLSearchParams(location.search);
   const PING_EVERY_MS = 1000 * (Number(tuning.get("ping")) || 25);
   const PONG_WAIT_MS = 1000 * (Number(tuning.get("pong")) || 10);
+  // How long a starting tab listens for another tab of this browser holding the session.
+  const TAB_WAIT_MS = 1000 * (Number(tuning.get("tabwait")) || 0.2);
   const TEMPORARY = new Set(["rate_limited", "unavailable", "nickname_taken"]);
 
   const $ = (id) => document.getElementById(id);
@@ -1094,7 +1096,7 @@
     setTimeout(() => {
       if (heardOther) park("This chat is open in another tab of this browser.", false);
       else { announce("take"); wake(); }
-    }, 200);
+    }, TAB_WAIT_MS);
   });
   window.addEventListener("pagehide", save);
   document.addEventListener("visibilitychange", () => {
@@ -1119,7 +1121,7 @@
     setTimeout(() => {
       signIn(saved.nickname, saved.channels.map((c) => ({ ...c, restored: true })), saved.active, heardOther);
       renderHeader();
-    }, tabs ? 200 : 0);
+    }, tabs ? TAB_WAIT_MS : 0);
   } else {
     ui.nickname.focus();
   }

@@ -142,6 +142,15 @@ class ChatServer:
         return self.proc.returncode
 
 
+def masked_text_frame(payload: bytes) -> bytes:
+    """One client-to-server text frame (masked, as RFC 6455 requires), for raw writes."""
+    mask = os.urandom(4)
+    n = len(payload)
+    assert n < 65536
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
+    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
 class Client:
     """A WebSocket chat client (the `websockets` package) that reads JSON events."""
 
@@ -158,6 +167,11 @@ class Client:
 
     async def send(self, obj) -> None:
         await self.ws.send(obj if isinstance(obj, (str, bytes)) else json.dumps(obj))
+
+    def send_together(self, ops) -> None:
+        """Writes the ops' frames with one write, so that they arrive (and are read, and
+        timed) together."""
+        self.ws.transport.write(b"".join(masked_text_frame(json.dumps(op).encode()) for op in ops))
 
     async def recv(self, timeout: float = 5.0) -> dict:
         return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))

@@ -1,5 +1,6 @@
 """Chat behaviour across two instances sharing one Redis (issue: core)."""
 import asyncio
+import time
 
 from harness import Client, run, unique
 
@@ -361,7 +362,12 @@ def test_joiner_sees_exactly_what_follows_its_join_while_traffic_flows(instances
             await c.expect("welcome")
             await c.send({"op": "join", "channel": channel})
             joiners.append(c)
-        await asyncio.sleep(0.2)
+        # Every join through (the talker and eight joiners in the member hash) before the
+        # talking stops, so that "last" comes after each join on any machine.
+        deadline = time.monotonic() + 15
+        while int(redis.cli("HLEN", f"chat:{{{channel}}}:members")) < 9 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)
         stop.set()
         await talking
         await talker.send({"op": "send", "channel": channel, "message": "last"})

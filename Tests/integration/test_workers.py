@@ -31,7 +31,15 @@ def test_workers_share_the_port_restart_and_drain(redis, tmp_path):
             assert len(instances) >= 2, instances
             assert all(i.startswith("sup-") for i in instances)
             for c in clients:
-                await c.join(channel)
+                # A worker listens before its Redis connections are up: a join that lands
+                # there first is refused as `unavailable` (the documented retry case).
+                while True:
+                    await c.send({"op": "join", "channel": channel})
+                    e = await c.recv_until(lambda e: e["type"] in ("joined", "error"))
+                    if e["type"] == "joined":
+                        break
+                    assert e["code"] == "unavailable", e
+                    await asyncio.sleep(0.1)
             await clients[0].send({"op": "send", "channel": channel, "message": "to all workers"})
             for c in clients:
                 await c.expect("message", message="to all workers")
