@@ -368,6 +368,8 @@ def report(results, seconds, out_path, instructions=None):
               "per-packet work, the same for Nchan. A lower figure at low rates would take fewer packets per "
               "delivery, i.e. delaying messages on purpose to merge them, which this server does not do "
               "(latency first); under load (W2) one loop turn merges messages by itself.", ""]
+    lines += ["", "## W3's latency tail", "",
+              "Measured separately (2026-11-30, chat-server only, `python3 bench/run.py --only W3 --seconds 15 --peer none`, alternating): p50 is 0.37–0.47 ms whatever is tried, while p99 and p99.9 follow the machine. With the default scheduling p99 was 1.19 and 1.73 ms (p99.9 4.6 and 8.8); with the whole run under `chrt -f 10` (server, Redis and tool as real-time tasks, so nothing else on this shared virtual machine delays their wake-ups) 0.83 and 0.98 ms (p99.9 1.35 and 2.1). Where Redis runs (`BENCH_REDIS_CPU` 0, 1 or either) made no consistent difference (p99 1.1–2.0 ms). Per message the server makes one `io_uring_enter`, about 0.75 `read`, 0.25 `write` and 0.5 `epoll_wait` (strace), nothing else. The tail is the scheduler's, not work in the server; `make bench` does not use real-time scheduling for either server.", ""]
     lines += ["", "## How it was measured", "",
               "- Each workload starts the server fresh (and FLUSHALL on Redis), waits until every subscriber is connected "
               "and subscribed, waits 1 s, publishes at the fixed rate, then waits 2 s for deliveries.",
