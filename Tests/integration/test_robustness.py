@@ -3,6 +3,8 @@ import asyncio
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import time
 
@@ -120,6 +122,17 @@ def test_silent_clients_are_pinged_and_dead_ones_dropped(server):
     m = metrics(server)
     assert m["chat_connections_closed_total{reason=pong_timeout}"] == 1
     assert m["chat_pings_sent_total"] >= 3
+
+
+def test_a_reset_connection_counts_as_client_gone(server):
+    """A client that vanishes with a TCP reset is `client_gone` on /metrics (as one
+    that closes without a close frame), not an I/O error of the server's."""
+    c = RawClient(server.port, "/ws?nickname=resetter")
+    assert c.status == 101
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.sock.close()  # linger 0: RST instead of FIN
+    wait_until(lambda: metrics(server).get("chat_connections_closed_total{reason=client_gone}") == 1, what="the reset counted")
+    assert metrics(server)["chat_connections_closed_total{reason=io_error}"] == 0
 
 
 @pytest.mark.env({"MAX_CONNECTIONS": "3"})

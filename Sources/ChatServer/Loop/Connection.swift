@@ -125,6 +125,8 @@ final class Connection {
             received(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
         } else if n == 0 {
             abort(.clientGone, phase == .open ? "peer closed without a close frame" : nil)
+        } else if errno == ECONNRESET {
+            abort(.clientGone, phase == .open ? "connection reset by peer" : nil)  // as a reset noticed by a write
         } else if errno != EAGAIN && errno != EINTR {
             abort(.ioError, "read failed: \(Platform.errorText(errno))")
         }
