@@ -380,8 +380,7 @@ final class Connection {
         var offset = 0
         if result < 0 {
             let e = Int32(-result)
-            if e == EPIPE || e == ECONNRESET { abort(.clientGone, nil); return 0 }
-            if e != EAGAIN && e != EINTR { abort(.ioError, "write failed: \(Platform.errorText(e))"); return 0 }
+            if e != EAGAIN && e != EINTR { writeFailed(e); return 0 }
         } else {
             offset = result
         }
@@ -427,6 +426,15 @@ final class Connection {
         }
     }
 
+    /// A write that failed for good: a peer that is gone (EPIPE, ECONNRESET) or an I/O error.
+    private func writeFailed(_ e: Int32) {
+        if e == EPIPE || e == ECONNRESET {
+            abort(.clientGone, nil)
+        } else {
+            abort(.ioError, "write failed: \(Platform.errorText(e))")
+        }
+    }
+
     /// Writes what the output holds; arms the write event for the rest.
     func flush() {
         closeIfTooSlow()
@@ -435,14 +443,7 @@ final class Connection {
             let n = evbuffer_write(output, fd)
             if n < 0 {
                 let e = errno
-                if e != EAGAIN && e != EINTR {
-                    if e == EPIPE || e == ECONNRESET {
-                        abort(.clientGone, nil)
-                    } else {
-                        abort(.ioError, "write failed: \(Platform.errorText(e))")
-                    }
-                    return
-                }
+                if e != EAGAIN && e != EINTR { return writeFailed(e) }
             } else {
                 worker.stats.bytesOut += UInt64(n)
             }
