@@ -13,6 +13,9 @@ final class Publisher: BenchConnectionOwner {
     private(set) var acknowledged: UInt64 = 0
     /// Our own messages coming back to the WebSocket publisher (it is a member too).
     private(set) var echoes: UInt64 = 0
+    /// Ticks that found more than one message due (the loop woke late): a steady rate
+    /// has almost none; a number near published/2 means the rate went out in bursts.
+    private(set) var bursts: UInt64 = 0
     private(set) var failures = 0
     private(set) var firstError = ""
     var onReady: (() -> Void)?
@@ -31,6 +34,8 @@ final class Publisher: BenchConnectionOwner {
     init(options: BenchOptions, loop: EventLoop) {
         self.options = options
         self.loop = loop
+        // A 1 ms timer on libevent's coarse clock fires every scheduler tick (4 ms).
+        precondition(loop.preciseTimers, "the publisher's loop needs precise timers")
         ticker = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.tick() }
     }
 
@@ -93,6 +98,7 @@ final class Publisher: BenchConnectionOwner {
     private func tick() {
         let now = ProcStats.monotonicNanos()
         let due = UInt64(Double(min(now, stopAt) - startedAt) / 1e9 * options.rate)
+        if due > published + 1 { bursts += 1 }
         while published < due {
             let channel = Int(published % UInt64(options.channels))
             let payload = Payload.make(sentAt: ProcStats.monotonicNanos(), sequence: UInt32(truncatingIfNeeded: published), size: options.payload)

@@ -81,7 +81,7 @@ final class ShardProcess {
 /// The child side: runs its share of the subscribers and answers the coordinator.
 final class ShardRunner {
     let options: BenchOptions
-    let loop = EventLoop()
+    let loop = EventLoop(preciseTimers: true)
     private var subscribers: Subscribers!
     private var stdinWatcher: FDWatcher?
     private var input: [UInt8] = []

@@ -3,10 +3,18 @@ import CLibevent
 /// The worker's libevent base. One per process; nothing here is shared between threads.
 public final class EventLoop {
     public let base: OpaquePointer
+    public let preciseTimers: Bool
 
-    public init() {
-        guard let base = event_base_new() else { fatalError("event_base_new failed") }
+    /// `preciseTimers`: libevent otherwise reads the time from CLOCK_MONOTONIC_COARSE,
+    /// which moves in scheduler ticks (4 ms on a 250 Hz kernel), so a 1 ms timer fires
+    /// every 4 ms. The server's timers (seconds) do not care; a tool pacing messages does.
+    public init(preciseTimers: Bool = false) {
+        guard let config = event_config_new() else { fatalError("event_config_new failed") }
+        defer { event_config_free(config) }
+        if preciseTimers { event_config_set_flag(config, Int32(EVENT_BASE_FLAG_PRECISE_TIMER.rawValue)) }
+        guard let base = event_base_new_with_config(config) else { fatalError("event_base_new failed") }
         self.base = base
+        self.preciseTimers = preciseTimers
     }
 
     deinit { event_base_free(base) }
