@@ -132,7 +132,7 @@ final class Coordinator {
                 ("delivered_ratio", fmt(expected > 0 ? Double(r.delivered) / Double(expected) : 0, 5)),
                 ("deliveries_per_s", fmt(Double(r.delivered) / options.duration, 0)),
                 ("latency_ms", "{\"p50\":\(ms(r.histogram.percentile(0.5))),\"p90\":\(ms(r.histogram.percentile(0.9))),\"p99\":\(ms(r.histogram.percentile(0.99))),\"p999\":\(ms(r.histogram.percentile(0.999))),\"max\":\(ms(r.histogram.maximum))}"),
-                ("publisher_echoes", "\(p.echoes)"), ("publish_bursts", "\(p.bursts)"),
+                ("publisher_echoes", "\(p.echoes)"), ("publish_late", "\(p.late)"),
                 ("server_cpu_s", fmt(serverCPU, 3)),
                 ("server_cpu_us_per_delivery", fmt(deliveries > 0 ? serverCPU / Double(deliveries) * 1e6 : 0, 3)),
             ]

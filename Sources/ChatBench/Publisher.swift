@@ -13,9 +13,9 @@ final class Publisher: BenchConnectionOwner {
     private(set) var acknowledged: UInt64 = 0
     /// Our own messages coming back to the WebSocket publisher (it is a member too).
     private(set) var echoes: UInt64 = 0
-    /// Ticks that found more than one message due (the loop woke late): a steady rate
-    /// has almost none; a number near published/2 means the rate went out in bursts.
-    private(set) var bursts: UInt64 = 0
+    /// Messages sent 2 ms or more after they were due (the 1 ms tick came late, so they
+    /// went out in a burst with the ones after them): a steady rate has almost none.
+    private(set) var late: UInt64 = 0
     private(set) var failures = 0
     private(set) var firstError = ""
     var onReady: (() -> Void)?
@@ -98,8 +98,11 @@ final class Publisher: BenchConnectionOwner {
     private func tick() {
         let now = ProcStats.monotonicNanos()
         let due = UInt64(Double(min(now, stopAt) - startedAt) / 1e9 * options.rate)
-        if due > published + 1 { bursts += 1 }
         while published < due {
+            // Message k is due once rate × elapsed reaches k + 1; a tick every 1 ms sends it
+            // within a millisecond of that unless the loop was held up.
+            let dueAt = startedAt + UInt64(Double(published + 1) / options.rate * 1e9)
+            if now >= dueAt + 2_000_000 { late += 1 }
             let channel = Int(published % UInt64(options.channels))
             let payload = Payload.make(sentAt: ProcStats.monotonicNanos(), sequence: UInt32(truncatingIfNeeded: published), size: options.payload)
             switch options.publish {

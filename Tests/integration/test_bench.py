@@ -42,7 +42,7 @@ def test_pubsub_counts_every_delivery_once(server, reads):
     assert r["expected"] == r["published"] * subscribers // channels
     assert r["delivered"] == r["expected"] and r["lost"] == 0 and r["duplicates"] == 0
     assert r["failures"] == 0
-    assert 0 <= r["publish_bursts"] <= r["published"] // 2  # a burst is at least two messages
+    assert 0 <= r["publish_late"] <= r["published"]
     lat = r["latency_ms"]
     assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
     assert r["server_cpu_us_per_delivery"] > 0 and r["tool_cpu_cores"] > 0
