@@ -222,10 +222,8 @@ def run_kind(key, redis, kind, seconds, results):
             s = fresh(); results[kind.name] = pubsub(s, 1000, 1, 100, seconds); s.stop()
         elif key == "W2":
             s = fresh(); results[kind.name] = pubsub(s, 10000, 1, 20, seconds); s.stop()
-        elif key == "W3":
-            s = fresh(); results[kind.name] = pubsub(s, 10000, 1000, 1000, seconds); s.stop()
-        elif key == "W3RT":
-            with realtime(redis):
+        elif key in ("W3", "W3RT"):
+            with realtime(redis) if key == "W3RT" else contextlib.nullcontext():
                 s = fresh(); results[kind.name] = pubsub(s, 10000, 1000, 1000, seconds); s.stop()
         elif key == "W4":
             steps = []
@@ -312,7 +310,7 @@ def report(results, seconds, out_path, instructions=None):
             r = r[p]
         return r
     for w, label in [("W1", "W1 1×1,000 subs, 100 msg/s"), ("W2", "W2 1×10,000 subs, 20 msg/s"), ("W3", "W3 1,000 ch × 10 subs, 1,000 msg/s"),
-                     ("W3RT", "W3 again, server + Redis + tool real-time (chrt -f 10)")]:
+                     ("W3RT", f"W3 again, server + Redis + tool real-time (chrt -f {REALTIME_PRIORITY})")]:
         if w not in results:
             continue
         for field, name, better in [("delivered_ratio", "delivered", "higher"), (("latency_ms", "p50"), "p50 ms", "lower"),
@@ -403,7 +401,7 @@ def report(results, seconds, out_path, instructions=None):
               "fan-outs of the other three. On the precise clock (`publish_late` in the tool's JSON counts messages "
               "sent 2 ms or more after they were due) chat-server's W3 p50 went from 0.40–0.46 to about 0.2 ms and its "
               "p99 from 1.4–2.2 to 0.63–1.35 ms (alternating 15 s runs, chat-server only). Its CPU per delivery rose "
-              "(~11.7 to 13–14.5 µs; Nchan's 18.1 to 19.4), since a burst had shared each wake-up among four messages.",
+              "(~11.7 to 12.5–14.5 µs; Nchan's 18.1 to 19.4–22.3), since a burst had shared each wake-up among four messages.",
               "",
               "What is left of the tail is other work on this machine. Lining up the tool's slow deliveries with "
               "`perf record -k CLOCK_MONOTONIC -e sched:sched_switch -a`: every episode of 5–15 ms latencies coincides "
