@@ -15,6 +15,10 @@ final class BatchReader {
     private let ring: IORing
     private let arena: UnsafeMutableRawBufferPointer
     private var queued: [Unmanaged<BenchConnection>] = []
+    /// The batch being completed (swapped with `queued`, so a turn allocates nothing)
+    /// and which of its reads got a result.
+    private var batch: [Unmanaged<BenchConnection>] = []
+    private var answered = [Bool](repeating: false, count: slots)
     private var endOfTurn: LoopEvent!
     private(set) var isBroken = false
     /// Reads made through the ring (reported as `ring_reads`).
@@ -27,6 +31,7 @@ final class BatchReader {
         self.ring = ring
         arena = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.slots * Self.slotBytes, alignment: 64)
         queued.reserveCapacity(Self.slots)
+        batch.reserveCapacity(Self.slots)
         endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flush() }
     }
 
@@ -49,19 +54,19 @@ final class BatchReader {
 
     /// Makes the queued reads and hands each connection what it got.
     func flush() {
-        guard !queued.isEmpty else { return }
-        let batch = queued
-        queued.removeAll(keepingCapacity: true)
-        var answered = [Bool](repeating: false, count: batch.count)
+        guard !queued.isEmpty, batch.isEmpty else { return }
+        swap(&queued, &batch)
+        defer { batch.removeAll(keepingCapacity: true) }
+        for k in batch.indices { answered[k] = false }
         let error = ring.submit { tag, result in
             let k = Int(tag)
             answered[k] = true
+            reads += 1
             batch[k].takeUnretainedValue().readCompleted(result: Int(result), slot(k))
         }
-        reads += UInt64(answered.lazy.filter { $0 }.count)
         if error != 0 {
             isBroken = true  // reads not made are made with read() now, and from now on
-            for k in 0..<batch.count where !answered[k] { batch[k].takeUnretainedValue().readCompleted(result: nil, nil) }
+            for k in batch.indices where !answered[k] { batch[k].takeUnretainedValue().readCompleted(result: nil, nil) }
         }
     }
 }
