@@ -393,7 +393,20 @@ def report(results, seconds, out_path, instructions=None):
               "client would do on its own machine) and 2% is chat-server's own code; what remains is TCP's "
               "per-packet work, the same for Nchan. A lower figure at low rates would take fewer packets per "
               "delivery, i.e. delaying messages on purpose to merge them, which this server does not do "
-              "(latency first); under load (W2) one loop turn merges messages by itself.", ""]
+              "(latency first); under load (W2) one loop turn merges messages by itself.", "",
+              "Side by side (2026-11-30, the same perf command on each server's process during W1 and during W4 at "
+              "10 msg/s, 8 s each): per delivery, chat-server spent 5.21 µs (W1) and 5.70 µs (W4) in the kernel and "
+              "0.11 µs in its own code; Nchan 5.39 and 6.13 µs in the kernel and 1.47 and 1.67 µs in nginx and "
+              "its module. The kernel's share is the same TCP-over-loopback work for both (io_uring saves "
+              "chat-server the system call per send, 3–7% of it). So below about 0.65 of Nchan these two "
+              "workloads cannot go on this machine: the chat-bench runs in the same session measured 0.66 (W1) "
+              "and 0.68 (W4), and a server whose own code cost nothing would have measured 0.65 and 0.67. "
+              "Tried and dropped: io_uring's registered files (W1; the cache miss on "
+              "the socket's file moves from `fget` to `sock_from_file`, no gain); in W4, 64 sends per `io_uring_enter` "
+              "instead of 1,024 (no difference); the system's congestion control `cubic` instead of `bbr` "
+              "(within noise); RFS on `lo` so that each side's receive work runs on its own CPU, as with remote "
+              "clients (both servers' CPU per delivery rose by about half: a cross-CPU interrupt per packet "
+              "on this virtual machine).", ""]
     lines += ["", "## W3's latency tail", "",
               "Until 2026-11-30 chat-bench's publisher ran on libevent's default clock (CLOCK_MONOTONIC_COARSE, which "
               "moves in 4 ms scheduler ticks here), so its 1 ms pacing timer fired every 4 ms and W3's 1,000 msg/s went "
