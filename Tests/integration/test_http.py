@@ -55,6 +55,8 @@ def upgrade_request(path="/ws?nickname=x", extra="", version="13", key=KEY, meth
     (upgrade_request(key="short"), 400),
     (upgrade_request(proto="HTTP/1.0"), 400),
     (upgrade_request(method="PUT"), 405),
+    (upgrade_request(extra="Content-Length: 5\r\n"), 400),  # the bytes after the head are frames, not a body
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
 ])
 def test_http_errors(instances, request_bytes, status):
     a, _ = instances
@@ -64,6 +66,8 @@ def test_http_errors(instances, request_bytes, status):
     assert "close" in headers["connection"].lower()
     body = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert body["error"] and body["message"]
+    reason = response.split(b"\r\n", 1)[0].split(b" ", 2)[2].decode()
+    assert reason != "Status" and body["error"] == reason.lower().replace(" ", "_")  # every status has its own text
     if status == 426:
         assert headers["sec-websocket-version"] == "13"
     if status == 405:
@@ -133,3 +137,68 @@ def test_slow_request_head_is_dropped(redis):
             assert "no complete request within 500 ms" in server.log()
     finally:
         server.stop()
+
+
+def test_head_answers_carry_the_length_of_the_get(instances):
+    a, _ = instances
+    for path in ("/healthz", "/", "/app.js"):
+        get = exchange(a.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = exchange(a.port, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert status_of(head) == status_of(get) == 200, (path, head[:200])
+        body = get.split(b"\r\n\r\n", 1)[1]
+        assert int(headers_of(head)["content-length"]) == len(body) > 0, path
+        assert head.endswith(b"\r\n\r\n"), path  # no body
+
+
+def test_client_that_half_closes_after_its_request_gets_the_answer(instances):
+    """`nc -N` and friends send the request, then shutdown(SHUT_WR), then read."""
+    a, _ = instances
+    with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+        s.sendall(b"GET /api/channels HTTP/1.1\r\nHost: x\r\n\r\n")  # answered after a Redis round trip
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert status_of(data) == 200, data[:200]
+    assert "channels" in json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+def test_big_answer_to_a_slow_reader_is_not_cut_off(instances):
+    """The 2 s linger after an answer runs from the last bytes the client took, not from
+    the answer: a big history read slowly at first arrives whole, while a client that
+    reads nothing is let go (the answer's memory with it)."""
+    import time
+    from harness import API_KEY, http, unique
+    a, _ = instances
+    channel = unique("big")
+    text = "\U0001F600" * 2_000  # 8 KB of UTF-8
+    for _ in range(700):  # 5.6 MB of history: more than the kernel's socket buffers take
+        assert http(a, "POST", "/api/publish", {"channel": channel, "message": text, "sender": "filler"}, key=API_KEY)[0] == 200
+    request = f"GET /api/channels/{channel}/history?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+    def ask():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the answer waits in the server
+        s.settimeout(10)
+        s.connect(("127.0.0.1", a.port))
+        s.sendall(request)
+        return s
+
+    def read_all(s):
+        chunks = []
+        while chunk := s.recv(65_536):
+            chunks.append(chunk)
+            if time.monotonic() - started < 3:
+                time.sleep(0.02)  # slowly (~200 KB/s) past the 2 s linger, then at full speed
+        s.close()
+        data = b"".join(chunks)
+        return int(headers_of(data)["content-length"]), data.split(b"\r\n\r\n", 1)[1]
+
+    started = time.monotonic()
+    stalled, reader = ask(), ask()
+    length, body = read_all(reader)
+    assert length == len(body), len(body)
+    assert len(json.loads(body)["messages"]) == 700
+    time.sleep(max(0.0, started + 6 - time.monotonic()))  # the stalled client's lingers have run out
+    length, body = read_all(stalled)
+    assert len(body) < length  # what the kernel held, then the end

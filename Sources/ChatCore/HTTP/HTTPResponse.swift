@@ -13,6 +13,7 @@ public enum HTTPResponse {
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
+        case 411: return "Length Required"
         case 413: return "Content Too Large"
         case 414: return "URI Too Long"
         case 426: return "Upgrade Required"
@@ -26,11 +27,13 @@ public enum HTTPResponse {
     }
 
     /// A complete response with `Content-Length` (unless `contentLength` is false: a
-    /// 304, or a HEAD answer that sets it in `headers`), `Connection: close` (unless
+    /// 304), `Connection: close` (unless
     /// `headers` sets Connection itself, as a 426 does with `Upgrade, close`) and
-    /// `Cache-Control: no-store` (unless `headers` sets Cache-Control).
+    /// `Cache-Control: no-store` (unless `headers` sets Cache-Control). With `head`, the
+    /// answer to a HEAD request: the same head as the GET's, `body`'s length included,
+    /// without the body.
     public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8],
-                              contentLength: Bool = true) -> [UInt8] {
+                              contentLength: Bool = true, head isHead: Bool = false) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
         head += "Content-Type: \(contentType)\r\n"
         if contentLength { head += "Content-Length: \(body.count)\r\n" }
@@ -39,7 +42,7 @@ public enum HTTPResponse {
         head += "X-Content-Type-Options: nosniff\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        return Array(head.utf8) + body
+        return isHead ? Array(head.utf8) : Array(head.utf8) + body
     }
 
     /// An error answer with a small JSON body: `{"error":"<status text>","message":"..."}`.

@@ -70,10 +70,7 @@ public struct StaticSite: Sendable {
         if let tags = request.header("if-none-match"), Self.matches(tags, asset.etag) {
             return HTTPResponse.encode(status: 304, headers: headers, contentType: asset.contentType, body: [], contentLength: false)
         }
-        if request.method == "HEAD" {
-            return HTTPResponse.encode(status: 200, headers: headers + [("Content-Length", String(asset.body.count))], contentType: asset.contentType, body: [], contentLength: false)
-        }
-        return HTTPResponse.encode(status: 200, headers: headers, contentType: asset.contentType, body: asset.body)
+        return HTTPResponse.encode(status: 200, headers: headers, contentType: asset.contentType, body: asset.body, head: request.method == "HEAD")
     }
 
     /// For pages: scripts, styles, images and connections from this origin only (an

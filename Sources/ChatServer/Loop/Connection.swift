@@ -81,6 +81,13 @@ final class Connection {
     private var writeArmed = false
     private var readPaused = false
     private var shutdownWhenFlushed = false
+    /// The peer sent its FIN after a complete HTTP request, or while an answer was
+    /// still leaving: it may still read (`shutdown(SHUT_WR)`, `nc -N`), so the answer
+    /// goes out and the connection closes once it has.
+    private var peerFinished = false
+    /// Bytes the kernel held for the peer (unsent or unacknowledged) at the last look
+    /// during the linger: fewer at the next look means the peer is still reading.
+    private var lingerKernelQueue: Int32 = 0
 
     init(id: UInt64, fd: Int32, worker: Worker, handshakeDeadline: UInt64) {
         self.id = id
@@ -124,6 +131,11 @@ final class Connection {
             pingSentAt = 0  // any bytes prove the peer is alive
             received(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
         } else if n == 0 {
+            if (phase == .http && http == nil && awaitingBody == nil) || (phase == .closing && pendingOutput > 0) {
+                peerFinished = true
+                event_del(readEvent)
+                return
+            }
             abort(.clientGone, phase == .open ? "peer closed without a close frame" : nil)
         } else if errno == ECONNRESET {
             abort(.clientGone, phase == .open ? "connection reset by peer" : nil)  // as a reset noticed by a write
@@ -154,6 +166,10 @@ final class Connection {
                 case .failure(let error):
                     return respond(HTTPResponse.error(error))
                 case .success(let length) where length > 0:
+                    if request.header("upgrade") != nil {
+                        // Bytes after the head are the client's first frames, not a body.
+                        return respond(HTTPResponse.error(HTTPError(400, "a WebSocket upgrade request has no body")))
+                    }
                     awaitingBody = (request, length, [])
                     return leftover.withUnsafeBytes { receivedBody($0) }
                 case .success:
@@ -446,6 +462,11 @@ final class Connection {
                 if e != EAGAIN && e != EINTR { return writeFailed(e) }
             } else {
                 worker.stats.bytesOut += UInt64(n)
+                // The linger runs from the last progress (see lingerExpired).
+                if n > 0, phase == .closing {
+                    deadline = Platform.monotonicMillis() + Worker.lingerMillis
+                    lingerKernelQueue = kernelQueue()
+                }
             }
         }
         let remaining = evbuffer_get_length(output)
@@ -458,6 +479,7 @@ final class Connection {
                 shutdownWhenFlushed = false
                 shutdown(fd, Int32(SHUT_WR))
             }
+            if peerFinished, phase == .closing { return abort(closeReason ?? .clientGone, nil) }  // both sides done
         }
         if readPaused, remaining <= worker.config.outputBufferLimit / 2, phase == .open {
             readPaused = false
@@ -496,7 +518,28 @@ final class Connection {
         worker.hub.disconnect(self)
         shutdownWhenFlushed = true
         deadline = Platform.monotonicMillis() + Worker.lingerMillis
-        if readPaused { readPaused = false; event_add(readEvent, nil) }
+        lingerKernelQueue = kernelQueue()
+        if readPaused, !peerFinished { readPaused = false; event_add(readEvent, nil) }
+    }
+
+    /// The linger has run out. While an answer or the last events are still leaving
+    /// (bytes wait in our buffer and the peer took some from the kernel since the last
+    /// look, or we wrote some) the connection gets another linger; otherwise it is
+    /// dropped. So a big answer read slowly arrives whole, and a peer that stops
+    /// reading is let go after one linger.
+    func lingerExpired(now: UInt64) {
+        let queued = kernelQueue()
+        defer { lingerKernelQueue = queued }
+        if pendingOutput > 0, queued < lingerKernelQueue {
+            deadline = now + Worker.lingerMillis
+            return
+        }
+        abort(closeReason ?? .clientGone, nil)
+    }
+
+    private func kernelQueue() -> Int32 {
+        var queued: Int32 = 0
+        return ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 ? queued : 0
     }
 
     /// Drops the connection now (peer gone, I/O error, timeout). `detail` is logged

@@ -244,7 +244,7 @@ final class Worker {
             case .http:
                 if now >= conn.deadline { conn.abort(.handshakeTimeout, "no complete request within \(config.handshakeTimeoutMillis) ms") }
             case .closing:
-                if now >= conn.deadline { conn.abort(conn.closeReason ?? .clientGone, nil) }
+                if now >= conn.deadline { conn.lingerExpired(now: now) }
             case .open:
                 guard pingInterval > 0 else { break }
                 if conn.pingSentAt != 0 {
@@ -311,11 +311,11 @@ final class Worker {
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
             let ready = isRedisReady && !isShuttingDown
             let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count)}\n".utf8)
-            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: request.method == "HEAD" ? [] : body))
+            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: request.method == "HEAD"))
         case "/" where site.assets["/"] == nil:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
             let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME. (No web client: WEB_ROOT has no index.html.)\n".utf8)
-            conn.respond(HTTPResponse.encode(status: 200, body: request.method == "HEAD" ? [] : body))
+            conn.respond(HTTPResponse.encode(status: 200, body: body, head: request.method == "HEAD"))
         default:
             if let answer = site.respond(to: request) { return conn.respond(answer) }
             conn.respond(HTTPResponse.error(HTTPError(404, "no such path: \(request.path)")))
