@@ -9,7 +9,7 @@ shift 2
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$outdir"
 # Redis is pointed at a closed port: /echo does not need it.
-HOST=127.0.0.1 PORT=$port REDIS_PORT=1 INSTANCE_ID=autobahn "$bin" >"$outdir/server.log" 2>&1 &
+ECHO_ENABLED=true HOST=127.0.0.1 PORT=$port REDIS_PORT=1 INSTANCE_ID=autobahn "$bin" >"$outdir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -47,7 +47,7 @@ struct ConfigTests {
         #expect(c.redisPrefix == "chat")
         #expect(c.appDebug == false)
         #expect(c.logToFile == false)
-        #expect(c.echoEnabled == true)
+        #expect(c.echoEnabled == false)
         #expect(c.allowBroadcast == true)
         #expect(c.maxMessageSize == 65_536)
         #expect(c.maxMessageLength == 2_000)
@@ -106,7 +106,7 @@ struct ConfigTests {
         #expect(followed.appDebug == true)
         #expect(followed.port == 1234)
         #expect(try config(["--app-debug=false"]).appDebug == false)
-        #expect(try config(["--echo-enabled", "false"]).echoEnabled == false)
+        #expect(try config(["--echo-enabled", "true"]).echoEnabled == true)
         #expect(try config(["--echo-enabled=0"]).echoEnabled == false)
         #expect(try config(["--allow-broadcast=off"]).allowBroadcast == false)
         for (text, value) in [("1", true), ("true", true), ("TRUE", true), ("yes", true), ("On", true), ("0", false), ("false", false), ("No", false), ("off", false)] {

@@ -82,7 +82,7 @@ async def hostile_client(port: int, data: bytes) -> None:
 
 @pytest.mark.parametrize("attackers", [3000])
 def test_malformed_storm_does_not_disturb_a_conversation(redis, attackers):
-    server = ChatServer(redis, "storm", env={"RATE_LIMIT": "0", "APP_DEBUG": "false"})
+    server = ChatServer(redis, "storm", env={"RATE_LIMIT": "0", "APP_DEBUG": "false", "ECHO_ENABLED": "true"})
     channel = unique()
     rng = random.Random(20261129)
     total = 300

@@ -55,7 +55,8 @@ def upgrade_request(path="/ws?nickname=x", extra="", version="13", key=KEY, meth
     (upgrade_request(key="short"), 400),
     (upgrade_request(proto="HTTP/1.0"), 400),
     (upgrade_request(method="PUT"), 405),
-    (upgrade_request(extra="Content-Length: 5\r\n"), 400),  # the bytes after the head are frames, not a body
+    (upgrade_request(extra="Content-Length: 5\r\n"), 400),
+    (upgrade_request(path="/echo"), 404),  # off unless ECHO_ENABLED=true  # the bytes after the head are frames, not a body
     (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
 ])
 def test_http_errors(instances, request_bytes, status):

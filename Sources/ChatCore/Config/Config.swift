@@ -19,7 +19,7 @@ public struct Config: Equatable, Sendable {
     public var logFilePath = "logs/chat-server.log"
     public var logErrorFilePath = "logs/chat-server-error.log"
     // Endpoints.
-    public var echoEnabled = true
+    public var echoEnabled = false
     public var allowBroadcast = true
     /// Folder of the web client's files, served at /; empty = none.
     public var webRoot = "web"
@@ -89,7 +89,7 @@ public enum ConfigKeys {
         text("LOG_FILE_PATH", "logs/chat-server.log", "Log file when LOG_TO_FILE is on; parent folders are created.") { $0.logFilePath = $1 },
         text("LOG_ERROR_FILE_PATH", "logs/chat-server-error.log", "Error log file when LOG_TO_FILE is on.") { $0.logErrorFilePath = $1 },
         text("WEB_ROOT", "web", "Folder of the web client (served at /, read at start and on SIGHUP; relative to the working directory); empty = no web client.", allowEmpty: true) { $0.webRoot = $1 },
-        bool("ECHO_ENABLED", true, "Serve the /echo WebSocket endpoint (for the conformance suite).") { $0.echoEnabled = $1 },
+        bool("ECHO_ENABLED", false, "Serve the /echo WebSocket endpoint, for conformance suites (off by default: each /echo connection may hold up to ECHO_MAX_MESSAGE_SIZE twice).") { $0.echoEnabled = $1 },
         bool("ALLOW_BROADCAST", true, "Let clients broadcast to everyone with the broadcast op.") { $0.allowBroadcast = $1 },
         int("MAX_MESSAGE_SIZE", 65_536, 125...67_108_864, "Largest WebSocket message on chat endpoints, in bytes (1009 past it).") { $0.maxMessageSize = $1 },
         int("ECHO_MAX_MESSAGE_SIZE", 16_777_216, 125...268_435_456, "Largest WebSocket message on /echo, in bytes.") { $0.echoMaxMessageSize = $1 },
