@@ -447,3 +447,58 @@ def test_a_stalled_instance_taken_for_dead_writes_its_members_back(redis, instan
         run(body(), timeout=60)
     finally:
         stalled.stop()
+
+
+def test_replays_and_history_answers_of_big_messages_stay_within_the_output_limit(redis):
+    """A channel of big messages: a join's replay holds the newest that fit in half of
+    OUTPUT_BUFFER_LIMIT (the joiner is not cut off as too slow), a resume is told that
+    it did not get everything, and the history API pages through all of it in answers
+    of at most OUTPUT_BUFFER_LIMIT."""
+    limit = 262_144
+    server = ChatServer(redis, "bigreplay", env={"OUTPUT_BUFFER_LIMIT": str(limit), "RATE_LIMIT": "0", "API_KEY": API_KEY})
+    channel = unique()
+    text = "\U0001F600" * 1_990  # 8 KB of UTF-8 each; 60 of them are almost twice the limit
+    ids = []
+    try:
+        for k in range(60):
+            status, reply = http(server, "POST", "/api/publish", {"channel": channel, "message": f"{k}:{text}", "sender": "filler"}, key=API_KEY)
+            assert status == 200
+            ids.append(reply["id"])
+
+        async def body():
+            for how in ({"history": 60}, {"since": ids[0]}):
+                c = await Client.connect(f"{server.url}/ws?nickname=joiner")
+                await c.expect("welcome")
+                await c.send({"op": "join", "channel": channel, "ref": 7, **how})
+                joined = await c.expect("joined")
+                n = joined["replayed"]
+                assert 10 <= n < 59, n  # ~15 fit in 128 KiB
+                if "since" in how:
+                    cut = await c.expect("history_truncated")
+                    assert cut["since"] == ids[0] and cut["ref"] == 7
+                replay = [await c.recv() for _ in range(n)]
+                fillers = [e["id"] for e in replay if e.get("sender") == "filler"]
+                assert fillers == ids[-len(fillers):] and len(fillers) >= n - 3 and all(e["replay"] for e in replay)  # the newest, in order
+                await c.expect("system", event="join", nickname="joiner")
+                await c.send({"op": "send", "channel": channel, "message": "still here"})
+                await c.expect("message", message="still here")  # not cut off as too slow
+                await c.close()
+
+        run(body())
+
+        got, since = [], ids[0]
+        while True:  # forward from the first id, as a client catching up would
+            status, h = http(server, "GET", f"/api/channels/{channel}/history?since={since}&limit=1000")
+            assert status == 200 and h["messages"], h.get("truncated")
+            assert sum(len(str(e).encode()) for e in h["messages"]) < limit * 1.2
+            got += [e["id"] for e in h["messages"] if e.get("sender") == "filler"]
+            if not h["truncated"]:
+                break
+            since = h["messages"][-1]["id"]
+        assert got == ids[1:]
+        status, h = http(server, "GET", f"/api/channels/{channel}/history?limit=1000")  # the latest: the newest that fit
+        fillers = [e["id"] for e in h["messages"] if e.get("sender") == "filler"]
+        assert h["truncated"] is True and fillers == ids[-len(fillers):] and 10 <= len(fillers) < 59
+        assert "slow consumer" not in server.log()
+    finally:
+        server.stop()

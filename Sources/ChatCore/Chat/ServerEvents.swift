@@ -86,15 +86,15 @@ public enum ServerEvents {
         }
     }
 
-    /// Sent before a replay when messages after `since` are no longer in history
-    /// (trimmed by size or age, or more than the replay limit).
+    /// Sent before a replay when messages right after `since` are not in it (trimmed
+    /// by size or age, or more than one replay holds).
     public static func historyTruncated(channel: String, since: String?, oldest: String, ref: Ref?) -> [UInt8] {
         event("history_truncated") { o in
             o.field("channel", channel)
             if let since { o.field("since", since) }
             if !oldest.isEmpty { o.field("oldest", oldest) }
             o.field("sender", "System")
-            o.field("message", "Some earlier messages are no longer in history.")
+            o.field("message", "Some earlier messages are not replayed: no longer in history, or more than one replay holds.")
             ref?.write(to: &o)
         }
     }

@@ -247,20 +247,27 @@ final class ChannelHub {
                 }
                 runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
             } else if m.state == .joining {
+                // The replay is bounded in bytes too: the newest events within half the
+                // output limit (the older ones: history_truncated on a resume, and the HTTP
+                // history API), so that a channel of big messages cannot get every joiner
+                // cut off as too slow.
+                let kept = ByteBudget.fitting(joined.replay.reversed(), budget: worker.config.outputBufferLimit / 2) { $0.body.count + 64 }
+                let replay = joined.replay.suffix(kept)
+                let truncated = joined.truncated || (m.options.since != nil && kept < joined.replay.count)
                 // Seed clients show every event as a chat line; their join notice says it all.
                 if conn.seedChannel == nil {
                     let members = joined.members.map { Names.sortedForDisplay($0) }
                     conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, members: members,
-                                                       protected: joined.protected, replayed: joined.replay.count, ref: m.joinRef))
+                                                       protected: joined.protected, replayed: replay.count, ref: m.joinRef))
                 }
                 // History first (it ends just before the join notice), then live events.
-                if joined.truncated {
+                if truncated {
                     conn.sendEvent(ServerEvents.historyTruncated(channel: channel.name, since: m.options.since, oldest: joined.oldest, ref: m.joinRef))
                 }
                 // Bounded like live delivery: a client that lets more than OUTPUT_BUFFER_LIMIT
                 // pile up is cut off as too slow.
                 var event: [UInt8] = []
-                for entry in joined.replay where conn.isOpenChat {
+                for entry in replay where conn.isOpenChat {
                     event.removeAll(keepingCapacity: true)
                     entry.body.withUnsafeBytes { ServerEvents.stored(id: entry.id, body: $0, replay: true, to: &event) }
                     conn.deliverEvent(event)

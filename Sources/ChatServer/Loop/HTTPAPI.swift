@@ -170,8 +170,14 @@ extension Worker {
             case .success(let h) where h.protected && !keyed:
                 self.apiError(conn, 403, "forbidden", "channel \(name) is password-protected: its history is shown with the API key only")
             case .success(let h):
+                // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT): the events
+                // next to `since` (or to `before`, or the latest) that fit; `truncated`
+                // says there are more, to be read from the last (first) id given.
+                let budget = self.config.outputBufferLimit
+                let events = since != nil ? h.events.prefix(ByteBudget.fitting(h.events, budget: budget) { $0.count + 1 })
+                    : h.events.suffix(ByteBudget.fitting(h.events.reversed(), budget: budget) { $0.count + 1 })
                 var list: [UInt8] = [UInt8(ascii: "[")]
-                for (k, event) in h.events.enumerated() {
+                for (k, event) in events.enumerated() {
                     if k > 0 { list.append(UInt8(ascii: ",")) }
                     list.append(contentsOf: event)
                 }
@@ -179,6 +185,7 @@ extension Worker {
                 self.apiJSON(conn) { o in
                     o.field("channel", name)
                     o.rawField("messages", list)
+                    o.field("truncated", events.count < h.events.count)
                 }
             }
         }
