@@ -96,8 +96,9 @@ def hlen(redis, channel) -> int:
 
 
 def test_join_leave_join_in_one_write_keeps_the_count_right(instances, redis):
-    """Three ops in one TCP segment: the second join must not be undone by the first
-    join's late reply (each join has its own member-hash field)."""
+    """Three ops in one TCP segment: the leave of the join still on its way to Redis
+    goes right behind it, so the second join lands after both: replies in order,
+    counts that add up, no stray leave notice (each join has its own member-hash field)."""
     a, b = instances
     channel = unique()
 
@@ -106,13 +107,18 @@ def test_join_leave_join_in_one_write_keeps_the_count_right(instances, redis):
         # bob's joins go straight to Redis (the case where the replies race).
         watcher = await Client.connect(f"{a.url}/ws?nickname=watcher")
         await watcher.join(channel)
+        await watcher.expect("system", event="join", nickname="watcher")
         bob = await Client.connect(f"{a.url}/ws?nickname=bob")
         await bob.expect("welcome")
-        ops = [{"op": "join", "channel": channel}, {"op": "leave", "channel": channel}, {"op": "join", "channel": channel}]
+        ops = [{"op": "join", "channel": channel, "ref": "j1"}, {"op": "leave", "channel": channel, "ref": "l1"},
+               {"op": "join", "channel": channel, "ref": "j2"}]
         bob.send_together(ops)  # one write, so the three ops arrive together
-        got = [await bob.recv_until(lambda e: e["type"] in ("joined", "left")) for _ in range(3)]
-        assert sorted(e["type"] for e in got) == ["joined", "joined", "left"]
-        assert [e["count"] for e in got if e["type"] == "left"] == [2]  # bob's second join is counted
+        got = [await bob.recv_until(lambda e: e["type"] in ("joined", "left", "error")) for _ in range(3)]
+        assert [(e["type"], e["ref"]) for e in got] == [("joined", "j1"), ("left", "l1"), ("joined", "j2")]
+        assert got[1]["count"] == 1 and got[2]["count"] == 2 and got[2]["members"] == ["bob", "watcher"]
+        notices = [await watcher.expect("system") for _ in range(3)]
+        assert [(e["event"], e["nickname"], e["count"]) for e in notices] == [("join", "bob", 2), ("leave", "bob", 1), ("join", "bob", 2)]
+        await watcher.no_event(0.3)  # no stray leave
         wait_until(lambda: hlen(redis, channel) == 2, what="two members in the hash")
         await bob.close()
         await watcher.expect("system", message="bob left the chat.")

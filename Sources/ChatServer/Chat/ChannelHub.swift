@@ -208,9 +208,9 @@ final class ChannelHub {
             release(channel)
         }
         if m.state == .cancelled, case .success(let outcome) = result, !outcome.isJoined {
-            // Left while joining, and the join did not happen: nothing to undo.
+            // Left while joining, and the join did not happen: the leave (already sent,
+            // see detach) found nothing and answers the client.
             m.state = .gone
-            if m.ackLeave { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef)) }
             return
         }
         switch result {
@@ -241,11 +241,12 @@ final class ChannelHub {
                                            ("count", String(appended.count ?? 0))])
             if m.state == .cancelled {
                 // Left (or closed) while joining: the join happened, so it is acknowledged
-                // (every op gets its reply), then undone.
+                // (every op gets its reply); the leave that undoes it is already in Redis
+                // behind it and answers next.
                 if m.ackLeave, conn.seedChannel == nil {
                     conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
                 }
-                runLeave(m, ack: m.ackLeave, ref: m.leaveRef)
+                m.state = .gone
             } else if m.state == .joining {
                 // The replay is bounded in bytes too: the newest events within half the
                 // output limit (the older ones: history_truncated on a resume, and the HTTP
@@ -313,10 +314,8 @@ final class ChannelHub {
             }
             if m.state == .joining {
                 refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
-            } else if m.state == .cancelled, m.ackLeave {
-                conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: m.leaveRef))
             }
-            m.state = .gone
+            m.state = .gone  // cancelled: its leave answers the client
         }
     }
 
@@ -365,9 +364,13 @@ final class ChannelHub {
             if ack { m.connection.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             release(channel)
         case .joining:
+            // The join's script is on its way to Redis: the leave follows it at once on
+            // the same connection, so Redis runs the two in order and a join that comes
+            // next (join, leave, join in a row) lands after both. Their replies come in
+            // the same order: `joined` (if the join happened), then `left`.
             m.state = .cancelled
             m.ackLeave = ack
-            m.leaveRef = ref
+            sendLeave(m, ack: ack, ref: ref)
         case .authorizing:
             // The password check finishes on its own and finds the membership gone.
             m.state = .gone
@@ -388,6 +391,10 @@ final class ChannelHub {
     /// Runs the leave script: presence, the leave notice, and the `left` reply.
     private func runLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         m.state = .gone
+        sendLeave(m, ack: ack, ref: ref)
+    }
+
+    private func sendLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         let channel = m.channel, conn = m.connection
         store.leave(channel.keys, m.entry, folded: m.folded, instance: worker.redisID) { [unowned self] result in
             switch result {

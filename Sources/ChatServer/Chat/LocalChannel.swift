@@ -28,8 +28,8 @@ final class Membership {
     var index = -1
     /// The `ref` of the join op, echoed in the `joined` reply.
     var joinRef: Ref?
-    /// The `ref` of a leave that arrived while joining (nil and `ackLeave` false on disconnect).
-    var leaveRef: Ref?
+    /// Left by the client (not closed) while joining: the join, if it happened, is
+    /// acknowledged before the leave.
     var ackLeave = false
     /// Messages sent before the join completed; published right after it (dropped if
     /// the join is refused: nothing reaches a channel its sender could not join).
