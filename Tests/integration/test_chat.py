@@ -451,3 +451,46 @@ def test_big_channels_get_count_updates_instead_of_every_notice(redis):
     finally:
         a.stop()
         b.stop()
+
+
+def test_quiet_joins_and_leaves_take_no_room_in_history(redis):
+    """A big channel's quiet joins and leaves are not stored: however many come and
+    go, the messages stay in history, in replays and in the history API."""
+    from harness import ChatServer, http
+    server = ChatServer(redis, "quiet-history", env={"PRESENCE_NOTICE_LIMIT": "2", "REPLAY_LIMIT": "8"})
+    channel = unique()
+
+    async def body():
+        members = [await Client.connect(f"{server.url}/ws?nickname=m{i}") for i in range(3)]
+        for c in members:
+            await c.join(channel)
+        for k in range(5):
+            await members[0].send({"op": "send", "channel": channel, "message": f"hello {k}"})
+        first = await members[0].expect("message", message="hello 0")
+        await members[0].expect("message", message="hello 4")
+        for k in range(15):  # people come and go, quietly (the channel is over the notice limit)
+            visitor = await Client.connect(f"{server.url}/ws?nickname=v{k}")
+            joined = await visitor.join(channel)
+            own = await visitor.expect("system", event="join", nickname=f"v{k}")
+            assert own["quiet"] is True and own["id"] == joined["id"]  # its place in the channel's order
+            await visitor.close()
+        newcomer = await Client.connect(f"{server.url}/ws?nickname=newcomer")
+        joined = await newcomer.join(channel, history=8)
+        replay = [await newcomer.recv() for _ in range(joined["replayed"])]
+        assert [e.get("message") for e in replay if e["type"] == "message"] == [f"hello {k}" for k in range(5)]
+        resumer = await Client.connect(f"{server.url}/ws?nickname=resumer")
+        await resumer.expect("welcome")
+        await resumer.send({"op": "join", "channel": channel, "since": first["id"]})
+        joined = await resumer.expect("joined")  # no history_truncated before it
+        assert joined["replayed"] == 4
+        assert [(await resumer.recv())["message"] for _ in range(4)] == [f"hello {k}" for k in range(1, 5)]
+        assert int(redis.cli("XLEN", f"chat:{{{channel}}}:stream")) == 7  # two notices, five messages
+        for c in members + [newcomer, resumer]:
+            await c.close()
+
+    try:
+        run(body())
+        status, h = http(server, "GET", f"/api/channels/{channel}/history?limit=8")
+        assert [e["message"] for e in h["messages"] if e["type"] == "message"] == [f"hello {k}" for k in range(5)]
+    finally:
+        server.stop()

@@ -111,8 +111,10 @@ final class ChatStore {
     /// the channel), {'!taken'} (nickname in use); c {false, count} or {false, false, 1}
     /// = due but not yet.
     ///
-    /// In a channel over the notice limit, a join or leave is "quiet": stored with
-    /// `"quiet":true`, and published only as a marker `{"id":"<id>","quiet":true}`,
+    /// In a channel over the notice limit, a join or leave is "quiet": not stored (it
+    /// takes the next id of the stream, which XSETID moves past it; streams from before
+    /// this hold quiet entries, marked `"quiet":true`, which replays and the history API
+    /// skip), and published only as a marker `{"id":"<id>","quiet":true}`,
     /// which instances use to start the joiner's delivery at the right place without
     /// showing the notice to everyone (N joins would be N² deliveries; the joiner's
     /// own instance rebuilds its notice from the reply). The channel is marked dirty,
@@ -180,7 +182,22 @@ final class ChatStore {
         elseif n then
           body = body .. n .. '}'
         end
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
+        local id
+        if quiet and redis.call('EXISTS', KEYS[1]) == 1 then
+          -- A quiet notice only needs its place in the channel's order (an id), not a
+          -- stored entry: the stream's last id moves past it (XSETID) and nothing is
+          -- added, so churn in a big channel neither pushes messages out of history
+          -- nor uses up replays.
+          local last, t = false, redis.call('TIME')
+          local info = redis.call('XINFO', 'STREAM', KEYS[1])
+          for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end
+          local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          if now > tonumber(lms) then id = string.format('%d-0', now) else id = lms .. '-' .. string.format('%d', tonumber(lseq) + 1) end
+          redis.call('XSETID', KEYS[1], id)
+        else
+          id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
+        end
         local ms = string.match(id, '^%d+')
         local age = tonumber(ARGV[4])
         if age > 0 then redis.call('XTRIM', KEYS[1], 'MINID', tonumber(ms) - age) end  -- exact: an age limit is a promise
