@@ -108,7 +108,7 @@ public enum ConfigKeys {
         },
         seconds("PING_INTERVAL", 30, "Seconds of silence after which the server pings a client; 0 = never.", allowZero: true) { $0.pingIntervalMillis = $1 },
         seconds("PONG_TIMEOUT", 10, "Seconds a pinged client has to answer before it is disconnected.") { $0.pongTimeoutMillis = $1 },
-        seconds("REDIS_TIMEOUT", 5, "Seconds without an answer from Redis (a command, or the heartbeat on the subscriber) before reconnecting.") { $0.redisTimeoutMillis = $1 },
+        seconds("REDIS_TIMEOUT", 5, "Seconds without an answer from Redis (a command, a subscription, or the heartbeat on the subscriber) before reconnecting.") { $0.redisTimeoutMillis = $1 },
         seconds("HANDSHAKE_TIMEOUT", 10, "Seconds a new connection has to send its HTTP request (slow clients are dropped).") { $0.handshakeTimeoutMillis = $1 },
         seconds("SHUTDOWN_TIMEOUT", 5, "Seconds SIGTERM waits for clients to close and Redis writes to finish.") { $0.shutdownTimeoutMillis = $1 },
         int("PRESENCE_NOTICE_LIMIT", 100, 0...100_000_000, "Channels with more members get no per-user join/leave notices, but a member count update at most once a second. 0 = always send notices.") { $0.presenceNoticeLimit = $1 },

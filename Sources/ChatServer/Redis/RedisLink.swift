@@ -44,6 +44,10 @@ final class RedisLink {
     /// Send times of the commands in flight, oldest first: Redis answers in order,
     /// so the oldest tells whether the connection is stalled.
     private var sentAt = FrontQueue<UInt64>()
+    /// SUBSCRIBE/UNSUBSCRIBE topics sent and not confirmed yet: a Redis that stalls
+    /// shows in `oldestWait` on the subscriber link too, so a join waiting for its
+    /// channel's subscription fails after REDIS_TIMEOUT instead of waiting for Redis.
+    private var subscriptionsSentAt = FrontQueue<UInt64>()
     /// When the last reply or push arrived: a busy Redis (or a busy worker) still makes
     /// progress, and only a connection without any for REDIS_TIMEOUT is stalled.
     private(set) var lastHeard: UInt64 = 0
@@ -179,6 +183,7 @@ final class RedisLink {
         context = nil
         isReady = false
         sentAt.removeAll()
+        subscriptionsSentAt.removeAll()
         guard !isClosed else { return }
         if wasReady {
             logger.error("redis connection lost", [("role", role), ("error", status == REDIS_OK ? "closed" : text)])
@@ -230,7 +235,8 @@ final class RedisLink {
 
     /// Milliseconds the oldest command in flight has waited (0 when none).
     func oldestWait(now: UInt64) -> UInt64 {
-        sentAt.first.map { now - min(now, $0) } ?? 0
+        let oldest = min(sentAt.first ?? now, subscriptionsSentAt.first ?? now)
+        return now - min(now, oldest)
     }
 
     /// Milliseconds since anything arrived on this connection.
@@ -255,9 +261,14 @@ final class RedisLink {
                 guard let ac, let reply, let data = ac.pointee.data else { return }
                 let link = Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue()
                 link.lastHeard = Platform.monotonicMillis()
-                link.onPush?(RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self)))
+                let push = RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self))
+                if push.count >= 1, push[0].equals("subscribe") || push[0].equals("unsubscribe") { _ = link.subscriptionsSentAt.popFirst() }
+                link.onPush?(push)
             }, nil, argc, argv, lengths)
         }
-        return status == REDIS_OK
+        guard status == REDIS_OK else { return false }
+        let now = Platform.monotonicMillis()
+        for _ in 1..<max(args.count, 2) { subscriptionsSentAt.append(now) }  // one confirmation per topic
+        return true
     }
 }
