@@ -385,6 +385,41 @@ def test_a_killed_instance_leaves_no_ghosts(redis, instances):
         doomed.stop()
 
 
+def test_two_live_processes_with_one_instance_id_keep_their_members(redis, instances):
+    """A restart without a gap (start the new process, then stop the old) with a fixed
+    INSTANCE_ID: the new one must not take the old, still alive, for its dead previous
+    life and remove its members (the two used to do that to each other every sweep)."""
+    _, b = instances
+    env = {"INSTANCE_ID": "twin", "INSTANCE_TTL": "1"}  # sweeps every 1/3 s, a second after start
+    old = ChatServer(redis, "twin-old", env=env)
+    new = None
+    channel = unique()
+
+    async def body():
+        nonlocal new
+        watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        users = [await Client.connect(f"{old.url}/ws?nickname=user{k}") for k in range(2)]
+        for u in users:
+            await u.join(channel)
+        for k in range(2):
+            await watcher.expect("system", event="join", nickname=f"user{k}")
+        new = ChatServer(redis, "twin-new", env=env)
+        await watcher.no_event(4)  # a dozen sweeps of the new process: no leave notices
+        assert hlen(redis, channel) == 3
+        old.stop()  # now the old one goes, cleanly
+        left = {(await watcher.expect("system", event="leave"))["nickname"] for _ in range(2)}
+        assert left == {"user0", "user1"} and hlen(redis, channel) == 1
+        await watcher.close()
+
+    try:
+        run(body(), timeout=60)
+    finally:
+        old.stop()
+        if new:
+            new.stop()
+
+
 def test_history_max_age_drops_old_messages(redis):
     server = ChatServer(redis, "aging", env={"HISTORY_MAX_AGE": "2", "RATE_LIMIT": "0"})
     channel = unique()

@@ -11,15 +11,14 @@ import EventIO
 /// TTL + TTL/3 plus the cleanup itself (about 20 s by default).
 ///
 /// An instance with a configured INSTANCE_ID registers as `<id>.<random>`, so a
-/// restart never confuses its members with its previous life's; when it starts it
-/// cleans up after earlier processes of the same INSTANCE_ID at once, without
-/// waiting for their keys to expire (INSTANCE_ID must then be unique per process).
+/// restart never confuses its members with its previous life's. A previous life is
+/// cleaned up like any other instance, once its liveness key is gone: two processes
+/// with one INSTANCE_ID may overlap (start the new, then stop the old), and taking a
+/// live one for dead would remove its members over and over.
 final class InstanceRegistry {
     unowned(unsafe) let hub: ChannelHub
     private let store: ChatStore
     let id: String
-    /// Earlier lives of this instance: `<INSTANCE_ID>.`, or nil for a random id.
-    private let ownPrefix: String?
     private let ttlMillis: Int
     private let logger: Logger
     private var lastRefresh: UInt64 = 0
@@ -34,11 +33,10 @@ final class InstanceRegistry {
     private(set) var reapedMembers: UInt64 = 0
     static let batch = 200
 
-    init(hub: ChannelHub, store: ChatStore, id: String, ownPrefix: String?, ttlMillis: Int, logger: Logger) {
+    init(hub: ChannelHub, store: ChatStore, id: String, ttlMillis: Int, logger: Logger) {
         self.hub = hub
         self.store = store
         self.id = id
-        self.ownPrefix = ownPrefix
         self.ttlMillis = ttlMillis
         self.logger = logger
     }
@@ -110,54 +108,43 @@ final class InstanceRegistry {
                     if case .success(let r) = result { alive[other] = r.integer == 1 }
                     answered += 1
                     guard answered == others.count, self.reaping == nil else { return }
-                    let dead = others.first { other in alive[other] == false || self.isEarlierLife(other) }
-                    if let dead { self.claim(dead, force: alive[dead] == true) }
+                    if let dead = others.first(where: { alive[$0] == false }) { self.claim(dead) }
                 }
             }
         }
     }
 
-    /// `<INSTANCE_ID>.` followed by exactly the random suffix: a previous process of
-    /// this same instance (not another instance whose id merely starts the same).
-    private func isEarlierLife(_ other: String) -> Bool {
-        guard let ownPrefix, other.hasPrefix(ownPrefix) else { return false }
-        let suffix = other.dropFirst(ownPrefix.count)
-        return suffix.count == 6 && suffix.allSatisfy { $0.isHexDigit }
-    }
-
-    /// In one atomic step: unless the instance is alive again (or `force`, for an
-    /// earlier life of this instance), take the cleanup lock and mark it reaped — so
+    /// In one atomic step: unless the instance is alive again, take the cleanup lock
+    /// and mark it reaped — so
     /// that if it was only stalled, its next refresh finds the mark and writes its
     /// members back. It stays registered until its cleanup completes, so if this
     /// instance dies mid-way, another resumes once the lock expires.
     static let claimScript = """
-        if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', 60000) then return 0 end
         redis.call('SET', KEYS[3], '1')
         return 1
         """
 
-    private func claim(_ dead: String, force: Bool) {
+    private func claim(_ dead: String) {
         reaping = dead
         let g = store.global
-        store.command(words("EVAL", Self.claimScript, 3, g.alive(dead), g.reaper(dead), g.reaped(dead), id, force ? "1" : "0")) { [unowned self] result in
+        store.command(words("EVAL", Self.claimScript, 3, g.alive(dead), g.reaper(dead), g.reaped(dead), id)) { [unowned self] result in
             guard case .success(let reply) = result, reply.integer == 1 else {
                 self.reaping = nil  // alive again, or someone else is on it
                 return
             }
             self.logger.warn("instance gone: removing its members", [("dead_instance", dead)])
-            self.reapBatch(dead, removed: 0, force: force)
+            self.reapBatch(dead, removed: 0)
         }
     }
 
     /// Leaves for a batch of the dead instance's members; then the next batch, until none is left.
-    private func reapBatch(_ dead: String, removed: Int, force: Bool) {
+    private func reapBatch(_ dead: String, removed: Int) {
         let g = store.global
         var aliveAgain = false
-        if !force {
-            store.command(words("EXISTS", g.alive(dead))) { result in
-                if case .success(let r) = result, r.integer == 1 { aliveAgain = true }
-            }
+        store.command(words("EXISTS", g.alive(dead))) { result in
+            if case .success(let r) = result, r.integer == 1 { aliveAgain = true }
         }
         store.command(words("SRANDMEMBER", g.memberships(dead), Self.batch)) { [unowned self] result in
             if aliveAgain {
@@ -185,13 +172,13 @@ final class InstanceRegistry {
                 return
             }
             var left = entries.count, failed = false
-            if left == 0 { return self.reapBatch(dead, removed: removed, force: force) }
+            if left == 0 { return self.reapBatch(dead, removed: removed) }
             for entry in entries {
                 self.hub.removeDeadMember(entry, instance: dead) { ok in
                     if ok { self.reapedMembers += 1 } else { failed = true }
                     left -= 1
                     guard left == 0 else { return }
-                    if failed { self.abandon(dead) } else { self.reapBatch(dead, removed: removed + entries.count, force: force) }
+                    if failed { self.abandon(dead) } else { self.reapBatch(dead, removed: removed + entries.count) }
                 }
             }
         }

@@ -100,8 +100,7 @@ final class Worker {
                               noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
         store.instance = redisID
         hub = ChannelHub(worker: self, store: store, subscriber: subscriber, prefix: config.redisPrefix)
-        registry = InstanceRegistry(hub: hub, store: store, id: redisID, ownPrefix: config.instanceID.isEmpty ? nil : "\(config.instanceID).",
-                                    ttlMillis: config.instanceTTLMillis, logger: logger)
+        registry = InstanceRegistry(hub: hub, store: store, id: redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
         hasher = PasswordHasher(loop: loop)
         endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
