@@ -482,7 +482,7 @@ final class ChannelHub {
         store.publish(channel.keys, body: body) { [unowned self] result in
             if case .failure(let failure) = result {
                 self.worker.logger.warn("message not published", [("channel", channel.name), ("error", self.describe(failure))])
-                self.fail(conn, .unavailable, "message not sent: chat storage is unavailable", channel: channel.name, ref: ref)
+                self.fail(conn, .unavailable, Self.notSent("message", failure), channel: channel.name, ref: ref)
             }
         }
     }
@@ -495,13 +495,23 @@ final class ChannelHub {
         store.publish(globalKeys, body: body) { [unowned self] result in
             if case .failure(let failure) = result {
                 self.worker.logger.warn("broadcast not published", [("error", self.describe(failure))])
-                self.fail(conn, .unavailable, "broadcast not sent: chat storage is unavailable", ref: ref)
+                self.fail(conn, .unavailable, Self.notSent("broadcast", failure), ref: ref)
             }
         }
     }
 
+    /// What a failed publish tells its sender. When Redis stopped answering after the
+    /// command went out, Redis may still run it: the message may yet be delivered.
+    static func notSent(_ what: String, _ failure: StoreFailure) -> String {
+        if case .unavailable(sent: true) = failure {
+            return "\(what) not confirmed: chat storage stopped answering, it may still be delivered"
+        }
+        return "\(what) not sent: chat storage is unavailable"
+    }
+
     private func describe(_ failure: StoreFailure) -> String {
         switch failure {
+        case .unavailable(sent: true): return "no reply from redis"
         case .unavailable: return "redis unavailable"
         case .refused(let text): return text
         }

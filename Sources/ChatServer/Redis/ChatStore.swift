@@ -56,8 +56,9 @@ struct GlobalKeys {
 
 /// Why a store command did not complete.
 enum StoreFailure: Error {
-    /// No connection to Redis, or it dropped before the reply.
-    case unavailable
+    /// No connection to Redis (`sent` false: the command was not made), or it dropped
+    /// before the reply (`sent` true: Redis may still have run it).
+    case unavailable(sent: Bool)
     /// Redis answered with an error.
     case refused(String)
 }
@@ -326,13 +327,13 @@ final class ChatStore {
     }
 
     func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        guard link.isReady else { return done(.failure(.unavailable)) }
+        guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         begin(keys, mode: "m", body: body, presenceKeys: false)
         send(args) { result in done(result.flatMap(Self.appended)) }
     }
 
     func join(_ keys: ChannelKeys, _ j: JoinRequest, bodyPrefix: [UInt8], _ done: @escaping (Result<JoinOutcome, StoreFailure>) -> Void) {
-        guard link.isReady else { return done(.failure(.unavailable)) }
+        guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         begin(keys, mode: "j", body: bodyPrefix, presenceKeys: true)
         args.add(j.field); args.add(j.nickname); args.add(noticeLimit); args.add(j.folded); args.add(j.entry); args.add(j.channel)
         args.add(j.verifiedHash); args.add(j.newPassword)
@@ -374,7 +375,7 @@ final class ChatStore {
     /// A removal that finds nothing is how failed or uncertain updates are safely redone.
     func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String,
                _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        guard link.isReady else { return done(.failure(.unavailable)) }
+        guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         begin(keys, mode: "l", body: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
               presenceKeys: true, instance: instance)
         args.add(entry.field); args.add(entry.nickname); args.add(noticeLimit); args.add(folded); args.add(entry.encoded); args.add(entry.channel)
@@ -409,7 +410,7 @@ final class ChatStore {
 
     /// Any other command (queries, the instance registry), counted in flight like the rest.
     func command(_ words: [[UInt8]], _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
-        guard link.isReady else { return done(.failure(.unavailable)) }
+        guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         var call = RedisArgs()
         for w in words { call.add(w) }
         send(call, script: false, done)
@@ -505,7 +506,7 @@ final class ChatStore {
         let sent = link.send(call) { [unowned self] reply in
             self.inFlight -= 1
             self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
-            guard let reply else { return done(.failure(.unavailable)) }
+            guard let reply else { return done(.failure(.unavailable(sent: true))) }
             if reply.isError {
                 if script && reply.text.hasPrefix("NOSCRIPT") {
                     var eval = RedisArgs()
@@ -520,7 +521,7 @@ final class ChatStore {
         }
         if !sent {
             inFlight -= 1
-            done(.failure(.unavailable))
+            done(.failure(.unavailable(sent: false)))
         }
     }
 }
