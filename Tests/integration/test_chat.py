@@ -494,3 +494,25 @@ def test_quiet_joins_and_leaves_take_no_room_in_history(redis):
         assert [e["message"] for e in h["messages"] if e["type"] == "message"] == [f"hello {k}" for k in range(5)]
     finally:
         server.stop()
+
+
+def test_messages_sent_while_joining_wait_for_the_join_up_to_a_bound(instances):
+    """Messages sent before the join is answered go out right after it, in order; past
+    64 of them the rest are dropped with rate_limited (Redis is fine: not unavailable)."""
+    a, _ = instances
+    channel = unique()
+
+    async def body():
+        c = await Client.connect(f"{a.url}/ws?nickname=eager")
+        await c.expect("welcome")
+        ops = [{"op": "join", "channel": channel}] + [{"op": "send", "channel": channel, "message": f"m{k}", "ref": k} for k in range(70)]
+        c.send_together(ops)  # all read in one turn, before the join's reply can come back
+        errors = [await c.expect("error") for _ in range(6)]
+        assert [(e["code"], e["ref"]) for e in errors] == [("rate_limited", k) for k in range(64, 70)]
+        await c.expect("joined")
+        got = [(await c.expect("message"))["message"] for _ in range(64)]
+        assert got == [f"m{k}" for k in range(64)]
+        await c.no_event(0.3)
+        await c.close()
+
+    run(body())

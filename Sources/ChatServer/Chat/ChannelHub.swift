@@ -464,7 +464,8 @@ final class ChannelHub {
         switch m.state {
         case .waitingForSubscription, .joining, .authorizing:
             guard m.queued.count < Self.queuedSendLimit else {
-                return fail(conn, .unavailable, "channel \(name) is still being joined", channel: name, ref: ref)
+                return fail(conn, .rateLimited, "over \(Self.queuedSendLimit) messages sent while channel \(name) is still being joined: this one was dropped",
+                            channel: name, ref: ref)
             }
             m.queued.append((text, ref))
         case .activating, .active:
