@@ -420,10 +420,11 @@ final class ChannelHub {
     }
 
     /// Removes a member of a dead instance (the registry's cleanup): its leave notice
-    /// goes to the channel like any other.
+    /// goes to the channel like any other. Refused (false) if the instance is alive
+    /// again when the script runs: it is writing its members back.
     func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
         let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
-        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname), instance: instance) { result in
+        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname), instance: instance, ofDeadInstance: true) { result in
             if case .success = result { done(true) } else { done(false) }
         }
     }

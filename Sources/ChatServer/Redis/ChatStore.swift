@@ -94,7 +94,9 @@ struct MemberEntry {
 /// atomic step, so the replay ends exactly where the live events begin.
 final class ChatStore {
     /// KEYS: 1 stream, 2 member hash, 3 presence hash; for j/l/r also 4 nickname index,
-    /// 5 meta hash, 6 channel directory, 7 the instance's membership set.
+    /// 5 meta hash, 6 channel directory, 7 the instance's membership set; for l when it
+    /// removes a dead instance's member, 8 that instance's liveness key (if it exists
+    /// again, the instance came back: nothing is removed, and the reply is an error).
     /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
     /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
     /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
@@ -153,6 +155,7 @@ final class ChatStore {
           n = count(ARGV[11])
           quiet = n > tonumber(ARGV[8])
         elseif mode == 'l' then
+          if KEYS[8] and redis.call('EXISTS', KEYS[8]) == 1 then return redis.error_reply('ALIVE instance came back') end
           redis.call('SREM', KEYS[7], ARGV[10])
           local removed = redis.call('HDEL', KEYS[2], ARGV[6])
           if redis.call('HGET', KEYS[4], ARGV[9]) == ARGV[6] then redis.call('HDEL', KEYS[4], ARGV[9]) end
@@ -373,11 +376,13 @@ final class ChatStore {
 
     /// On success `id` is empty when the member was not in the hash (nothing published).
     /// A removal that finds nothing is how failed or uncertain updates are safely redone.
-    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String,
+    /// A member leaves (`ofDeadInstance`: removed by the cleanup after a dead instance,
+    /// unless that instance is alive again by the time the script runs).
+    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String, ofDeadInstance: Bool = false,
                _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         begin(keys, mode: "l", body: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
-              presenceKeys: true, instance: instance)
+              presenceKeys: true, instance: instance, alive: ofDeadInstance ? global.alive(instance) : nil)
         args.add(entry.field); args.add(entry.nickname); args.add(noticeLimit); args.add(folded); args.add(entry.encoded); args.add(entry.channel)
         send(args) { result in done(result.flatMap(Self.appended)) }
     }
@@ -473,11 +478,11 @@ final class ChatStore {
         return .success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count, quiet: quiet))
     }
 
-    private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil) {
+    private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil, alive: [UInt8]? = nil) {
         args.reset()
         args.add("EVALSHA")
         args.add(Self.scriptSHA)
-        args.add(presenceKeys ? 7 : 3)
+        args.add(presenceKeys ? (alive == nil ? 7 : 8) : 3)
         args.add(keys.stream)
         args.add(keys.members)
         args.add(keys.presence)
@@ -486,6 +491,7 @@ final class ChatStore {
             args.add(keys.meta)
             args.add(global.channels)
             args.add(global.memberships(instance ?? self.instance))
+            if let alive { args.add(alive) }
         }
         args.add(mode)
         args.add(keys.topic)
