@@ -166,4 +166,23 @@ struct NamesTests {
         }
         if case .failure = Names.nickname("Systematic") { Issue.record("Systematic refused") }
     }
+
+    @Test("one spelling per name: NFC, so é typed as e + accent is the same channel and nickname")
+    func nfc() {
+        // String's == calls the two equal; the bytes (Redis keys) must agree too.
+        #expect(Array(channel("cafe\u{301}")!.utf8) == Array("caf\u{E9}".utf8))
+        #expect(Array(nick("Jose\u{301}")!.utf8) == Array("Jos\u{E9}".utf8))
+        #expect(Array(channel("caf\u{E9}")!.utf8) == Array("caf\u{E9}".utf8))
+        #expect(channel("general") == "general")
+        #expect(Array(channel("\u{1100}\u{1161}")!.utf8) == Array("\u{AC00}".utf8))  // Hangul jamo compose
+    }
+
+    @Test("invisible characters and styled mathematical letters are refused", arguments: [
+        "bob\u{FE0F}", "Sy\u{34F}stem", "\u{3164}", "dave\u{3164}", "a\u{200B}b", "a\u{2060}b",
+        "\u{1D412}\u{1D432}\u{1D42C}\u{1D42D}\u{1D41E}\u{1D426}",  // 𝐒𝐲𝐬𝐭𝐞𝐦
+    ])
+    func invisible(raw: String) {
+        #expect(nick(raw) == nil, "\(raw.debugDescription)")
+        #expect(channel(raw) == nil, "\(raw.debugDescription)")
+    }
 }

@@ -537,3 +537,27 @@ def test_replays_and_history_answers_of_big_messages_stay_within_the_output_limi
         assert "slow consumer" not in server.log()
     finally:
         server.stop()
+
+
+def test_a_name_typed_two_ways_is_one_channel_on_every_instance(instances):
+    """`é` as one character or as `e` and a combining accent: one channel (NFC), on both
+    instances, under one name (the two spellings used to be one channel in a server's
+    tables but two in Redis)."""
+    a, b = instances
+    tag = unique("caf")
+
+    async def body():
+        x = await Client.connect(f"{a.url}/ws?nickname=x")
+        y = await Client.connect(f"{b.url}/ws?nickname=y")
+        jx = await x.join(tag + "\u00e9")
+        await y.expect("welcome")
+        await y.send({"op": "join", "channel": tag + "e\u0301"})
+        jy = await y.expect("joined")  # under the one-character spelling
+        assert jx["channel"] == jy["channel"] and jy["channel"].encode() == (tag + "\u00e9").encode()
+        assert jy["count"] == 2 and jy["members"] == ["x", "y"]
+        await y.send({"op": "send", "channel": tag + "e\u0301", "message": "hello"})
+        assert (await x.expect("message", message="hello"))["channel"].encode() == (tag + "\u00e9").encode()
+        for c in (x, y):
+            await c.close()
+
+    run(body())

@@ -21,9 +21,9 @@ public enum Names {
         public let message: String
     }
 
-    /// Returns the trimmed nickname, or why it is refused.
+    /// Returns the trimmed nickname in NFC, or why it is refused.
     public static func nickname(_ raw: String) -> Result<String, Violation> {
-        let name = raw.trimmingWhitespace()
+        let name = nfc(raw.trimmingWhitespace())
         if name.isEmpty { return .failure(Violation(message: "nickname is empty")) }
         if name.unicodeScalars.count > maxNicknameLength {
             return .failure(Violation(message: "nickname is longer than \(maxNicknameLength) characters"))
@@ -96,9 +96,9 @@ public enum Names {
         return table
     }()
 
-    /// Returns the trimmed channel name, or why it is refused.
+    /// Returns the trimmed channel name in NFC, or why it is refused.
     public static func channel(_ raw: String) -> Result<String, Violation> {
-        let name = raw.trimmingWhitespace()
+        let name = nfc(raw.trimmingWhitespace())
         if name.isEmpty { return .failure(Violation(message: "channel name is empty")) }
         if name.unicodeScalars.count > maxChannelLength {
             return .failure(Violation(message: "channel name is longer than \(maxChannelLength) characters"))
@@ -113,6 +113,15 @@ public enum Names {
         return .success(name)
     }
 
+    /// One spelling per name: `é` as one character, never `e` and a combining accent.
+    /// String's `==` already takes the two for equal (so do the server's tables), but
+    /// their bytes differ (Redis keys, other instances): without this, one channel
+    /// could be two. ASCII is NFC already (the message path's names).
+    static func nfc(_ s: String) -> String {
+        if s.utf8.allSatisfy({ $0 < 0x80 }) { return s }
+        return String(decoding: s._nfcCodeUnits, as: UTF8.self)  // the standard library's NFC (what Foundation uses)
+    }
+
     private enum Kind { case letter, mark, other }
 
     /// Letters, combining marks, digits and `_ - .` are allowed (marks only after a
@@ -125,6 +134,10 @@ public enum Names {
             default: return nil
             }
         }
+        // Invisible characters (variation selectors, the combining grapheme joiner, the
+        // Hangul fillers: "Default_Ignorable") would make `bob` and `bob\u{FE0F}` two
+        // names that look the same; mathematical letters (𝐒𝐲𝐬𝐭𝐞𝐦) are styled lookalikes.
+        if scalar.properties.isDefaultIgnorableCodePoint || (0x1D400...0x1D7FF).contains(scalar.value) { return nil }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
         case .nonspacingMark, .spacingMark: return .mark
