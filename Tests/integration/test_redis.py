@@ -129,6 +129,35 @@ def test_join_leave_join_in_one_write_keeps_the_count_right(instances, redis):
     run(body())
 
 
+def test_join_leave_join_before_the_channel_is_subscribed_answers_in_order(instances, redis):
+    """The same burst on a channel this instance is not subscribed to yet (the joins
+    wait for SUBSCRIBE): the leave waits for its join, so the replies and the notices
+    still come in order; a message sent in between is answered with not_joined."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")  # on the other instance
+        await watcher.join(channel)
+        await watcher.expect("system", event="join", nickname="watcher")
+        bob = await Client.connect(f"{a.url}/ws?nickname=bob")
+        await bob.expect("welcome")
+        bob.send_together([{"op": "join", "channel": channel, "ref": "j1"}, {"op": "send", "channel": channel, "message": "hi", "ref": "s1"},
+                           {"op": "leave", "channel": channel, "ref": "l1"}, {"op": "join", "channel": channel, "ref": "j2"}])
+        got = [await bob.recv_until(lambda e: e["type"] in ("joined", "left", "error")) for _ in range(4)]
+        assert [(e["type"], e["ref"]) for e in got] == [("joined", "j1"), ("error", "s1"), ("left", "l1"), ("joined", "j2")]
+        assert got[0]["members"] == ["bob", "watcher"] and got[1]["code"] == "not_joined"
+        assert got[2]["count"] == 1 and got[3]["count"] == 2
+        notices = [await watcher.expect("system") for _ in range(3)]
+        assert [(e["event"], e["nickname"], e["count"]) for e in notices] == [("join", "bob", 2), ("leave", "bob", 1), ("join", "bob", 2)]
+        await watcher.no_event(0.3)  # and no message
+        assert hlen(redis, channel) == 2
+        for c in (bob, watcher):
+            await c.close()
+
+    run(body())
+
+
 def test_member_hash_heals_after_redis_failures():
     """A leave while the command connection is down is redone after it reconnects;
     members are written back after Redis restarts empty."""

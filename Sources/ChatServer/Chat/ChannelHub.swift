@@ -150,6 +150,11 @@ final class ChannelHub {
                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
             self.finishJoin(m, result)
         }
+        if m.leaveQueued {
+            m.state = .cancelled
+            m.ackLeave = true
+            sendLeave(m, ack: true, ref: m.leaveRef)
+        }
     }
 
     /// A join that cannot go on: the client is told why and is not in the channel.
@@ -158,12 +163,24 @@ final class ChannelHub {
         removeMembership(m)
         m.state = .gone
         fail(conn, code, message, channel: m.channel.name, ref: m.joinRef)
+        dropQueued(m)
+        if m.leaveQueued { conn.sendEvent(ServerEvents.left(channel: m.channel.name, count: nil, ref: m.leaveRef)) }
         if conn.seedChannel != nil {
             if code == .unavailable {
                 conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused)
             } else {
                 conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
             }
+        }
+    }
+
+    /// Messages sent while joining, for a join that was refused or left before it was
+    /// answered: each gets an error (nothing reaches a channel its sender is not in).
+    private func dropQueued(_ m: Membership) {
+        let queued = m.queued
+        m.queued = []
+        for q in queued {
+            fail(m.connection, .notJoined, "not sent: not in channel \(m.channel.name) (the join was refused or left)", channel: m.channel.name, ref: q.ref)
         }
     }
 
@@ -208,9 +225,12 @@ final class ChannelHub {
             release(channel)
         }
         if m.state == .cancelled, case .success(let outcome) = result, !outcome.isJoined {
-            // Left while joining, and the join did not happen: the leave (already sent,
-            // see detach) found nothing and answers the client.
+            // Left while joining, and the join did not happen (a password to check, a
+            // taken nickname): the join is answered so, and the leave (already sent, see
+            // detach) found nothing and answers next.
             m.state = .gone
+            if m.ackLeave { fail(conn, .notJoined, "join of \(channel.name) not completed: left meanwhile", channel: channel.name, ref: m.joinRef) }
+            dropQueued(m)
             return
         }
         switch result {
@@ -244,9 +264,12 @@ final class ChannelHub {
                 // (every op gets its reply); the leave that undoes it is already in Redis
                 // behind it and answers next.
                 if m.ackLeave, conn.seedChannel == nil {
-                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0, ref: m.joinRef))
+                    conn.sendEvent(ServerEvents.joined(channel: channel.name, id: appended.id, count: appended.count ?? 0,
+                                                       members: joined.members.map { Names.sortedForDisplay($0) }, protected: joined.protected,
+                                                       ref: m.joinRef))
                 }
                 m.state = .gone
+                dropQueued(m)
             } else if m.state == .joining {
                 // The replay is bounded in bytes too: the newest events within half the
                 // output limit (the older ones: history_truncated on a resume, and the HTTP
@@ -314,6 +337,8 @@ final class ChannelHub {
             }
             if m.state == .joining {
                 refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
+            } else {
+                dropQueued(m)
             }
             m.state = .gone  // cancelled: its leave answers the client
         }
@@ -358,6 +383,10 @@ final class ChannelHub {
         removeMembership(m)
         let channel = m.channel
         switch m.state {
+        case .waitingForSubscription where ack, .authorizing where ack:
+            // The client's leave waits for its join, which goes on (see leaveQueued).
+            m.leaveQueued = true
+            m.leaveRef = ref
         case .waitingForSubscription:
             channel.waiting.removeAll { $0 === m }
             m.state = .gone
@@ -572,12 +601,7 @@ final class ChannelHub {
             channel.activate(upTo: StreamID(milliseconds: .max, sequence: .max))
             let waiting = channel.waiting
             channel.waiting = []
-            for m in waiting {
-                removeMembership(m)
-                m.state = .gone
-                fail(m.connection, .unavailable, "could not join \(channel.name): chat storage is unavailable", channel: channel.name, ref: m.joinRef)
-                if m.connection.seedChannel != nil { m.connection.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
-            }
+            for m in waiting { refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable") }
             if channel.isUnused { channels.removeValue(forKey: channel.name) }
         }
     }

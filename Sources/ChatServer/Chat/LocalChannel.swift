@@ -31,6 +31,11 @@ final class Membership {
     /// Left by the client (not closed) while joining: the join, if it happened, is
     /// acknowledged before the leave.
     var ackLeave = false
+    /// A `leave` that came while the join waited for its channel's subscription or a
+    /// password check: the join is made all the same and the leave right behind it,
+    /// so each op gets its reply, in order. Its `ref`.
+    var leaveQueued = false
+    var leaveRef: Ref?
     /// Messages sent before the join completed; published right after it (dropped if
     /// the join is refused: nothing reaches a channel its sender could not join).
     var queued: [(text: String, ref: Ref?)] = []
