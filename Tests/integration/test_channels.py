@@ -193,6 +193,37 @@ def test_password_attempts_are_rate_limited(redis):
         server.stop()
 
 
+def test_wrong_passwords_are_counted_across_instances(redis):
+    """Wrong passwords for a channel from one address are counted in Redis, so that
+    more instances (or WORKERS) do not multiply a guesser's budget."""
+    env = {"PASSWORD_ATTEMPTS": "3", "RATE_LIMIT": "0", "API_KEY": API_KEY}
+    a, b = ChatServer(redis, "pw-a", env=env), ChatServer(redis, "pw-b", env=env)
+    channel = unique("vault")
+    try:
+        assert http(a, "PUT", f"/api/channels/{channel}", {"password": "right"}, key=API_KEY)[0] == 200
+
+        async def guess(server, k, password):
+            c = await Client.connect(f"{server.url}/ws?nickname=guesser{k}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel, "password": password})
+            e = await c.recv_until(lambda e: e["type"] in ("error", "joined"))
+            await c.close()
+            return e.get("code", e["type"])
+
+        async def body():
+            codes = [await guess(a, 0, "guess0"), await guess(a, 1, "guess1"), await guess(b, 2, "guess2")]
+            assert codes == ["wrong_password"] * 3
+            # b has checked one password of its three a minute, but the channel has had
+            # three wrong ones from this address: no more checks, not even of the right one.
+            assert await guess(b, 3, "guess3") == "rate_limited"
+            assert await guess(b, 4, "right") == "rate_limited"
+
+        run(body())
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_history_join_replays_the_last_n_then_live(instances):
     a, b = instances
     channel = unique()

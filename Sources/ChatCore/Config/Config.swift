@@ -117,7 +117,7 @@ public enum ConfigKeys {
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
         int("HISTORY_MAX_AGE", 0, 0...315_360_000, "Seconds a message is kept in history at most (trimmed when the channel gets its next event); 0 = no age limit.") { $0.historyMaxAgeMillis = $1 * 1_000 },
         int("REPLAY_LIMIT", 500, 1...100_000, "Messages replayed at most on a join with since or history (older ones: history_truncated, and the HTTP history API).") { $0.replayLimit = $1 },
-        int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address (over it: rate_limited).") { $0.passwordAttempts = $1 },
+        int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address on each process, and wrong passwords per minute per channel and address across all instances (over it: rate_limited).") { $0.passwordAttempts = $1 },
         text("API_KEY", "", "Bearer token for the HTTP API's writes (publish, broadcast, channel passwords); empty = those endpoints are off.", allowEmpty: true) { $0.apiKey = $1 },
         text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
     ]

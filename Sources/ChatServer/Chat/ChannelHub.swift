@@ -145,6 +145,8 @@ final class ChannelHub {
             request.replay = .last(min(n, worker.config.replayLimit))
         }
         request.replayLimit = worker.config.replayLimit
+        request.passwordFailures = channel.keys.passwordFailures(conn.peerAddress)
+        request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
         store.join(channel.keys, request,
                    bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
@@ -203,6 +205,7 @@ final class ChannelHub {
                 self.proceed(m)
             case .verified(false):
                 self.worker.logger.limited("wrong_password", .info, "wrong channel password", [("channel", channel.name), ("nickname", m.connection.nickname)])
+                self.store.countWrongPassword(channel.keys.passwordFailures(m.connection.peerAddress))
                 self.refuseJoin(m, .wrongPassword, "wrong password for channel \(channel.name)")
             case .hashed(let hash?):
                 m.newPassword = hash
@@ -236,6 +239,8 @@ final class ChannelHub {
         switch result {
         case .success(.nicknameTaken):
             refuseJoin(m, .nicknameTaken, "nickname \"\(conn.nickname)\" is already in channel \(channel.name)")
+        case .success(.passwordLimited):
+            refuseJoin(m, .rateLimited, "too many wrong passwords for channel \(channel.name) from your address, wait a minute")
         case .success(.verify(let hash)):
             guard m.attempts < 4 else { return refuseJoin(m, .unavailable, "the channel's password keeps changing, try again") }
             if hash.isEmpty {  // the password was removed since we checked it

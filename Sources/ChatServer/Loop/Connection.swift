@@ -118,6 +118,8 @@ final class Connection {
     }
 
     var isOpenChat: Bool { phase == .open && endpoint.isChat }
+    /// The client's IP address (password attempts are counted per address).
+    var peerAddress: String { Platform.peerAddress(fd) ?? "?" }
     var pendingOutput: Int { evbuffer_get_length(output) }
 
     // MARK: Reading

@@ -261,7 +261,7 @@ final class Worker {
     /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
     /// client address, so reconnecting does not reset it).
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
-        let address = Platform.peerAddress(conn.fd) ?? "?"
+        let address = conn.peerAddress
         let now = Platform.monotonicMillis()
         if passwordBuckets.count >= Self.passwordBucketLimit { passwordBuckets.removeAll() }
         var bucket = passwordBuckets[address] ?? TokenBucket(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts), now: now)

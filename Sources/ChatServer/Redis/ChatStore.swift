@@ -24,7 +24,15 @@ struct ChannelKeys {
         nicknames = Array("\(prefix):{\(tag)}:nicknames".utf8)
         meta = Array("\(prefix):{\(tag)}:meta".utf8)
         topic = Array("\(prefix):{\(tag)}:pub".utf8)
+        self.prefix = prefix
+        self.tag = tag
     }
+
+    private let prefix: String, tag: String
+
+    /// Counter of wrong passwords for this channel from one client address (a minute's
+    /// window), shared by every instance: in the channel's slot like its other keys.
+    func passwordFailures(_ address: String) -> [UInt8] { Array("\(prefix):{\(tag)}:pwfail:\(address)".utf8) }
 
     /// Broadcast-to-everyone lives under the tag `*`, which no channel name can be.
     static func global(prefix: String) -> ChannelKeys { ChannelKeys(prefix: prefix, tag: "*") }
@@ -96,7 +104,8 @@ final class ChatStore {
     /// KEYS: 1 stream, 2 member hash, 3 presence hash; for j/l/r also 4 nickname index,
     /// 5 meta hash, 6 channel directory, 7 the instance's membership set; for l when it
     /// removes a dead instance's member, 8 that instance's liveness key (if it exists
-    /// again, the instance came back: nothing is removed, and the reply is an error).
+    /// again, the instance came back: nothing is removed, and the reply is an error);
+    /// for j, 8 the joiner's address's wrong-password counter for the channel.
     /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
     /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
     /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
@@ -105,12 +114,13 @@ final class ChatStore {
     /// verified ('' = it believes there is none), 13 the new password ('' = none,
     /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
-    /// list limit. r: 6 channel name, then field, nickname, folded, entry per member.
+    /// list limit, 18 wrong passwords allowed a minute. r: 6 channel name, then field,
+    /// nickname, folded, entry per member.
     ///
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
     /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
     /// truncated (0/1), oldest id kept}, or {'!pw', hash} (verify against this hash
-    /// and try again), {'!claim'} (hash the password and try again: it will protect
+    /// and try again), {'!limited'} (too many wrong passwords: no check), {'!claim'} (hash the password and try again: it will protect
     /// the channel), {'!taken'} (nickname in use); c {false, count} or {false, false, 1}
     /// = due but not yet.
     ///
@@ -136,7 +146,10 @@ final class ChatStore {
         end
         if mode == 'j' then
           local pw = redis.call('HGET', KEYS[5], 'pw') or ''
-          if pw ~= ARGV[12] then return {'!pw', pw} end
+          if pw ~= ARGV[12] then
+            if pw ~= '' and tonumber(redis.call('GET', KEYS[8]) or '0') >= tonumber(ARGV[18]) then return {'!limited'} end
+            return {'!pw', pw}
+          end
           local holder = redis.call('HGET', KEYS[4], ARGV[9])
           if holder and holder ~= ARGV[6] and redis.call('HEXISTS', KEYS[2], holder) == 1
              and string.match(holder, '^(.*):%d+$') ~= string.match(ARGV[6], '^(.*):%d+$') then
@@ -296,6 +309,9 @@ final class ChatStore {
         var verifiedHash = ""
         /// '' none, '?' given but not hashed, else the new hash.
         var newPassword = ""
+        /// The joiner's address's wrong-password counter, and how many a minute it allows.
+        var passwordFailures: [UInt8] = []
+        var passwordFailureLimit = 0
         var replay: Replay = .none
         var replayLimit = 0
         var listLimit = 0
@@ -312,6 +328,8 @@ final class ChatStore {
         case verify(hash: String)
         case claim
         case nicknameTaken
+        /// Too many wrong passwords for the channel from this address, on any instance.
+        case passwordLimited
 
         var isJoined: Bool {
             if case .joined = self { return true }
@@ -337,7 +355,7 @@ final class ChatStore {
 
     func join(_ keys: ChannelKeys, _ j: JoinRequest, bodyPrefix: [UInt8], _ done: @escaping (Result<JoinOutcome, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
-        begin(keys, mode: "j", body: bodyPrefix, presenceKeys: true)
+        begin(keys, mode: "j", body: bodyPrefix, presenceKeys: true, extraKey: j.passwordFailures)
         args.add(j.field); args.add(j.nickname); args.add(noticeLimit); args.add(j.folded); args.add(j.entry); args.add(j.channel)
         args.add(j.verifiedHash); args.add(j.newPassword)
         switch j.replay {
@@ -345,7 +363,7 @@ final class ChatStore {
         case .since(let id): args.add("s"); args.add(id)
         case .last(let n): args.add("h"); args.add(n)
         }
-        args.add(j.replayLimit); args.add(j.listLimit)
+        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit)
         send(args) { result in
             done(result.flatMap { reply in
                 if reply.count >= 1, reply[0].isString, reply[0].bytes.first == UInt8(ascii: "!") {
@@ -353,6 +371,7 @@ final class ChatStore {
                     case "!pw" where reply.count > 1: return .success(.verify(hash: reply[1].text))
                     case "!claim": return .success(.claim)
                     case "!taken": return .success(.nicknameTaken)
+                    case "!limited": return .success(.passwordLimited)
                     default: return .failure(.refused("unexpected script reply \(reply[0].text)"))
                     }
                 }
@@ -382,7 +401,7 @@ final class ChatStore {
                _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         begin(keys, mode: "l", body: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
-              presenceKeys: true, instance: instance, alive: ofDeadInstance ? global.alive(instance) : nil)
+              presenceKeys: true, instance: instance, extraKey: ofDeadInstance ? global.alive(instance) : nil)
         args.add(entry.field); args.add(entry.nickname); args.add(noticeLimit); args.add(folded); args.add(entry.encoded); args.add(entry.channel)
         send(args) { result in done(result.flatMap(Self.appended)) }
     }
@@ -414,6 +433,13 @@ final class ChatStore {
     }
 
     /// Any other command (queries, the instance registry), counted in flight like the rest.
+    /// One more wrong password for a channel from an address (the window is a minute
+    /// from the first).
+    func countWrongPassword(_ key: [UInt8]) {
+        command([Array("INCR".utf8), key]) { _ in }
+        command([Array("PEXPIRE".utf8), key, Array("60000".utf8), Array("NX".utf8)]) { _ in }
+    }
+
     func command(_ words: [[UInt8]], _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         var call = RedisArgs()
@@ -478,11 +504,11 @@ final class ChatStore {
         return .success(Appended(id: reply[0].isNil ? "" : reply[0].text, count: count, quiet: quiet))
     }
 
-    private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil, alive: [UInt8]? = nil) {
+    private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil, extraKey: [UInt8]? = nil) {
         args.reset()
         args.add("EVALSHA")
         args.add(Self.scriptSHA)
-        args.add(presenceKeys ? (alive == nil ? 7 : 8) : 3)
+        args.add(presenceKeys ? (extraKey == nil ? 7 : 8) : 3)
         args.add(keys.stream)
         args.add(keys.members)
         args.add(keys.presence)
@@ -491,7 +517,7 @@ final class ChatStore {
             args.add(keys.meta)
             args.add(global.channels)
             args.add(global.memberships(instance ?? self.instance))
-            if let alive { args.add(alive) }
+            if let extraKey { args.add(extraKey) }
         }
         args.add(mode)
         args.add(keys.topic)
