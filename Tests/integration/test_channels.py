@@ -344,6 +344,12 @@ def test_backend_publish_and_broadcast(instances):
         assert http(a, "POST", "/api/publish", {"channel": channel, "message": "x"}, key="wrong")[0] == 401
         status, r = http(a, "POST", "/api/publish", b"{not json", key=API_KEY)
         assert status == 400 and r["error"] == "bad_json"
+        body = b'{"channel":"' + channel.encode() + b'","message":"\xff"}'  # not UTF-8
+        status, r = http(a, "POST", "/api/publish", body, key=API_KEY)
+        assert status == 400 and r["error"] == "bad_json"
+        dup = b'{"channel":"' + channel.encode() + b'","message":"first","message":"last"}'
+        status, r = http(a, "POST", "/api/publish", dup, key=API_KEY)
+        assert status == 200 and (await member.expect("message"))["message"] == "last"  # as on WebSocket
         status, r = http(a, "POST", "/api/publish", {"channel": "bad channel", "message": "x"}, key=API_KEY)
         assert status == 400 and r["error"] == "invalid_channel"
         status, r = http(a, "POST", "/api/publish", {"channel": channel, "message": "  "}, key=API_KEY)

@@ -246,6 +246,13 @@ def test_rate_limit_refuses_then_closes_a_flood(server):
         refused = await eager.expect("error")
         assert (refused["code"], refused["ref"], refused["channel"]) == ("rate_limited", "m1", channel)
         await eager.close()
+        # The same on the seed endpoint, whose messages name no channel.
+        seed = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=seedy")
+        await seed.expect("system", nickname="seedy")
+        seed.send_together([{"message": f"s{k}", "ref": k} for k in range(6)])
+        refused = await seed.expect("error")
+        assert (refused["code"], refused["ref"], refused["channel"]) == ("rate_limited", 5, channel)
+        await seed.close()
         for k in range(200):
             try:
                 await flood.send({"op": "ping"})

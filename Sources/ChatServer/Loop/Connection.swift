@@ -258,9 +258,9 @@ final class Connection {
             worker.stats.rateLimited += 1
             var error = ChatError(.rateLimited, "too many messages: at most \(worker.config.rateLimit) per second")
             // Refusals are bounded by the patience bucket, so parsing them costs little.
-            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: worker.protocolLimits, seedChannel: nil) {
+            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: worker.protocolLimits, seedChannel: seedChannel) {
                 error.ref = request.ref
-                error.channel = request.op.channel
+                error.channel = request.op.channel ?? seedChannel
             }
             sendEvent(ServerEvents.error(error))
             return false

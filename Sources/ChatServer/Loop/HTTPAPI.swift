@@ -193,11 +193,18 @@ extension Worker {
 
     // MARK: Writes
 
+    /// The body's members; a repeated one counts with its last value, as in the
+    /// WebSocket protocol. Text that is not UTF-8 is refused (WebSocket frames are
+    /// checked for it already; an HTTP body is not).
     private func parseBody(_ conn: Connection, _ body: [UInt8]) -> [String: JSONValue]? {
+        guard body.withUnsafeBytes({ UTF8Validator.isValid($0) }) else {
+            apiError(conn, 400, "bad_json", "the body is not valid UTF-8")
+            return nil
+        }
         do {
             let members = try body.withUnsafeBytes { try JSONReader.parseObject($0) }
             var fields: [String: JSONValue] = [:]
-            for (key, value) in members where fields[key] == nil { fields[key] = value }
+            for (key, value) in members { fields[key] = value }
             return fields
         } catch let error as JSONError {
             apiError(conn, 400, "bad_json", "the body must be a JSON object: \(error.message) at byte \(error.offset)")
