@@ -22,4 +22,6 @@ static inline int chat_errno(void) { return errno; }
 /* prctl is variadic, which Swift cannot call: a worker asks to get `sig` when its
  * supervisor dies, so that workers never outlive it. */
 static inline int chat_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+/* The name ps, top and pkill show (a worker is spawned as /proc/self/exe: "exe"). */
+static inline int chat_set_process_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
 #endif

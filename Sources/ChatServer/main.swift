@@ -14,7 +14,14 @@ signal(SIGHUP, SIG_IGN)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let environment = Platform.environment(keys: ConfigKeys.all.map(\.name))
-switch ConfigLoader.load(arguments: arguments, environment: environment, readFile: Platform.readTextFile) {
+// What reading .env gave, handed down to workers: a worker restarted later runs with
+// the supervisor's settings, not with what the file says by then.
+var envFileText: String? = nil
+let readFile: (String) -> String? = Supervisor.inheritedEnvFile ?? { path in
+    envFileText = Platform.readTextFile(path)
+    return envFileText
+}
+switch ConfigLoader.load(arguments: arguments, environment: environment, readFile: readFile) {
 case .failure(let error):
     FileOutput.standardError("chat-server: config error: \(error.message)\n")
     exit(2)
@@ -46,7 +53,7 @@ case .success(.run(let config, let warnings)):
             exit(1)
         }
         logger.tag = "supervisor"
-        let supervisor = Supervisor(config: config, logger: logger, count: workerCount)
+        let supervisor = Supervisor(config: config, logger: logger, count: workerCount, envFileText: envFileText)
         supervisor.run()
         exit(supervisor.exitCode)
     }
@@ -57,6 +64,7 @@ case .success(.run(let config, let warnings)):
         workerConfig.instanceID = config.instanceID.isEmpty ? "" : "\(config.instanceID)-\(workerIndex)"
     }
     let worker = Worker(config: workerConfig, logger: logger)
+    worker.workerIndex = workerIndex
     logger.tag = worker.instanceID
     do {
         try worker.start()

@@ -1,11 +1,21 @@
 """WORKERS=N: a supervisor and N worker processes sharing one port."""
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import time
 
-from harness import ChatServer, Client, metrics, run, unique, wait_until
+from harness import ChatServer, Client, free_port, metrics, run, unique, wait_until
+
+
+def port_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 
@@ -14,14 +24,49 @@ def children(pid):
     return [int(p) for p in text]
 
 
+def free_ports(n):
+    """A base port with the n ports from it free (for WORKER_PORTS)."""
+    import socket
+    for _ in range(50):
+        base, held = free_port(), []
+        try:
+            for p in range(base, base + n):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
 def test_workers_share_the_port_restart_and_drain(redis, tmp_path):
     log = tmp_path / "chat.log"
+    env_file = tmp_path / "settings.env"
+    env_file.write_text("RATE_LIMIT=50\n")
+    own = free_ports(3)
     s = ChatServer(redis, "sup", env={"WORKERS": "3", "LOG_TO_FILE": "true", "LOG_FILE_PATH": str(log),
-                                      "LOG_ERROR_FILE_PATH": str(tmp_path / "error.log")})
+                                      "LOG_ERROR_FILE_PATH": str(tmp_path / "error.log"), "WORKER_PORTS": str(own)},
+                   args=["--env-file", str(env_file)])
     channel = unique()
     try:
         wait_until(lambda: len(children(s.proc.pid)) == 3, what="three workers")
         workers = children(s.proc.pid)
+        # Workers show up under the server's name, not as "exe" (/proc/self/exe).
+        assert all(open(f"/proc/{w}/comm").read().strip() == "chat-server" for w in workers)
+        # WORKER_PORTS: each worker also answers alone on its own port (to scrape it).
+        import urllib.request
+        def health(port):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                return json.loads(r.read())["instance"]
+        wait_until(lambda: all(port_open(own + i) for i in range(3)), what="the workers' own ports")
+        assert [health(own + i) for i in range(3)] == ["sup-0", "sup-1", "sup-2"]
+        # A worker restarted later runs with the settings the server started with,
+        # whatever the file says by then.
+        env_file.write_text("RATE_LIMIT=fast\n")
 
         async def chat():
             # Connections spread over the workers (distinct instances), and a message
@@ -54,6 +99,7 @@ def test_workers_share_the_port_restart_and_drain(redis, tmp_path):
                    what="the dead worker replaced")
         assert "worker died, restarting" in s.log()
         wait_until(lambda: s.log().count(" INFO  listening ") == 4, what="the new worker listening")
+        assert "refused its configuration" not in s.log()
 
         # SIGHUP: the supervisor and every worker reopen their log files.
         os.rename(log, tmp_path / "chat.log.1")

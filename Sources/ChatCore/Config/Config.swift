@@ -6,6 +6,7 @@ public struct Config: Equatable, Sendable {
     public var host = "0.0.0.0"
     /// Worker processes; 0 = one per CPU.
     public var workers = 1
+    public var workerPorts = 0
     public var port = 8080
     // Redis.
     public var redisHost = "127.0.0.1"
@@ -79,6 +80,7 @@ public enum ConfigKeys {
         text("HOST", "0.0.0.0", "Address to listen on (0.0.0.0 = all IPv4 interfaces, :: = all IPv6).") { $0.host = $1 },
         int("PORT", 8080, 1...65_535, "TCP port for HTTP and WebSocket clients.") { $0.port = $1 },
         int("WORKERS", 1, 0...1_024, "Worker processes sharing the port (each an independent instance to Redis); 0 = one per CPU.") { $0.workers = $1 },
+        int("WORKER_PORTS", 0, 0...65_535, "With WORKERS: worker n (from 0) also listens on WORKER_PORTS + n, alone, so that each worker's /metrics and /healthz can be scraped; 0 = off.") { $0.workerPorts = $1 },
         text("REDIS_HOST", "127.0.0.1", "Redis server host name or address.") { $0.redisHost = $1 },
         int("REDIS_PORT", 6379, 1...65_535, "Redis server port.") { $0.redisPort = $1 },
         text("REDIS_PASSWORD", "", "Redis password (AUTH); empty = no AUTH.", allowEmpty: true) { $0.redisPassword = $1 },

@@ -15,6 +15,8 @@ import Glibc
 final class Supervisor {
     static let indexVariable = "CHAT_WORKER_INDEX"
     static let supervisorVariable = "CHAT_SUPERVISOR_PID"
+    /// The supervisor's .env text for its workers: "1" and the text, or "0" for none.
+    static let envFileVariable = "CHAT_ENV_FILE"
 
     private let config: Config
     private let logger: Logger
@@ -27,10 +29,12 @@ final class Supervisor {
     private var stopping = false
     private var killTimer: LoopEvent?
     private(set) var exitCode: Int32 = 0
+    private let envFileText: String?
 
-    init(config: Config, logger: Logger, count: Int) {
+    init(config: Config, logger: Logger, count: Int, envFileText: String?) {
         self.config = config
         self.logger = logger
+        self.envFileText = envFileText
         workers = Array(repeating: nil, count: count)
         startedAt = Array(repeating: 0, count: count)
         restartDelay = Array(repeating: 0, count: count)
@@ -55,8 +59,9 @@ final class Supervisor {
     private func spawn(_ index: Int) {
         guard !stopping else { return }
         var env = Self.environment()
-        env.removeAll { $0.hasPrefix(Self.indexVariable + "=") || $0.hasPrefix(Self.supervisorVariable + "=") }
+        env.removeAll { $0.hasPrefix(Self.indexVariable + "=") || $0.hasPrefix(Self.supervisorVariable + "=") || $0.hasPrefix(Self.envFileVariable + "=") }
         env.append("\(Self.indexVariable)=\(index)")
+        env.append("\(Self.envFileVariable)=" + (envFileText.map { "1" + $0 } ?? "0"))
         env.append("\(Self.supervisorVariable)=\(getpid())")
         var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
@@ -154,9 +159,19 @@ final class Supervisor {
 
     /// In a worker: asks for SIGTERM if the supervisor dies (and exits if it is gone already).
     static func followSupervisor() {
+        _ = chat_set_process_name("chat-server")
         _ = chat_set_parent_death_signal(SIGTERM)
         // After the request, so that a supervisor dying in between is still noticed.
         if let value = getenv(supervisorVariable), let supervisor = pid_t(String(cString: value)), getppid() != supervisor { exit(1) }
+    }
+
+    /// In a worker, reads of the .env file answer with the supervisor's text (nil
+    /// elsewhere: read the file).
+    static var inheritedEnvFile: ((String) -> String?)? {
+        guard workerIndex != nil, let value = getenv(envFileVariable) else { return nil }
+        let handed = String(cString: value)
+        let text: String? = handed.hasPrefix("1") ? String(handed.dropFirst()) : nil
+        return { _ in text }
     }
 
     /// This process's worker index when it is a worker, nil for the supervisor or a

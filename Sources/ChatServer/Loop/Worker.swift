@@ -68,6 +68,10 @@ final class Worker {
     private var shutdownPoll: LoopEvent?
     private var signalEvents: [LoopEvent] = []
     private var listener: Listener?
+    /// WORKER_PORTS: this worker's own port, besides the shared one.
+    private var ownListener: Listener?
+    /// This worker's number under a supervisor (nil for a single process).
+    var workerIndex: Int?
     /// The web client (WEB_ROOT), reloaded on SIGHUP.
     private var site = StaticSite()
     let commands: RedisLink
@@ -117,6 +121,12 @@ final class Worker {
         let listener = try Listener(loop: loop, host: config.host, port: config.port, logger: logger)
         self.listener = listener
         listener.start { [unowned self] fd in self.accept(fd) }
+        if let workerIndex, config.workerPorts > 0 {
+            let own = try Listener(loop: loop, host: config.host, port: config.workerPorts + workerIndex, logger: logger)
+            ownListener = own
+            own.start { [unowned self] fd in self.accept(fd) }
+            logger.info("also listening on this worker's own port", [("port", String(config.workerPorts + workerIndex))])
+        }
         housekeeping.schedule(milliseconds: 1_000)
         for number in [SIGTERM, SIGINT] {
             signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
@@ -376,6 +386,7 @@ final class Worker {
         isShuttingDown = true
         logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
         listener?.stop()
+        ownListener?.stop()
         let notice = ServerEvents.shutdownNotice()
         for conn in connections {
             switch conn.phase {
