@@ -4,31 +4,50 @@
 # there for the session (stopped again on exit). Settings: .env, environment, flags.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/.build/release/chat-server
+BIN=${RUN_BIN:-$ROOT/.build/release/chat-server}  # RUN_BIN: the tests run it with another build
 
-# What the server will use: the environment wins over .env (as in the server).
+# The flags this script needs to know about, in both forms (--key value, --key=value).
+declare -A flag=()
+args=("$@")
+for i in "${!args[@]}"; do
+  for key in env-file port redis-host redis-port redis-password; do
+    case ${args[$i]} in
+      --$key=*) flag[$key]=${args[$i]#--$key=} ;;
+      --$key) flag[$key]=${args[$((i + 1))]:-} ;;
+    esac
+  done
+done
+env_file=${flag[env-file]:-.env}
+
+# What the server will use: flags win over the environment, which wins over the
+# .env file (as in the server).
 setting() {
-  local key=$1 default=$2 value=${!1:-}
-  if [[ -z $value && -f .env ]]; then
-    value=$(sed -n "s/^[[:space:]]*\(export[[:space:]]\+\)\?$key=[\"']\?\([^\"'#]*\)[\"']\?.*/\2/p" .env | tail -n 1 | tr -d '[:space:]')
+  local key=$1 default=$2 name=$3 value=${flag[$3]:-${!1:-}}
+  if [[ -z $value && -f $env_file ]]; then
+    value=$(sed -n "s/^[[:space:]]*\(export[[:space:]]\+\)\?$key=[\"']\?\([^\"'#]*\)[\"']\?.*/\2/p" "$env_file" | tail -n 1 | tr -d '[:space:]')
   fi
   echo "${value:-$default}"
 }
-host=$(setting REDIS_HOST 127.0.0.1)
-port=$(setting REDIS_PORT 6379)
-password=$(setting REDIS_PASSWORD "")
+host=$(setting REDIS_HOST 127.0.0.1 redis-host)
+port=$(setting REDIS_PORT 6379 redis-port)
+password=$(setting REDIS_PASSWORD "" redis-password)
+web_port=$(setting PORT 8080 port)
 
 redis_pid=""
 cleanup() { [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# The server and its Redis run in sessions of their own (setsid): a Ctrl-C at the
+# terminal reaches only this script, which then stops the server once, gracefully
+# (a second signal would make it exit at once), and Redis after it, not during the
+# server's drain.
 if ! redis-cli -h "$host" -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1; then
   case $host in
     127.0.0.1|localhost|::1)
       echo "run: no Redis at $host:$port, starting redis-server there for this session"
-      args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning)
-      [[ -n $password ]] && args+=(--requirepass "$password")
-      redis-server "${args[@]}" &
+      redis_args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning)
+      [[ -n $password ]] && redis_args+=(--requirepass "$password")
+      setsid redis-server "${redis_args[@]}" &
       redis_pid=$!
       for _ in $(seq 50); do redis-cli -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1 && break; sleep 0.1; done
       ;;
@@ -36,20 +55,17 @@ if ! redis-cli -h "$host" -p "$port" ${password:+--no-auth-warning -a "$password
   esac
 fi
 
-web_port=$(setting PORT 8080)
-args=("$@")
-for i in "${!args[@]}"; do
-  case ${args[$i]} in
-    --port=*) web_port=${args[$i]#--port=} ;;
-    --port) web_port=${args[$((i + 1))]:-$web_port} ;;
-  esac
-done
 echo "run: the web client will be at http://localhost:$web_port/ (Ctrl-C stops the server)"
 
-"$BIN" "$@" &
+setsid "$BIN" "$@" &
 server_pid=$!
 trap 'kill -TERM $server_pid 2>/dev/null' INT TERM
-wait $server_pid || status=$?
+# `wait` returns early when a signal's trap runs: wait again until the server is gone,
+# and exit with its status.
+status=0
+while true; do
+  wait "$server_pid" && status=0 || status=$?
+  kill -0 "$server_pid" 2>/dev/null || break
+done
 trap - INT TERM
-wait $server_pid 2>/dev/null || true
-exit "${status:-0}"
+exit "$status"

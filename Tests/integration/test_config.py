@@ -70,3 +70,55 @@ def test_logs_to_files_with_folders_created(tmp_path):
     finally:
         server.stop()
         redis.stop()
+
+
+def test_make_run_script_honours_flags_and_stops_gracefully_on_ctrl_c(tmp_path):
+    """scripts/run-local.sh (`make run`): the Redis flags win over .env when it decides
+    where to start a private redis-server, and a Ctrl-C (SIGINT to the terminal's
+    process group) stops the server once, gracefully, then that Redis."""
+    import asyncio
+    import os
+    import signal
+
+    import websockets
+    from harness import ROOT, free_port
+    port, redis_port = free_port(), free_port()
+    (tmp_path / ".env").write_text("REDIS_PORT=1\n")  # the flag below must win
+    log = open(tmp_path / "run.log", "w")
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run-local.sh"), "--port", str(port), f"--redis-port={redis_port}",
+                             "--host", "127.0.0.1"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "RUN_BIN": str(SERVER_BIN)}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as at a terminal
+    try:
+        def healthy():
+            try:
+                import urllib.request
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+            except Exception:
+                return False
+        wait_until(healthy, timeout=15, what="make run's server ready")
+
+        async def client():
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws?nickname=a") as ws:
+                await ws.recv()  # welcome
+                os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+                events = []
+                try:
+                    while True:
+                        events.append(await ws.recv())
+                except websockets.ConnectionClosed as e:
+                    return events, e.rcvd.code
+
+        events, code = asyncio.run(asyncio.wait_for(client(), 15))
+        assert code == 1001 and any('"event":"shutdown"' in e for e in events)
+        assert proc.wait(15) == 0
+        text = (tmp_path / "run.log").read_text()
+        assert f"starting redis-server there" in text and f":{redis_port}" in text
+        assert "second signal" not in text and " INFO  stopped " in text
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).stdout.strip() != b"PONG",
+                   what="the session's redis-server stopped")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
