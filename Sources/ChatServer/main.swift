@@ -34,6 +34,12 @@ case .success(.envExample):
 case .success(.version):
     FileOutput.standardOutput("chat-server \(ServerVersion.current)\n")
     exit(0)
+case .success(.healthcheck(let config)):
+    // The listening address as a place to connect to: "all interfaces" means loopback.
+    let host = config.host == "0.0.0.0" || config.host.isEmpty ? "127.0.0.1" : config.host == "::" ? "::1" : config.host
+    let status = Platform.httpStatus(host: host, port: config.port, path: "/healthz", timeoutSeconds: 2)
+    FileOutput.standardOutput("chat-server: /healthz at \(host):\(config.port): \(status.map(String.init) ?? "no answer")\n")
+    exit(status == 200 ? 0 : 1)
 case .success(.run(let config, let warnings)):
     let logger = Logger(debug: config.appDebug)
     if config.logToFile, let problem = logger.openFiles(logPath: config.logFilePath, errorPath: config.logErrorFilePath) {

@@ -117,6 +117,37 @@ public enum Platform {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The status code of `GET path` at host:port over plain HTTP/1.0 (nil when the
+    /// server cannot be reached or answers garbage), each step within `timeoutSeconds`.
+    public static func httpStatus(host: String, port: Int, path: String, timeoutSeconds: Int) -> Int? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else { return nil }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+        var head = [UInt8](repeating: 0, count: 64)
+        var got = 0
+        while got < head.count {
+            let room = head.count - got
+            let n = head.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, room, 0) }
+            if n <= 0 { break }
+            got += n
+        }
+        // "HTTP/1.1 200 OK"
+        let line = String(decoding: head[0..<got], as: UTF8.self).split(separator: " ", maxSplits: 2)
+        guard line.count >= 2, line[0].hasPrefix("HTTP/") else { return nil }
+        return Int(line[1])
+    }
+
     /// The numeric address of a socket's peer (IPv4 or IPv6), without the port.
     public static func peerAddress(_ fd: Int32) -> String? {
         var storage = sockaddr_storage()

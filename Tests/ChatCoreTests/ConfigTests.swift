@@ -168,6 +168,11 @@ struct ConfigTests {
         #expect(load(["--env-example"]) == .success(.envExample))
         #expect(load(["--env-file", "missing.env", "--env-example"]) == .success(.envExample))
         #expect(ConfigLoader.helpText(program: "x").contains("--env-example"))
+        // --healthcheck: the settings as the server would have them, for the probe.
+        var expected = Config()
+        expected.port = 1234
+        #expect(load(["--healthcheck", "--port", "1234"]) == .success(.healthcheck(expected)))
+        #expect(ConfigLoader.helpText(program: "x").contains("--healthcheck"))
     }
 
     @Test("timeouts: seconds with decimals, stored as milliseconds, 0.1 to 3600")

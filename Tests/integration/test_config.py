@@ -51,6 +51,22 @@ def test_env_file_then_environment_then_flags(tmp_path, redis):
         flagged.stop()
 
 
+def test_healthcheck_mode_finds_the_port_wherever_it_was_set(tmp_path, redis):
+    """`chat-server --healthcheck` (the container's HEALTHCHECK) reads the settings like
+    the server, so a PORT set only in .env is probed too; 1 when nothing answers 200."""
+    from harness import free_port
+    port = free_port()
+    (tmp_path / ".env").write_text(f"PORT={port}\nREDIS_PORT={redis.port}\n")
+    server = ChatServer(redis, "probe", port=port, args=["--env-file", str(tmp_path / ".env")])
+    try:
+        out = run_binary(["--healthcheck"], cwd=tmp_path)  # PORT only from ./.env here
+        assert out.returncode == 0 and f"127.0.0.1:{port}: 200" in out.stdout, out
+    finally:
+        server.stop()
+    out = run_binary(["--healthcheck"], cwd=tmp_path)  # stopped: nothing answers
+    assert out.returncode == 1 and "no answer" in out.stdout, out
+
+
 def test_logs_to_files_with_folders_created(tmp_path):
     redis = RedisServer(password="s3cret")
     log = tmp_path / "nested" / "dir" / "chat.log"

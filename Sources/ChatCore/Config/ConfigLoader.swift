@@ -5,6 +5,9 @@ public enum LaunchRequest: Equatable, Sendable {
     case version
     /// `--env-example`: print the text of `.env.example`.
     case envExample
+    /// `--healthcheck`: ask the server these settings describe for /healthz (a
+    /// container's HEALTHCHECK: it finds the port wherever it was set).
+    case healthcheck(Config)
 }
 
 public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -23,6 +26,7 @@ public enum ConfigLoader {
         // Flags first (they name the .env file), applied last.
         var flags: [(key: ConfigKey, value: String)] = []
         var envFile = defaultEnvFile, envFileExplicit = false
+        var healthcheck = false
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
@@ -30,6 +34,7 @@ public enum ConfigLoader {
             if arg == "-h" || arg == "--help" { return .success(.help) }
             if arg == "--version" { return .success(.version) }
             if arg == "--env-example" { return .success(.envExample) }
+            if arg == "--healthcheck" { healthcheck = true; continue }
             guard arg.hasPrefix("--") else { return .failure(ConfigError("unexpected argument \"\(arg)\" (see --help)")) }
             var name = String(arg.dropFirst(2))
             var value: String?
@@ -89,7 +94,7 @@ public enum ConfigLoader {
                 return .failure(ConfigError("\(key.name) \(problem), got \"\(value)\" (\(key.flag))"))
             }
         }
-        return .success(.run(config, warnings: warnings))
+        return .success(healthcheck ? .healthcheck(config) : .run(config, warnings: warnings))
     }
 
     /// Parses `.env` text: `KEY=value` lines, optional `export `, `#` comments, blank
@@ -169,6 +174,8 @@ public enum ConfigLoader {
           --help            show this help
           --version         show the version
           --env-example     print an .env.example with every key and its default
+          --healthcheck     exit 0 if the server these settings describe answers
+                            GET /healthz with 200, else 1 (for container healthchecks)
 
         Settings (environment key, flag, default):
 
