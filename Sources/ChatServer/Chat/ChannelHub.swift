@@ -133,6 +133,12 @@ final class ChannelHub {
     /// the history to replay, and the `joined` reply.
     private func startJoin(_ m: Membership) {
         let channel = m.channel, conn = m.connection
+        // Left, then closed, before its join could start: nobody is left to answer
+        // (the caller releases the channel).
+        if m.leaveQueued, !conn.isOpenChat {
+            m.state = .gone
+            return
+        }
         m.state = .joining
         m.attempts += 1
         channel.joinsInFlight += 1
