@@ -369,6 +369,16 @@
   function activate(name, focusTab) {
     const ch = state.channels.get(name);
     if (!ch) return;
+    // A text given back to the box belongs to its channel: leaving that channel puts
+    // it back into its draft rather than carrying it to the next one.
+    const r = state.restored, before = state.channels.get(state.active);
+    if (r && before && before !== ch && r.channel === before.name && ui.composerInput.value === r.text) {
+      before.draft = before.draft ? `${r.text}\n${before.draft}` : r.text;
+      ui.composerInput.value = "";
+      state.restored = null;
+      setHint("");
+      autoGrow();
+    }
     for (const other of state.channels.values()) {
       const on = other === ch;
       other.panel.hidden = !on;
@@ -711,12 +721,12 @@
       li.append(el("time", { datetime: d.toISOString(), title: d.toLocaleString() }, d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
     }
     if (line.sender !== undefined) {
-      const who = el("span", { class: "sender" }, line.sender);
+      const who = el("span", { class: "sender", dir: "auto" }, line.sender);
       who.style.color = nickColor(line.sender);
       li.append(who);
       if (line.label) li.append(el("span", { class: "label" }, line.label));
     }
-    li.append(el("span", { class: "text" }, line.text));
+    li.append(el("span", { class: "text", dir: "auto" }, line.text));
     if (line.alert) li.setAttribute("role", "alert");
     return li;
   }
@@ -802,7 +812,9 @@
   }
 
   function setHint(text) {
-    if (ui.composerHint.textContent !== text) ui.composerHint.textContent = text;
+    if (ui.composerHint.textContent === text) return;
+    ui.composerHint.textContent = text;
+    keepEndInView();
   }
 
   const HINT_OFFLINE = "Not connected: messages cannot be sent until the connection is back.";
@@ -828,9 +840,11 @@
 
   // ---- Sending.
   function submitMessage() {
-    const text = ui.composerInput.value;
+    // A lone half of a surrogate pair (a broken emoji) is not valid UTF-8: the server
+    // could not read the message. Replace it, as browsers do when they encode text.
+    const text = ui.composerInput.value.toWellFormed ? ui.composerInput.value.toWellFormed() : ui.composerInput.value;
     const ch = state.channels.get(state.active);
-    if (!text.trim()) return;
+    if (!text.trim()) { if (text) setHint("The message is empty."); return; }
     if (!ch) { setHint(HINT_NO_CHANNEL); return; }
     if ([...text].length > state.maxLength) { setHint(ERROR_TEXT.message_too_long()); return; }
     if (state.phase !== "open") { setHint("Not connected: your message was not sent. It is still in the box."); return; }
@@ -861,6 +875,14 @@
     box.style.height = "auto";
     box.style.height = `${Math.min(box.scrollHeight + 2, max)}px`;
     box.style.overflowY = box.scrollHeight + 2 > max ? "auto" : "hidden";
+    keepEndInView();
+  }
+
+  // The composer or a hint below the log grew: the log is shorter, so keep its newest
+  // lines in view if that is where the reader was.
+  function keepEndInView() {
+    const ch = state.channels.get(state.active);
+    if (ch && ch.atEnd) scrollToEnd(ch);
   }
 
   function showJoinError(text) {
@@ -987,8 +1009,9 @@
 
   ui.loginForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    const nickname = ui.nickname.value.trim();
-    const channel = ui.firstChannel.value.trim().replace(/^#/, "");
+    // NFC, as the server takes names: `é` typed as e + accent is the same name.
+    const nickname = ui.nickname.value.trim().normalize("NFC");
+    const channel = ui.firstChannel.value.trim().replace(/^#/, "").normalize("NFC");
     if (!nickname) { ui.loginError.textContent = "Pick a nickname."; ui.nickname.focus(); return; }
     if ([...nickname].length > 32) { ui.loginError.textContent = ERROR_TEXT.invalid_nickname({ message: "longer than 32 characters" }); ui.nickname.focus(); return; }
     if (!validChannel(channel)) { ui.loginError.textContent = ERROR_TEXT.invalid_channel(); ui.firstChannel.focus(); return; }
@@ -998,7 +1021,7 @@
 
   ui.joinForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    const name = ui.joinChannel.value.trim().replace(/^#/, "");
+    const name = ui.joinChannel.value.trim().replace(/^#/, "").normalize("NFC");
     const password = ui.joinPassword.value;
     if (!name) { showJoinError("Type the name of a channel."); ui.joinChannel.focus(); return; }
     if (!validChannel(name)) { showJoinError(ERROR_TEXT.invalid_channel()); ui.joinChannel.focus(); return; }

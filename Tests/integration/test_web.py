@@ -21,7 +21,7 @@ from selenium.webdriver.common.keys import Keys
 
 from websockets.sync.client import connect as ws_connect
 
-from harness import ROOT, ChatServer, RedisServer, wait_until
+from harness import ROOT, ChatServer, RedisServer, unique, wait_until
 
 WEB_ROOT = ROOT / "web"
 SHOTS = ROOT / "build" / "web-test"
@@ -592,3 +592,40 @@ def test_web_rejected_nickname_returns_to_the_form(web, shots):
         page.shot("09-invalid-nickname")
     finally:
         page.quit()
+
+
+def test_web_accents_right_to_left_broken_emoji_and_phone_layout(web, shots):
+    """A channel typed with a separate accent joins (the server answers in NFC); right-to-left
+    lines are laid out by their own direction; a broken emoji half does not lose the
+    message; on a phone many tabs do not widen the page and your own name is listed."""
+    import unicodedata
+    server = ChatServer(web["redis"], "web-edge", env={"WEB_ROOT": str(WEB_ROOT), "RATE_LIMIT": "0"})
+    page = Page(f"http://127.0.0.1:{server.port}/")
+    try:
+        page.sign_in("zoe", "lobby")
+        typed = unique("cafe").replace("-", "") + "e\u0301"
+        page.join(typed)
+        nfc = unicodedata.normalize("NFC", typed)
+        page.wait(lambda: page.js("return document.getElementById('tab-' + encodeURIComponent(arguments[0])).getAttribute('aria-selected')", nfc) == "true"
+                  and "zoe" in page.members(), "the accented channel joined")
+        page.say("bonjour")
+        page.wait(lambda: any(t.endswith("bonjour") for t in page.log_texts(nfc)), "a message in it")
+        page.say("\u05e9\u05dc\u05d5\u05dd!")
+        page.wait(lambda: any("\u05e9\u05dc\u05d5\u05dd" in t for t in page.log_texts(nfc)), "a Hebrew message")
+        assert page.js("return [...document.querySelectorAll('.line .text')].every(s => s.dir === 'auto')")
+        page.js("const box = document.getElementById('composer-input'); box.value = 'broken \\ud83d'; box.focus();")
+        page.keys(Keys.ENTER)
+        page.wait(lambda: any(t.endswith("broken \ufffd") for t in page.log_texts(nfc)), "the message with a broken emoji sent")
+        for k in range(6):
+            page.join(f"room{k}-with-a-rather-long-name")
+        page.wait(lambda: page.js("return document.querySelectorAll('.tab').length") == 8, "eight tabs")
+        page.driver.set_window_size(390, 844)
+        page.wait(lambda: page.js("return document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling with many tabs",
+                  detail=lambda: page.js("return [document.documentElement.scrollWidth, window.innerWidth]"))
+        page.by_id("members-toggle").send_keys(Keys.ENTER)
+        page.wait(lambda: page.by_id("members").is_displayed(), "member list open")
+        assert page.js("return [...document.querySelectorAll('#member-list li')].some(li => li.textContent.startsWith('zoe') && li.offsetParent !== null)")
+        page.shot("40-phone-many-tabs")
+    finally:
+        page.quit()
+        server.stop()
