@@ -77,23 +77,50 @@ struct BenchOptions {
       --per-source N         connections per source address (default 20000)
       --per-process N        connections per process before splitting (default: descriptor limit - 200)
       --timeout S            seconds allowed to connect everything (default 120)
+
+    Output (one JSON line): mode, subscribers, channels, processes, reads, ring_reads,
+    connected and ready (subscribers that got that far), then for pubsub: rate, duration_s,
+    payload_bytes, published (messages sent), publish_acknowledged (HTTP 2xx answers),
+    expected (deliveries due: each published message times its channel's subscribers),
+    delivered, duplicates, lost (expected - delivered), delivered_ratio, deliveries_per_s
+    (delivered / duration_s), latency_ms {p50,p90,p99,p999,max} (publisher's send to a
+    subscriber's read, monotonic clock), publisher_echoes (a WebSocket publisher's own
+    messages coming back to it), publish_late (messages sent 2 ms or more after they were
+    due: the publisher could not keep the rate), server_cpu_s and server_cpu_us_per_delivery
+    (user+system time of --server-pids and their children over the measured interval, per
+    delivery to subscribers and echoes); for idle: server_rss_kib, server_rss_baseline_kib,
+    server_kib_per_connection; then measured_s, tool_cpu_cores (this tool's CPU: near 1.0
+    means the tool limits the result), failures (connections that failed), first_error,
+    and "error" when the run could not be measured.
+
+    Exit status: 0 when every subscriber became ready and the run was measured (losses and
+    failures after that are numbers in the report, not errors), 1 when not (the JSON line
+    says why in "error" or first_error), 2 for a bad command line.
     """
 
     static func parse(_ args: [String]) -> Result<BenchOptions, BenchError> {
         var o = BenchOptions()
         var i = 0
         func value() -> String? { i += 1; return i < args.count ? args[i] : nil }
+        let known: Set<String> = ["--subscribers", "--channels", "--channel-prefix", "--url", "--join", "--ready", "--publish", "--publish-url",
+                                  "--publish-template", "--rate", "--duration", "--payload", "--drain", "--settle", "--hold", "--timeout",
+                                  "--server-pids", "--reads", "--source-base", "--per-source", "--per-process", "--shard"]
         guard let first = args.first, let mode = Mode(rawValue: first) else { return .failure(BenchError("first argument: pubsub or idle (see --help)")) }
         o.mode = mode
         i = 1
         while i < args.count {
             let a = args[i]
+            guard known.contains(a) else { return .failure(BenchError("unknown option \(a) (see --help)")) }
             guard let v = value() else { return .failure(BenchError("\(a) needs a value")) }
             switch a {
             case "--subscribers": guard let n = Int(v), n >= 0 else { return .failure(BenchError("bad \(a)")) }; o.subscribers = n
             case "--channels": guard let n = Int(v), n >= 1 else { return .failure(BenchError("bad \(a)")) }; o.channels = n
             case "--channel-prefix": o.channelPrefix = v
-            case "--url": o.url = v
+            case "--url":
+                guard Endpoint(o.expand(v, index: 0, channel: 0)) != nil else {
+                    return .failure(BenchError("--url: ws://A.B.C.D:PORT/path with a numeric IPv4 host (the tool spreads source addresses over 127.0.0.x), got \(v)"))
+                }
+                o.url = v
             case "--join": o.join = v
             case "--ready": o.ready = v
             case "--publish":
@@ -104,14 +131,17 @@ struct BenchOptions {
                 }
             case "--publish-url": o.publishURL = v
             case "--publish-template": o.publishTemplate = v
-            case "--rate": guard let r = Double(v), r > 0 else { return .failure(BenchError("bad \(a)")) }; o.rate = r
-            case "--duration": guard let d = Double(v), d > 0 else { return .failure(BenchError("bad \(a)")) }; o.duration = d
+            case "--rate": guard let r = Double(v), r > 0, r <= 1_000_000 else { return .failure(BenchError("--rate: a number of messages per second, above 0 and at most 1000000")) }; o.rate = r
+            case "--duration": guard let d = Double(v), d > 0, d <= 86_400 else { return .failure(BenchError("--duration: seconds, above 0 and at most 86400")) }; o.duration = d
             case "--payload": guard let n = Int(v), n >= 32 else { return .failure(BenchError("bad \(a)")) }; o.payload = n
-            case "--drain": guard let d = Double(v), d >= 0 else { return .failure(BenchError("bad \(a)")) }; o.drain = d
-            case "--settle": guard let d = Double(v), d >= 0 else { return .failure(BenchError("bad \(a)")) }; o.settle = d
-            case "--hold": guard let d = Double(v), d >= 0 else { return .failure(BenchError("bad \(a)")) }; o.hold = d
-            case "--timeout": guard let d = Double(v), d > 0 else { return .failure(BenchError("bad \(a)")) }; o.timeout = d
-            case "--server-pids": o.serverPIDs = v.split(separator: ",").compactMap { Int32($0) }
+            case "--drain": guard let d = Double(v), d >= 0, d <= 86_400 else { return .failure(BenchError("bad \(a)")) }; o.drain = d
+            case "--settle": guard let d = Double(v), d >= 0, d <= 86_400 else { return .failure(BenchError("bad \(a)")) }; o.settle = d
+            case "--hold": guard let d = Double(v), d >= 0, d <= 86_400 else { return .failure(BenchError("bad \(a)")) }; o.hold = d
+            case "--timeout": guard let d = Double(v), d > 0, d <= 86_400 else { return .failure(BenchError("bad \(a)")) }; o.timeout = d
+            case "--server-pids":
+                let pids = v.split(separator: ",").map { Int32($0) }
+                guard !pids.isEmpty, pids.allSatisfy({ ($0 ?? 0) > 0 }) else { return .failure(BenchError("--server-pids: process ids separated by commas, got \(v)")) }
+                o.serverPIDs = pids.compactMap { $0 }
             case "--reads":
                 switch v {
                 case "ring": o.ringReads = true
@@ -126,13 +156,17 @@ struct BenchOptions {
             case "--per-process": guard let n = Int(v), n > 0 else { return .failure(BenchError("bad \(a)")) }; o.perProcess = n
             case "--shard":
                 let p = v.split(separator: "/").compactMap { Int($0) }
-                guard p.count == 2 else { return .failure(BenchError("bad \(a)")) }
+                guard p.count == 2, p[1] >= 1, p[0] >= 0, p[0] < p[1] else { return .failure(BenchError("bad \(a)")) }
                 o.shard = (p[0], p[1])
             default: return .failure(BenchError("unknown option \(a) (see --help)"))
             }
             i += 1
         }
         if o.mode == .pubsub && o.publish == .none { return .failure(BenchError("pubsub needs --publish ws|http and --publish-url")) }
+        if o.mode == .pubsub, o.publish == .websocket || o.publish == .http,
+           Endpoint(o.expand(o.publishURL, index: 0, channel: 0)) == nil {
+            return .failure(BenchError("--publish-url: ws://A.B.C.D:PORT/path or http://A.B.C.D:PORT/path with a numeric IPv4 host, got \(o.publishURL)"))
+        }
         if o.perSource > 45_000 { return .failure(BenchError("--per-source: at most 45000 (source ports 20000-64999)")) }
         return .success(o)
     }

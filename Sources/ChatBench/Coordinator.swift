@@ -22,6 +22,8 @@ final class Coordinator {
     /// Latest `progress` of each shard: connected, ready, failures.
     private var progress: [Int: (Int, Int, Int)] = [:]
     private var result: [String: String] = [:]
+    private var reportedShards: Set<Int> = []
+    private var finished = false
     private(set) var exitCode: Int32 = 0
 
     init(options: BenchOptions) { self.options = options }
@@ -68,7 +70,10 @@ final class Coordinator {
         if line.hasPrefix("ready") {
             readyShards += 1
             if readyShards == shards.count { subscribersReady = true; maybeStart() }
+        } else if line == "exited" {
+            if !reportedShards.contains(shard.index) { finish(error: "subscriber process \(shard.index) exited before it reported") }
         } else if line.hasPrefix("report ") {
+            reportedShards.insert(shard.index)
             if let r = ShardReport(line) { reports.append(r) }
             if reports.count == shards.count { report() }
         } else if line.hasPrefix("progress ") {
@@ -106,6 +111,8 @@ final class Coordinator {
     }
 
     private func report() {
+        guard !finished else { return }
+        finished = true
         var r = ShardReport()
         if let l = local { r = ShardReport(l, cpu: measureEnd.tool - measureStart.tool) } else { for x in reports { r.merge(x) } }
         let wall = Double(measureEnd.wall - measureStart.wall) / 1e9
@@ -145,12 +152,17 @@ final class Coordinator {
         fields += [("measured_s", fmt(wall, 2)), ("tool_cpu_cores", fmt(wall > 0 ? toolCPU / wall : 0, 3)),
                    ("failures", "\(r.failures + (publisher?.failures ?? 0))")]
         if let e = result["first_error"] ?? (r.firstError.isEmpty ? nil : r.firstError) { fields.append(("first_error", q(e))) }
+        // A server process that went away makes the CPU and memory figures meaningless.
+        let gone = ProcStats.firstGone(serverPIDs)
+        if let gone { fields.append(("error", q("server process \(gone) went away during the run"))) }
         FileOutput.standardOutput("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n")
-        exitCode = r.ready == options.subscribers ? 0 : 1
+        exitCode = r.ready == options.subscribers && gone == nil ? 0 : 1
         shutdown()
     }
 
     private func finish(error: String) {
+        guard !finished else { return }
+        finished = true
         var r = ShardReport()
         if let l = local { r = ShardReport(l, cpu: 0) }
         for (c, ready, f) in progress.values { r.connected += c; r.ready += ready; r.failures += f }

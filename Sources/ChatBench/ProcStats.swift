@@ -36,6 +36,14 @@ enum ProcStats {
         return total
     }
 
+    /// The first of the processes that is gone (or a zombie), if any.
+    static func firstGone(_ pids: [Int32]) -> Int32? {
+        pids.first { pid in
+            guard let text = Platform.readTextFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return true }
+            return text[text.index(after: close)...].split(separator: " ").first == "Z"
+        }
+    }
+
     /// Resident set size of the processes, in KiB.
     static func rssKiB(_ pids: [Int32]) -> Int {
         var total = 0

@@ -52,7 +52,11 @@ final class ShardProcess {
     private func readable() {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let n = chunk.withUnsafeMutableBytes { read(fromChild, $0.baseAddress, $0.count) }
-        guard n > 0 else { watcher?.stop(); return }
+        guard n > 0 else {
+            watcher?.stop()
+            onLine("exited", self)  // end of its output: the shard is gone
+            return
+        }
         input.append(contentsOf: chunk[0..<n])
         while let nl = input.firstIndex(of: 10) {
             let line = String(decoding: input[..<nl], as: UTF8.self)

@@ -5,7 +5,7 @@ import Glibc
 signal(SIGPIPE, SIG_IGN)
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") || arguments.isEmpty {
-    FileOutput.standardOutput(BenchOptions.help)
+    FileOutput.standardOutput(BenchOptions.help + "\n")
     exit(arguments.isEmpty ? 2 : 0)
 }
 switch BenchOptions.parse(arguments) {

@@ -54,3 +54,43 @@ def test_idle_reports_memory_per_connection(server):
                    "--server-pids", str(server.proc.pid))
     assert r["connected"] == r["ready"] == 300
     assert r["server_kib_per_connection"] > 0
+
+
+@pytest.mark.parametrize("args,mentions", [
+    (["pubsub", "--url", "ws://localhost:1/ws", "--publish", "ws", "--publish-url", "ws://127.0.0.1:1/ws"], "numeric IPv4 host"),
+    (["pubsub", "--rate", "inf", "--publish", "ws", "--publish-url", "ws://127.0.0.1:1/ws"], "--rate"),
+    (["pubsub", "--shard", "0/0", "--publish", "ws", "--publish-url", "ws://127.0.0.1:1/ws"], "--shard"),
+    (["idle", "--server-pids", "abc"], "--server-pids"),
+    (["idle", "--bogus"], "unknown option --bogus"),
+])
+def test_bad_command_lines_are_usage_errors_not_crashes(args, mentions):
+    out = subprocess.run([str(BENCH_BIN), *args], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2 and mentions in out.stderr, out
+
+
+def test_a_run_that_loses_a_process_says_so(redis):
+    """A subscriber process (the tool splits) or the server dying mid-run: a JSON line
+    with "error" and exit status 1, not a hang or numbers from a dead server."""
+    import os
+    import signal
+    import time
+    server = ChatServer(redis, "bench-loss", env={"RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "1000"})
+    prefix = unique("k")
+    cmd = [str(BENCH_BIN), "pubsub", "--subscribers", "200", "--per-process", "100", "--rate", "20", "--duration", "4", "--timeout", "20",
+           "--channel-prefix", prefix, "--url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}s{{i}}",
+           "--join", '{"op":"join","channel":"{ch}"}', "--ready", '"type":"joined"',
+           "--publish", "ws", "--publish-url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}pub", "--server-pids", str(server.proc.pid)]
+    try:
+        def run_and(kill):
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            time.sleep(2.5)  # connected and publishing
+            kill(p)
+            out, _ = p.communicate(timeout=60)
+            return p.returncode, json.loads(out.strip().splitlines()[-1])
+
+        rc, r = run_and(lambda p: os.kill(int(open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()[0]), signal.SIGKILL))
+        assert rc == 1 and "exited before it reported" in r["error"], r
+        rc, r = run_and(lambda p: server.proc.kill())
+        assert rc == 1 and "went away" in r["error"], r
+    finally:
+        server.stop()
