@@ -37,6 +37,7 @@ final class Coordinator {
         if count == 1 {
             let subs = Subscribers(options: options, loop: loop, indices: Array(0..<options.subscribers))
             subs.onAllReady = { [unowned self] in self.subscribersReady = true; self.maybeStart() }
+            subs.onSettledWithFailures = { [unowned self] in self.settledWithFailures(subs.failures) }
             local = subs
             subs.start()
         } else {
@@ -55,7 +56,9 @@ final class Coordinator {
             publisherReady = true
         }
         after(options.timeout) { [unowned self] in
-            if self.measureStart.wall == 0 { self.finish(error: "not everything was ready after \(self.options.timeout) s") }
+            guard self.measureStart.wall == 0 else { return }
+            let who = self.subscribersReady ? "the publisher was" : "not every subscriber was"
+            self.finish(error: "\(who) ready after \(self.options.timeout) s")
         }
         loop.run()
     }
@@ -81,10 +84,19 @@ final class Coordinator {
             if p.count >= 4, let c = Int(p[1]), let r = Int(p[2]), let f = Int(p[3]) {
                 progress[shard.index] = (c, r, f)
                 if p.count == 5, result["first_error"] == nil, f > 0 { result["first_error"] = String(p[4]) }
+                let ready = progress.values.reduce(0) { $0 + $1.1 }, failed = progress.values.reduce(0) { $0 + $1.2 }
+                if progress.count == shards.count, ready + failed >= options.subscribers { settledWithFailures(failed) }
             }
         } else if line.hasPrefix("failed ") {
             result["first_error"] = String(line.dropFirst(7))
         }
+    }
+
+    /// Before measuring, every subscriber is ready or failed and some failed: report
+    /// now rather than at the timeout (failed connections are not retried).
+    private func settledWithFailures(_ failed: Int) {
+        guard failed > 0, measureStart.wall == 0 else { return }
+        finish(error: "\(failed) of \(options.subscribers) subscribers failed before all were ready")
     }
 
     private func maybeStart() {

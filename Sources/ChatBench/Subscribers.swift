@@ -26,6 +26,8 @@ final class Subscribers: BenchConnectionOwner {
     /// Measuring only between start and stop of the publishing window.
     var measuring = false
     var onAllReady: (() -> Void)?
+    /// Every subscriber is ready or failed, and some failed: waiting cannot help.
+    var onSettledWithFailures: (() -> Void)?
 
     init(options: BenchOptions, loop: EventLoop, indices: [Int]) {
         self.options = options
@@ -100,6 +102,7 @@ final class Subscribers: BenchConnectionOwner {
     func failed(_ c: BenchConnection, _ reason: String) {
         failures += 1
         if firstError.isEmpty { firstError = "subscriber \(c.index): \(reason)" }
+        if ready + failures >= indices.count { onSettledWithFailures?() }
         if !c.isReady {
             connecting -= 1
             startMore()

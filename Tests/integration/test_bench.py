@@ -94,3 +94,19 @@ def test_a_run_that_loses_a_process_says_so(redis):
         assert rc == 1 and "went away" in r["error"], r
     finally:
         server.stop()
+
+
+def test_subscribers_that_cannot_all_connect_end_the_run_at_once(redis):
+    """Refused upgrades are not retried, so once every subscriber is ready or failed the
+    tool says so instead of waiting out --timeout (120 s here)."""
+    server = ChatServer(redis, "bench-full", env={"MAX_CONNECTIONS": "50"})
+    prefix = unique("f")
+    try:
+        out = subprocess.run([str(BENCH_BIN), "idle", "--subscribers", "80", "--timeout", "120",
+                              "--url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}s{{i}}"],
+                             capture_output=True, text=True, timeout=60)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        assert out.returncode == 1 and "subscribers failed before all were ready" in r["error"], r
+        assert r["ready"] == 50 and r["failures"] == 30 and "503" in r["first_error"], r
+    finally:
+        server.stop()
