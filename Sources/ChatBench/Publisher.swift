@@ -67,6 +67,10 @@ final class Publisher: BenchConnectionOwner {
     func opened(_ c: BenchConnection) {
         if options.join.isEmpty { onReady?(); return }
         for k in 0..<options.channels { c.sendText(Array(options.expand(options.join, channel: k).utf8)) }
+        if options.ready.isEmpty {  // no reply to wait for: ready once the joins are sent, as the subscribers are
+            joined = options.channels
+            onReady?()
+        }
     }
 
     func message(_ c: BenchConnection, _ payload: UnsafeRawBufferPointer, now: UInt64) {

@@ -110,3 +110,14 @@ def test_subscribers_that_cannot_all_connect_end_the_run_at_once(redis):
         assert r["ready"] == 50 and r["failures"] == 30 and "503" in r["first_error"], r
     finally:
         server.stop()
+
+
+def test_join_without_a_ready_marker_means_ready_once_sent(server):
+    """--join without --ready: subscribers and publisher are ready once their join is
+    sent (as --help says), and the run is measured (the settle time covers the joins)."""
+    prefix = unique("n")
+    r = chat_bench("pubsub", "--subscribers", "20", "--channels", "2", "--channel-prefix", prefix, "--rate", "20", "--duration", "1",
+                   "--settle", "1", "--drain", "1", "--timeout", "20",
+                   "--url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}s{{i}}", "--join", '{"op":"join","channel":"{ch}"}',
+                   "--publish", "ws", "--publish-url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}pub", timeout=60)
+    assert "error" not in r and r["ready"] == 20 and r["published"] == 20 and r["delivered_ratio"] == 1, r
