@@ -57,7 +57,7 @@ final class Coordinator {
         }
         after(options.timeout) { [unowned self] in
             guard self.measureStart.wall == 0 else { return }
-            let who = self.subscribersReady ? "the publisher was" : "not every subscriber was"
+            let who = self.subscribersReady ? "the publisher was not" : "not every subscriber was"
             self.finish(error: "\(who) ready after \(self.options.timeout) s")
         }
         loop.run()
