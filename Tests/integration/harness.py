@@ -109,7 +109,11 @@ class ChatServer:
         self.proc = subprocess.Popen([str(SERVER_BIN)] + (args or []), env=full_env, cwd=LOG_DIR,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         if wait_ready:
-            wait_until(lambda: self.health()[0] == 200, timeout=15, what=f"chat-server {name} ready")
+            try:
+                wait_until(lambda: self.health()[0] == 200, timeout=15, what=f"chat-server {name} ready")
+            except BaseException:
+                self.stop()  # a server that never became ready must not outlive the test
+                raise
 
     @property
     def url(self) -> str:
