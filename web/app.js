@@ -417,6 +417,9 @@
   function handle(ev) {
     const pending = ev.ref !== undefined ? state.refs.get(ev.ref) : undefined;
     if (pending) state.refs.delete(ev.ref);
+    // Events that came through Redis prove it is back: the "cannot reach its database"
+    // hint of an earlier refusal is out of date.
+    if ((ev.type === "joined" || ev.id !== undefined) && ui.composerHint.textContent === ERROR_TEXT.unavailable()) setHint("");
     switch (ev.type) {
       case "welcome": return welcomed(ev);
       case "joined": return joined(ev);

@@ -629,3 +629,30 @@ def test_web_accents_right_to_left_broken_emoji_and_phone_layout(web, shots):
     finally:
         page.quit()
         server.stop()
+
+
+def test_web_database_hint_goes_when_redis_is_back(web, shots):
+    """A message refused while Redis is stalled explains why; once events come through
+    Redis again, that explanation is gone (it stayed until the next send)."""
+    from harness import API_KEY, http
+    redis = RedisServer()
+    server = ChatServer(redis, "web-stall", env={"WEB_ROOT": str(WEB_ROOT), "REDIS_TIMEOUT": "1", "API_KEY": API_KEY})
+    page = Page(f"http://127.0.0.1:{server.port}/")
+    try:
+        page.sign_in("sam", "stall")
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: server.health()[0] == 503, what="the server notices the stall")
+            page.say("into the void")
+            page.wait(lambda: "cannot reach its database" in page.by_id("composer-hint").text, "the refusal explained")
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: server.health()[0] == 200, timeout=15, what="redis back")
+        wait_until(lambda: http(server, "POST", "/api/publish", {"channel": "stall", "message": "we are back"}, key=API_KEY)[0] == 200,
+                   what="a message published again")
+        page.wait(lambda: any(t.endswith("we are back") for t in page.log_texts()), "the message through redis")
+        page.wait(lambda: page.by_id("composer-hint").text == "", "the database hint gone")
+    finally:
+        page.quit()
+        server.stop()
+        redis.stop()
