@@ -61,7 +61,8 @@ def test_idle_reports_memory_per_connection(server):
     (["pubsub", "--rate", "inf", "--publish", "ws", "--publish-url", "ws://127.0.0.1:1/ws"], "--rate"),
     (["pubsub", "--shard", "0/0", "--publish", "ws", "--publish-url", "ws://127.0.0.1:1/ws"], "--shard"),
     (["idle", "--server-pids", "abc"], "--server-pids"),
-    (["idle", "--bogus"], "unknown option --bogus"),
+    (["idle", "--bogus", "1"], "unknown option --bogus"),
+    (["idle", "--bogus"], "not an option"),
 ])
 def test_bad_command_lines_are_usage_errors_not_crashes(args, mentions):
     out = subprocess.run([str(BENCH_BIN), *args], capture_output=True, text=True, timeout=10)

@@ -27,9 +27,8 @@ public enum HTTPResponse {
     }
 
     /// A complete response with `Content-Length` (unless `contentLength` is false: a
-    /// 304), `Connection: close` (unless
-    /// `headers` sets Connection itself, as a 426 does with `Upgrade, close`) and
-    /// `Cache-Control: no-store` (unless `headers` sets Cache-Control). With `head`, the
+    /// 304), `Connection: close` (unless `headers` sets Connection itself, as a 426 does
+    /// with `Upgrade, close`) and `Cache-Control: no-store` (unless `headers` sets Cache-Control). With `head`, the
     /// answer to a HEAD request: the same head as the GET's, `body`'s length included,
     /// without the body.
     public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8],

@@ -115,9 +115,8 @@ final class InstanceRegistry {
     }
 
     /// In one atomic step: unless the instance is alive again, take the cleanup lock
-    /// and mark it reaped — so
-    /// that if it was only stalled, its next refresh finds the mark and writes its
-    /// members back. It stays registered until its cleanup completes, so if this
+    /// and mark it reaped — so that if it was only stalled, its next refresh finds the
+    /// mark and writes its members back. It stays registered until its cleanup completes, so if this
     /// instance dies mid-way, another resumes once the lock expires.
     static let claimScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end

@@ -120,8 +120,9 @@ final class ChatStore {
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
     /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
     /// truncated (0/1), oldest id kept}, or {'!pw', hash} (verify against this hash
-    /// and try again), {'!limited'} (too many wrong passwords: no check), {'!claim'} (hash the password and try again: it will protect
-    /// the channel), {'!taken'} (nickname in use); c {false, count} or {false, false, 1}
+    /// and try again), {'!limited'} (too many wrong passwords: no check), {'!claim'}
+    /// (hash the password and try again: it will protect the channel), {'!taken'}
+    /// (nickname in use); c {false, count} or {false, false, 1}
     /// = due but not yet.
     ///
     /// In a channel over the notice limit, a join or leave is "quiet": not stored (it
@@ -432,7 +433,6 @@ final class ChatStore {
         }
     }
 
-    /// Any other command (queries, the instance registry), counted in flight like the rest.
     /// One more wrong password for a channel from an address (the window is a minute
     /// from the first).
     func countWrongPassword(_ key: [UInt8]) {
@@ -440,6 +440,7 @@ final class ChatStore {
         command([Array("PEXPIRE".utf8), key, Array("60000".utf8), Array("NX".utf8)]) { _ in }
     }
 
+    /// Any other command (queries, the instance registry), counted in flight like the rest.
     func command(_ words: [[UInt8]], _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         var call = RedisArgs()
