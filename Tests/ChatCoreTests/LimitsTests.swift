@@ -102,17 +102,3 @@ struct PrometheusTests {
         """)
     }
 }
-
-@Suite("Byte budgets")
-struct ByteBudgetTests {
-    @Test("counts the items that fit, in order, and never fewer than one")
-    func fitting() {
-        let sizes = [300, 300, 300, 300]
-        #expect(ByteBudget.fitting(sizes, budget: 1_000) { $0 } == 3)
-        #expect(ByteBudget.fitting(sizes, budget: 1_200) { $0 } == 4)
-        #expect(ByteBudget.fitting(sizes, budget: 1_199) { $0 } == 3)
-        #expect(ByteBudget.fitting(sizes, budget: 100) { $0 } == 1)  // one too big still goes: paging moves on
-        #expect(ByteBudget.fitting([Int](), budget: 100) { $0 } == 0)
-        #expect(ByteBudget.fitting([10, 2_000, 10].reversed(), budget: 1_000) { $0 } == 1)  // from the newest
-    }
-}

@@ -151,6 +151,11 @@ final class ChannelHub {
             request.replay = .last(min(n, worker.config.replayLimit))
         }
         request.replayLimit = worker.config.replayLimit
+        // The replay is bounded in bytes too, inside Redis: the newest events within half
+        // the output limit (the older ones: history_truncated on a resume, and the HTTP
+        // history API), so that a channel of big messages can neither get every joiner
+        // cut off as too slow nor make Redis build replies larger than that.
+        request.replayBudget = worker.config.outputBufferLimit / 2
         request.passwordFailures = channel.keys.passwordFailures(conn.peerAddress)
         request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
@@ -282,13 +287,7 @@ final class ChannelHub {
                 m.state = .gone
                 dropQueued(m)
             } else if m.state == .joining {
-                // The replay is bounded in bytes too: the newest events within half the
-                // output limit (the older ones: history_truncated on a resume, and the HTTP
-                // history API), so that a channel of big messages cannot get every joiner
-                // cut off as too slow.
-                let kept = ByteBudget.fitting(joined.replay.reversed(), budget: worker.config.outputBufferLimit / 2) { $0.body.count + 64 }
-                let replay = joined.replay.suffix(kept)
-                let truncated = joined.truncated || (m.options.since != nil && kept < joined.replay.count)
+                let replay = joined.replay, truncated = joined.truncated
                 // Seed clients show every event as a chat line; their join notice says it all.
                 if conn.seedChannel == nil {
                     let members = joined.members.map { Names.sortedForDisplay($0) }

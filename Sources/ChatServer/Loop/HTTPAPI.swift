@@ -163,19 +163,16 @@ extension Worker {
             return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
         }
         let keyed = hasAPIKey(request)
+        // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT), inside Redis: the
+        // events next to `since` (or to `before`, or the latest) that fit; `truncated`
+        // says there are more, to be read from the last (first) id given.
         hub.store.history(ChannelKeys(prefix: config.redisPrefix, tag: name), since: sinceID?.description, before: beforeID?.description,
-                          limit: limit) { [unowned self] result in
+                          limit: limit, budget: config.outputBufferLimit, keyed: keyed) { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
-            case .success(let h) where h.protected && !keyed:
+            case .success(.forbidden):
                 self.apiError(conn, 403, "forbidden", "channel \(name) is password-protected: its history is shown with the API key only")
-            case .success(let h):
-                // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT): the events
-                // next to `since` (or to `before`, or the latest) that fit; `truncated`
-                // says there are more, to be read from the last (first) id given.
-                let budget = self.config.outputBufferLimit
-                let events = since != nil ? h.events.prefix(ByteBudget.fitting(h.events, budget: budget) { $0.count + 1 })
-                    : h.events.suffix(ByteBudget.fitting(h.events.reversed(), budget: budget) { $0.count + 1 })
+            case .success(.events(let events, _, let cut)):
                 var list: [UInt8] = [UInt8(ascii: "[")]
                 for (k, event) in events.enumerated() {
                     if k > 0 { list.append(UInt8(ascii: ",")) }
@@ -185,7 +182,7 @@ extension Worker {
                 self.apiJSON(conn) { o in
                     o.field("channel", name)
                     o.rawField("messages", list)
-                    o.field("truncated", events.count < h.events.count)
+                    o.field("truncated", cut)
                 }
             }
         }

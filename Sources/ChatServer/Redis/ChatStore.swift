@@ -114,7 +114,8 @@ final class ChatStore {
     /// verified ('' = it believes there is none), 13 the new password ('' = none,
     /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
-    /// list limit, 18 wrong passwords allowed a minute. r: 6 channel name, then field,
+    /// list limit, 18 wrong passwords allowed a minute, 19 the replay's byte budget
+    /// (see `HistoryScript`). r: 6 channel name, then field,
     /// nickname, folded, entry per member.
     ///
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
@@ -134,7 +135,8 @@ final class ChatStore {
     /// own instance rebuilds its notice from the reply). The channel is marked dirty,
     /// and a count update (mode c, asked for once a second by every instance that saw
     /// quiet markers, sent at most once a second in all) tells everyone the new size.
-    static let script = """
+    static let script = LuaScript(HistoryScript.functions + """
+
         local mode = ARGV[1]
         local body = ARGV[5]
         local n = false
@@ -158,7 +160,10 @@ final class ChatStore {
           end
           if pw ~= '' then
             protected = 1
-          elseif ARGV[13] ~= '' and redis.call('HLEN', KEYS[2]) == 0 then
+          elseif ARGV[13] ~= '' and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[5]) == 0 then
+            -- Only a channel that never existed (no history, no members, no settings)
+            -- is claimed by its first joiner; an established one that is empty for a
+            -- moment stays public (its password is set through the API).
             if ARGV[13] == '?' then return {'!claim'} end
             redis.call('HSET', KEYS[5], 'pw', ARGV[13])
             protected = 1
@@ -229,45 +234,25 @@ final class ChatStore {
         local members = false
         if n <= tonumber(ARGV[17]) then members = redis.call('HVALS', KEYS[2]) end
         local replay, truncated, oldest = {}, 0, ''
-        local kind, limit = ARGV[14], tonumber(ARGV[16])
+        local kind = ARGV[14]
         if kind ~= '' then
           local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
           oldest = first and first[1] or ''
-          local entries
+          local limit, budget = tonumber(ARGV[16]), tonumber(ARGV[19])
+          local entries, cut, more
           if kind == 's' then
-            entries = redis.call('XREVRANGE', KEYS[1], '(' .. id, '(' .. ARGV[15], 'COUNT', limit)
-            local stop = ARGV[15]
-            if #entries == limit then stop = entries[#entries][1] end
-            if #entries == limit and #redis.call('XREVRANGE', KEYS[1], '(' .. stop, '(' .. ARGV[15], 'COUNT', 1) > 0 then
-              truncated = 1
-            elseif ARGV[15] == '0-0' then
-              local info = redis.call('XINFO', 'STREAM', KEYS[1])
-              for i = 1, #info, 2 do
-                if info[i] == 'entries-added' and info[i + 1] > redis.call('XLEN', KEYS[1]) then truncated = 1 end
-              end
-            elseif first then
-              local a, b = string.match(ARGV[15], '^(%d+)-(%d+)$')
-              local c, d = string.match(first[1], '^(%d+)-(%d+)$')
-              a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
-              if a < c or (a == c and b < d) then
-                if #redis.call('XRANGE', KEYS[1], ARGV[15], ARGV[15]) == 0 then truncated = 1 end
-              end
-            end
+            entries, cut, more = readEvents(KEYS[1], true, '(' .. id, '(' .. ARGV[15], limit, budget)
+            if cut or more or trimmedAfter(KEYS[1], ARGV[15]) then truncated = 1 end
           else
-            entries = redis.call('XREVRANGE', KEYS[1], '(' .. id, '-', 'COUNT', tonumber(ARGV[15]))
+            entries = readEvents(KEYS[1], true, '(' .. id, '-', math.min(tonumber(ARGV[15]), limit), budget)
           end
-          for i = #entries, 1, -1 do
-            local e = entries[i]
-            local v = e[2][2]
-            if string.sub(v, -13) ~= '"quiet":true}' then
-              replay[#replay + 1] = e[1]
-              replay[#replay + 1] = v
-            end
+          for i = #entries - 1, 1, -2 do
+            replay[#replay + 1] = entries[i]
+            replay[#replay + 1] = entries[i + 1]
           end
         end
         return {id, n, quiet and 1 or 0, protected, members, replay, truncated, oldest}
-        """
-    static let scriptSHA = SHA1.hex(Array(script.utf8))
+        """)
 
     let link: RedisLink
     let global: GlobalKeys
@@ -315,6 +300,8 @@ final class ChatStore {
         var passwordFailureLimit = 0
         var replay: Replay = .none
         var replayLimit = 0
+        /// Bytes of replayed events at most (read in pages inside Redis).
+        var replayBudget = 0
         var listLimit = 0
     }
 
@@ -364,7 +351,7 @@ final class ChatStore {
         case .since(let id): args.add("s"); args.add(id)
         case .last(let n): args.add("h"); args.add(n)
         }
-        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit)
+        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit); args.add(j.replayBudget)
         send(args) { result in
             done(result.flatMap { reply in
                 if reply.count >= 1, reply[0].isString, reply[0].bytes.first == UInt8(ascii: "!") {
@@ -445,7 +432,7 @@ final class ChatStore {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         var call = RedisArgs()
         for w in words { call.add(w) }
-        send(call, script: false, done)
+        send(call, script: nil, done)
     }
 
     struct ChannelInfo {
@@ -464,35 +451,40 @@ final class ChatStore {
         }
     }
 
-    /// Stored events of a channel, oldest first, as they were published: after `since`,
-    /// or before `before`, or the latest; `limit` at most. Also whether it has a password.
-    func history(_ keys: ChannelKeys, since: String?, before: String?, limit: Int,
-                 _ done: @escaping (Result<(protected: Bool, events: [[UInt8]]), StoreFailure>) -> Void) {
-        var protected = false
-        command([Array("HGET".utf8), keys.meta, Array("pw".utf8)]) { result in
-            if case .success(let reply) = result { protected = reply.isString && reply.bytes.count > 0 }
-        }
-        let words: [[UInt8]]
-        if let since {
-            words = [Array("XRANGE".utf8), keys.stream, Array("(\(since)".utf8), Array("+".utf8), Array("COUNT".utf8), Array(String(limit).utf8)]
-        } else {
-            words = [Array("XREVRANGE".utf8), keys.stream, Array((before.map { "(\($0)" } ?? "+").utf8), Array("-".utf8),
-                     Array("COUNT".utf8), Array(String(limit).utf8)]
-        }
-        let reversed = since == nil
-        command(words) { result in
-            done(result.map { reply in
+    /// What the history API reads: nothing of a protected channel for a caller
+    /// without the key.
+    enum History {
+        case forbidden
+        /// Events oldest first, as they were published; `cut`: the byte budget stopped
+        /// the read short of its limit.
+        case events([[UInt8]], protected: Bool, cut: Bool)
+    }
+
+    /// Stored events of a channel, oldest first: after `since`, or before `before`,
+    /// or the latest; `limit` and `budget` bytes at most, read in pages inside Redis.
+    func history(_ keys: ChannelKeys, since: String?, before: String?, limit: Int, budget: Int, keyed: Bool,
+                 _ done: @escaping (Result<History, StoreFailure>) -> Void) {
+        guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
+        var call = RedisArgs()
+        call.add("EVALSHA"); call.add(HistoryScript.read.sha); call.add(2); call.add(keys.stream); call.add(keys.meta)
+        call.add(since != nil ? "s" : before != nil ? "b" : "l"); call.add(since ?? before ?? "")
+        call.add(limit); call.add(budget); call.add(keyed ? "1" : "0")
+        let oldestFirst = since != nil
+        send(call, script: HistoryScript.read) { result in
+            done(result.flatMap { reply in
+                guard reply.count >= 1 else { return .failure(.refused("unexpected script reply")) }
+                if reply.count == 1 { return .success(.forbidden) }
+                guard reply.count >= 3 else { return .failure(.refused("unexpected script reply")) }
+                let list = reply[1], pairs = list.count / 2
                 var events: [[UInt8]] = []
-                for k in 0..<reply.count {
-                    let entry = reply[reversed ? reply.count - 1 - k : k]
-                    guard entry.count >= 2, entry[1].count >= 2 else { continue }
-                    let body = entry[1][1].bytes
-                    if ServerEvents.isQuietBody(body) { continue }
+                events.reserveCapacity(pairs)
+                for k in 0..<pairs {
+                    let i = 2 * (oldestFirst ? k : pairs - 1 - k)
                     var event: [UInt8] = []
-                    ServerEvents.stored(id: entry[0].text, body: body, replay: false, to: &event)
+                    ServerEvents.stored(id: list[i].text, body: list[i + 1].bytes, replay: false, to: &event)
                     events.append(event)
                 }
-                return (protected, events)
+                return .success(.events(events, protected: reply[0].integer == 1, cut: reply[2].integer == 1))
             })
         }
     }
@@ -508,7 +500,7 @@ final class ChatStore {
     private func begin(_ keys: ChannelKeys, mode: String, body: [UInt8], presenceKeys: Bool, instance: String? = nil, extraKey: [UInt8]? = nil) {
         args.reset()
         args.add("EVALSHA")
-        args.add(Self.scriptSHA)
+        args.add(Self.script.sha)
         args.add(presenceKeys ? (extraKey == nil ? 7 : 8) : 3)
         args.add(keys.stream)
         args.add(keys.members)
@@ -533,7 +525,7 @@ final class ChatStore {
     /// Sends a command, counted in flight and timed. A script call (EVALSHA) that gets
     /// NOSCRIPT (a restarted or flushed Redis) is sent again as EVAL, which also caches
     /// the script for the next EVALSHA. The reply is only valid during `done`.
-    private func send(_ call: RedisArgs, script: Bool = true, _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
+    private func send(_ call: RedisArgs, script: LuaScript? = ChatStore.script, _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
         inFlight += 1
         let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in
@@ -541,12 +533,12 @@ final class ChatStore {
             self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
             guard let reply else { return done(.failure(.unavailable(sent: true))) }
             if reply.isError {
-                if script && reply.text.hasPrefix("NOSCRIPT") {
+                if let script, reply.text.hasPrefix("NOSCRIPT") {
                     var eval = RedisArgs()
                     eval.add("EVAL")
-                    eval.add(Self.script)
+                    eval.add(script.source)
                     call.withArguments(from: 2) { eval.add($0) }
-                    return self.send(eval, done)
+                    return self.send(eval, script: nil, done)
                 }
                 return done(.failure(.refused(reply.text)))
             }
