@@ -48,9 +48,10 @@ struct ConfigTests {
         #expect(c.appDebug == false)
         #expect(c.logToFile == false)
         #expect(c.echoEnabled == false)
-        #expect(c.allowBroadcast == true)
+        #expect(c.allowBroadcast == false)
         #expect(c.maxMessageSize == 65_536)
         #expect(c.maxMessageLength == 2_000)
+        #expect(c.maxMessageBytes == 8_192 && c.rateLimitBytes == 8_192 && c.historyReads == 16 && c.apiRateLimit == 10)
         #expect(c.instanceID == "")
     }
 
@@ -108,7 +109,7 @@ struct ConfigTests {
         #expect(try config(["--app-debug=false"]).appDebug == false)
         #expect(try config(["--echo-enabled", "true"]).echoEnabled == true)
         #expect(try config(["--echo-enabled=0"]).echoEnabled == false)
-        #expect(try config(["--allow-broadcast=off"]).allowBroadcast == false)
+        #expect(try config(["--allow-broadcast=on"]).allowBroadcast == true)
         for (text, value) in [("1", true), ("true", true), ("TRUE", true), ("yes", true), ("On", true), ("0", false), ("false", false), ("No", false), ("off", false)] {
             #expect(try config(env: ["LOG_TO_FILE": text]).logToFile == value, "\(text)")
         }

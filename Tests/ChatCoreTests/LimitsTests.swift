@@ -102,3 +102,102 @@ struct PrometheusTests {
         """)
     }
 }
+
+@Suite("Limits per client address")
+struct AddressBucketsTests {
+    @Test("a bucket's cost may be bytes: a big item goes from a full bucket and the next waits for the refill")
+    func cost() {
+        var bucket = TokenBucket(rate: 1_000, capacity: 4_000, now: 0)
+        let r1 = bucket.take(3_000, now: 0)
+        #expect(r1)
+        let r2 = !bucket.take(3_000, now: 0)
+        #expect(r2)
+        let r3 = bucket.take(3_000, now: 2_000)  // refilled to the capacity
+        #expect(r3)
+        let r4 = bucket.take(10_000, now: 10_000)  // over the capacity: allowed when full, then owed
+        #expect(r4)
+        let r5 = !bucket.take(1, now: 15_000)
+        #expect(r5)
+        let r6 = bucket.take(1, now: 20_000)
+        #expect(r6)
+    }
+
+    @Test("each address has its own allowance, and IPv6 counts by its /64")
+    func perAddress() {
+        var b = AddressBuckets(rate: 1, capacity: 2)
+        let r7 = b.take("10.0.0.1", now: 0) && b.take("10.0.0.1", now: 0)
+        #expect(r7)
+        let r8 = !b.take("10.0.0.1", now: 0)
+        #expect(r8)
+        let r9 = b.take("10.0.0.2", now: 0)
+        #expect(r9)
+        let r10 = b.take("2001:db8:1:2::1", now: 0) && b.take("2001:db8:1:2:ffff::9", now: 0)
+        #expect(r10)
+        let r11 = !b.take("2001:db8:1:2:0:0:0:7", now: 0)  // the same /64
+        #expect(r11)
+        let r12 = b.take("2001:db8:1:3::1", now: 0)
+        #expect(r12)
+        #expect(AddressBuckets.key("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(AddressBuckets.key("::1") == "0:0:0:0::/64")
+        let r13 = b.take("10.0.0.1", now: 1_000)  // refilled by the rate
+        #expect(r13)
+    }
+
+    @Test("the table is bounded: idle addresses are forgotten first, busy ones keep their debt")
+    func bounded() {
+        var b = AddressBuckets(rate: 1, capacity: 1, maxEntries: 4)
+        let r14 = b.take("busy", now: 0)
+        #expect(r14)
+        for k in 0..<3 { _ = b.take("idle\(k)", now: 0) }
+        #expect(b.count == 4)
+        let r15 = b.take("new", cost: 0, now: 500)  // every bucket is still refilling: all are forgotten
+        #expect(r15)
+        #expect(b.count == 1)
+        var c = AddressBuckets(rate: 1, capacity: 1, maxEntries: 4)
+        let r16 = c.take("busy", now: 0)
+        #expect(r16)
+        for k in 0..<3 { _ = c.take("idle\(k)", cost: 0, now: 0) }
+        let r17 = c.take("new", now: 0)  // the idle ones go, the busy one stays
+        #expect(r17)
+        let r18 = c.count == 2 && !c.take("busy", now: 0)
+        #expect(r18)
+    }
+}
+
+@Suite("Messages counted as stored")
+struct StoredSizeTests {
+    @Test("a message's stored size is its JSON-escaped UTF-8: control characters six bytes, quotes and backslashes two")
+    func escapedLength() {
+        var out: [UInt8] = []
+        for text in ["plain", "\u{1}\u{2}", "a\"b\\c\n", "é😀", ""] {
+            out.removeAll()
+            JSONWriter.appendString(text, to: &out)
+            #expect(JSONWriter.escapedLength(text) == out.count - 2, "\(text.debugDescription)")
+        }
+        #expect(JSONWriter.escapedLength(String(repeating: "\u{1}", count: 1_400)) == 8_400)
+    }
+
+    @Test("the message check refuses what is too big as stored even when it is short in characters")
+    func check() {
+        let limits = ProtocolLimits(maxMessageLength: 2_000, maxMessageBytes: 8_192)
+        #expect(limits.check("hello") == nil)
+        #expect(limits.check("   ")?.0 == .emptyMessage)
+        #expect(limits.check(String(repeating: "x", count: 2_001))?.0 == .messageTooLong)
+        #expect(limits.check(String(repeating: "\u{1}", count: 1_400))?.0 == .messageTooLong)
+        #expect(limits.check(String(repeating: "😀", count: 2_000)) == nil)  // 8,000 bytes
+    }
+
+    @Test("the byte allowance refuses past its burst, refills at its rate, and is off at 0")
+    func bytes() {
+        var limiter = MessageRateLimiter(rate: 100, burst: 100, bytesPerSecond: 1_000, now: 0)
+        var allowed = 0
+        for _ in 0..<10 { if limiter.admitBytes(2_000, now: 0) { allowed += 1 } }
+        #expect(allowed == 4)  // 8,000 bytes of burst
+        let later = limiter.admitBytes(2_000, now: 2_000)
+        #expect(later)
+        var unlimited = MessageRateLimiter(rate: 100, burst: 100, now: 0)
+        var all = 0
+        for _ in 0..<10 { if unlimited.admitBytes(1_000_000, now: 0) { all += 1 } }
+        #expect(all == 10)
+    }
+}

@@ -28,8 +28,9 @@ def redis():
 @pytest.fixture(scope="session")
 def instances(redis):
     """Two chat-server instances (A and B) sharing one redis-server. Tests here send
-    as fast as they can, so the message rate limit is off (it has its own test)."""
-    env = {"RATE_LIMIT": "0", "API_KEY": API_KEY}
+    as fast as they can, so the message rate limit is off (it has its own test); the
+    broadcast op is on (off by default)."""
+    env = {"RATE_LIMIT": "0", "API_KEY": API_KEY, "ALLOW_BROADCAST": "true"}
     a = ChatServer(redis, "inst-a", env=env)
     b = ChatServer(redis, "inst-b", env=env)
     yield a, b

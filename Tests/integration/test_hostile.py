@@ -3,7 +3,7 @@ once (issue "Safe to put on the internet"), with the bound that now holds
 (docs/OPERATIONS.md, "Limits and abuse")."""
 import asyncio
 
-from harness import API_KEY, ChatServer, Client, RedisServer, http, run, unique
+from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique
 
 
 def redis_output_bytes(redis: RedisServer) -> int:
@@ -101,3 +101,219 @@ def test_since_on_a_brand_new_channel_is_not_truncated(instances):
         await c.close()
 
     run(body())
+
+
+def test_mass_disconnect_leaves_no_ghosts(redis):
+    """2,500 connections in the same 50 channels drop at once (a load balancer
+    restart): 125,000 leaves, far past what may be in flight to Redis. None is dropped:
+    every count comes back to zero and every nickname is free again."""
+    import base64
+    import os
+    import selectors
+    import socket
+    import struct
+    import time
+
+    from harness import masked_text_frame, wait_until
+
+    conns, chans = 2_500, 50
+    server = ChatServer(redis, "mass-drop", env={"RATE_LIMIT": "0", "PRESENCE_NOTICE_LIMIT": "1", "MEMBER_LIST_LIMIT": "0",
+                                                 "MAX_CONNECTIONS_PER_ADDRESS": "10000", "MAX_HANDSHAKES_PER_ADDRESS": "10000"})
+    prefix = unique("mass")
+    channels = [f"{prefix}-{k}" for k in range(chans)]
+    members_keys = [f"chat:{{{c}}}:members" for c in channels]
+    nick_keys = [f"chat:{{{c}}}:nicknames" for c in channels]
+    total_script = "local n = 0 for i = 1, #KEYS do n = n + redis.call('HLEN', KEYS[i]) end return n"
+
+    def total(keys):
+        return int(redis.cli("EVAL", total_script, str(len(keys)), *keys) or -1)
+
+    sel = selectors.DefaultSelector()
+    socks = []
+    joins = b"".join(masked_text_frame(('{"op":"join","channel":"%s"}' % c).encode()) for c in channels)
+    try:
+        for k in range(conns):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall((f"GET /ws?nickname=m{k} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode() + joins)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            socks.append(s)
+
+        def drain_until(predicate, timeout):
+            # Reads (and drops) what the server sends, so that nobody is a slow consumer.
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for key, _ in sel.select(0.2):
+                    try:
+                        key.fileobj.recv(1 << 20)
+                    except (BlockingIOError, ConnectionError):
+                        pass
+                if predicate():
+                    return
+            raise AssertionError("timed out")
+
+        last = [0.0]
+
+        def all_joined():
+            if time.monotonic() - last[0] < 0.5:
+                return False
+            last[0] = time.monotonic()
+            return total(members_keys) == conns * chans
+
+        drain_until(all_joined, 240)
+        for s in socks:  # all at once, with a reset, as a dropped load balancer would
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sel.unregister(s)
+            s.close()
+        socks.clear()
+        wait_until(lambda: total(members_keys) == 0, timeout=240, interval=0.5, what="every membership removed")
+        assert total(nick_keys) == 0
+        assert all(redis.cli("ZSCORE", "chat:channels", c) == "" for c in channels)
+        assert server.health()[0] == 200
+        m = metrics(server)
+        assert m["chat_redis_congestions_total"] >= 1 and m["chat_leaves_waiting"] == 0
+
+        async def body():  # every nickname is free again
+            c = await Client.connect(f"{server.url}/ws?nickname=m7")
+            await c.expect("welcome")
+            j = await c.join(channels[3])
+            assert j["count"] == 1
+            await c.close()
+
+        run(body())
+    finally:
+        for s in socks:
+            s.close()
+        sel.close()
+        server.stop()
+
+
+def _freeze(redis: RedisServer):
+    """Stops a private Redis (SIGSTOP) and waits until the kernel has: every command
+    sent to it now waits until `_thaw`."""
+    import signal
+
+    from harness import wait_until
+    redis.proc.send_signal(signal.SIGSTOP)
+
+    def stopped():
+        with open(f"/proc/{redis.proc.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    wait_until(stopped, what="redis stopped")
+
+
+def _thaw(redis: RedisServer):
+    import signal
+    redis.proc.send_signal(signal.SIGCONT)
+
+
+def test_history_reads_are_capped_per_process_and_per_address():
+    """History reads running in Redis are bounded: past HISTORY_READS an HTTP history
+    request gets 503 and a join with history waits its turn (and then gets its
+    replay); past two at once from one address, 429. API requests without the key are
+    rate-limited per address (API_RATE_LIMIT)."""
+    import threading
+
+    from harness import wait_until
+    redis = RedisServer()
+    env = {"API_KEY": API_KEY, "RATE_LIMIT": "0", "REDIS_TIMEOUT": "60", "API_RATE_LIMIT": "0"}
+    one = ChatServer(redis, "one-read", env={**env, "HISTORY_READS": "1"})
+    many = ChatServer(redis, "many-reads", env={**env, "HISTORY_READS": "10"})
+    limited = ChatServer(redis, "api-limited", env={**env, "API_RATE_LIMIT": "2"})
+    channel = unique()
+    answers = []
+    threads = []
+
+    def read_in_background(server):
+        t = threading.Thread(target=lambda: answers.append(http(server, "GET", f"/api/channels/{channel}/history")[0]))
+        t.start()
+        threads.append(t)
+
+    def reads(server):
+        return metrics(server)["chat_history_reads"]
+
+    try:
+        assert http(one, "POST", "/api/publish", {"channel": channel, "message": "kept"}, key=API_KEY)[0] == 200
+
+        async def body():
+            c = await Client.connect(f"{one.url}/ws?nickname=waiter")
+            await c.expect("welcome")
+            _freeze(redis)
+            try:
+                read_in_background(one)
+                wait_until(lambda: reads(one) == 1, what="the only read slot taken")
+                status, r = http(one, "GET", f"/api/channels/{channel}/history")
+                assert status == 503 and r["error"] == "busy"
+                await c.send({"op": "join", "channel": channel, "history": 10})  # waits for the slot
+                read_in_background(many)
+                read_in_background(many)
+                wait_until(lambda: reads(many) == 2, what="two reads from one address")
+                status, r = http(many, "GET", f"/api/channels/{channel}/history")
+                assert status == 429 and r["error"] == "too_many_requests"
+            finally:
+                _thaw(redis)
+            j = await c.expect("joined", timeout=15)
+            assert j["replayed"] == 1
+            kept = await c.recv()
+            assert kept["message"] == "kept" and kept["replay"] is True
+            for t in threads:
+                t.join(15)
+            assert sorted(answers) == [200, 200, 200]
+            assert reads(one) == 0 and reads(many) == 0
+            await c.close()
+
+        run(body())
+        codes = [http(limited, "GET", f"/api/channels/{channel}/history")[0] for _ in range(12)]
+        assert codes[:4] == [200] * 4 and 429 in codes  # bursts of twice the rate, then refused
+        assert http(limited, "GET", f"/api/channels/{channel}/history", key=API_KEY)[0] == 200  # the key is not limited
+    finally:
+        _thaw(redis)
+        for s in (one, many, limited):
+            s.stop()
+        redis.stop()
+
+
+def test_broadcast_is_off_and_messages_are_limited_in_bytes_as_stored(redis):
+    """Anonymous broadcast is off by default (the API key broadcasts); a message's size
+    counts as stored (a control character is six bytes), and RATE_LIMIT_BYTES bounds
+    the bytes a connection sends a second, whatever its message count."""
+    import time
+    server = ChatServer(redis, "byte-limits", env={"RATE_LIMIT_BYTES": "1000", "API_KEY": API_KEY})
+    channel = unique()
+
+    async def body():
+        c = await Client.connect(f"{server.url}/ws?nickname=loud")
+        await c.expect("welcome")
+        await c.send({"op": "broadcast", "message": "hello everyone", "ref": 1})
+        e = await c.expect("error", ref=1)
+        assert e["code"] == "forbidden"
+        assert http(server, "POST", "/api/broadcast", {"message": "from the backend"}, key=API_KEY)[0] == 200
+        await c.expect("broadcast", message="from the backend")
+        await c.join(channel)
+        await c.send({"op": "send", "channel": channel, "message": "\x01" * 1_400, "ref": 2})  # 1,400 characters, 8,400 bytes stored
+        e = await c.expect("error", ref=2)
+        assert e["code"] == "message_too_long" and "bytes" in e["message"]
+        status, r = http(server, "POST", "/api/publish", {"channel": channel, "message": "\x01" * 1_400}, key=API_KEY)
+        assert status == 400 and r["error"] == "message_too_long"
+        text = "x" * 1_990
+        started = time.monotonic()
+        accepted = refused = 0
+        for k in range(8):
+            await c.send({"op": "send", "channel": channel, "message": text, "ref": 100 + k})
+        for _ in range(8):
+            e = await c.recv_until(lambda e: e.get("ref", 0) >= 100 or (e.get("type") == "message" and e.get("sender") == "loud"))
+            if e.get("type") == "error":
+                assert e["code"] == "rate_limited" and e["channel"] == channel
+                refused += 1
+            else:
+                accepted += 1
+        elapsed = time.monotonic() - started
+        assert refused >= 1 and accepted <= (8_000 + 1_000 * elapsed) / 1_990 + 1, (accepted, elapsed)
+        await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()

@@ -109,7 +109,23 @@ public struct ChatError: Error, Equatable, Sendable {
 public struct ProtocolLimits: Sendable {
     /// Longest chat message, in Unicode scalars (what people count as characters).
     public var maxMessageLength: Int
-    public init(maxMessageLength: Int = 2000) { self.maxMessageLength = maxMessageLength }
+    /// Largest chat message as stored: UTF-8, JSON-escaped (a control character is six
+    /// bytes there), so that characters cannot be chosen to make a message big.
+    public var maxMessageBytes: Int
+    public init(maxMessageLength: Int = 2000, maxMessageBytes: Int = 8192) {
+        self.maxMessageLength = maxMessageLength
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// The check every chat message passes (WebSocket ops and the HTTP API alike).
+    public func check(_ text: String) -> (ErrorCode, String)? {
+        if ClientProtocol.isBlank(text) { return (.emptyMessage, "message is empty") }
+        if ClientProtocol.scalarCount(text) > maxMessageLength { return (.messageTooLong, "message is longer than \(maxMessageLength) characters") }
+        if JSONWriter.escapedLength(text) > maxMessageBytes {
+            return (.messageTooLong, "message is larger than \(maxMessageBytes) bytes as stored (control characters count six)")
+        }
+        return nil
+    }
 }
 
 /// Parses client text messages into requests. Pure: the connection decides what a
@@ -181,12 +197,7 @@ public enum ClientProtocol {
         }
         func requireText(_ channel: String?) -> Result<String, ChatError> {
             requireString(message, "message").flatMap { text in
-                if Self.isBlank(text) {
-                    return .failure(ChatError(.emptyMessage, "message is empty", channel: channel, ref: ref))
-                }
-                if Self.scalarCount(text) > limits.maxMessageLength {
-                    return .failure(ChatError(.messageTooLong, "message is longer than \(limits.maxMessageLength) characters", channel: channel, ref: ref))
-                }
+                if let (code, why) = limits.check(text) { return .failure(ChatError(code, why, channel: channel, ref: ref)) }
                 return .success(text)
             }
         }

@@ -34,6 +34,20 @@ public enum JSONWriter {
         out.append(UInt8(ascii: "\""))
     }
 
+    /// Bytes `s` takes as a JSON string literal, quotes left out: what a message costs
+    /// as stored (a control character takes six).
+    public static func escapedLength(_ s: String) -> Int {
+        var n = 0
+        for c in s.utf8 {
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c == 0x0A || c == 0x0D || c == 0x09 || c == 0x08 || c == 0x0C {
+                n += 2
+            } else {
+                n += c < 0x20 ? 6 : 1
+            }
+        }
+        return n
+    }
+
     public static func appendInt<I: BinaryInteger>(_ n: I, to out: inout [UInt8]) {
         out.append(contentsOf: String(n).utf8)
     }

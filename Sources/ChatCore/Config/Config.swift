@@ -21,13 +21,14 @@ public struct Config: Equatable, Sendable {
     public var logErrorFilePath = "logs/chat-server-error.log"
     // Endpoints.
     public var echoEnabled = false
-    public var allowBroadcast = true
+    public var allowBroadcast = false
     /// Folder of the web client's files, served at /; empty = none.
     public var webRoot = "web"
     // Limits.
     public var maxMessageSize = 65_536
     public var echoMaxMessageSize = 16 * 1_048_576
     public var maxMessageLength = 2_000
+    public var maxMessageBytes = 8_192
     public var maxChannelsPerConnection = 50
     public var maxHeaderBytes = 8_192
     public var outputBufferLimit = 1_048_576
@@ -36,6 +37,7 @@ public struct Config: Equatable, Sendable {
     public var ioUring = true
     public var rateLimit = 20.0
     public var rateBurst = 40
+    public var rateLimitBytes = 8_192
     public var allowedOrigins = OriginPolicy("")!
     // Timeouts, in milliseconds.
     public var handshakeTimeoutMillis = 10_000
@@ -53,8 +55,10 @@ public struct Config: Equatable, Sendable {
     public var historySize = 1_000
     public var historyMaxAgeMillis = 0
     public var replayLimit = 500
+    public var historyReads = 16
     // Channel passwords and the HTTP API.
     public var passwordAttempts = 10
+    public var apiRateLimit = 10.0
     public var apiKey = ""
     // Identity of this process towards Redis; empty means a random id per start.
     public var instanceID = ""
@@ -92,10 +96,11 @@ public enum ConfigKeys {
         text("LOG_ERROR_FILE_PATH", "logs/chat-server-error.log", "Error log file when LOG_TO_FILE is on.") { $0.logErrorFilePath = $1 },
         text("WEB_ROOT", "web", "Folder of the web client (served at /, read at start and on SIGHUP; relative to the working directory); empty = no web client.", allowEmpty: true) { $0.webRoot = $1 },
         bool("ECHO_ENABLED", false, "Serve the /echo WebSocket endpoint, for conformance suites (off by default: each /echo connection may hold up to ECHO_MAX_MESSAGE_SIZE twice).") { $0.echoEnabled = $1 },
-        bool("ALLOW_BROADCAST", true, "Let clients broadcast to everyone with the broadcast op.") { $0.allowBroadcast = $1 },
+        bool("ALLOW_BROADCAST", false, "Let any client broadcast to everyone with the broadcast op (off: one anonymous client would reach every connection; the HTTP API's broadcast, with API_KEY, always works).") { $0.allowBroadcast = $1 },
         int("MAX_MESSAGE_SIZE", 65_536, 125...67_108_864, "Largest WebSocket message on chat endpoints, in bytes (1009 past it).") { $0.maxMessageSize = $1 },
         int("ECHO_MAX_MESSAGE_SIZE", 16_777_216, 125...268_435_456, "Largest WebSocket message on /echo, in bytes.") { $0.echoMaxMessageSize = $1 },
         int("MAX_MESSAGE_LENGTH", 2_000, 1...1_000_000, "Longest chat message, in characters (Unicode scalars).") { $0.maxMessageLength = $1 },
+        int("MAX_MESSAGE_BYTES", 8_192, 16...16_777_216, "Largest chat message as stored (UTF-8, JSON-escaped: a control character counts six bytes), in bytes.") { $0.maxMessageBytes = $1 },
         int("MAX_CHANNELS_PER_CONNECTION", 50, 1...10_000, "Channels one connection may be in at once.") { $0.maxChannelsPerConnection = $1 },
         int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
         int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
@@ -103,6 +108,7 @@ public enum ConfigKeys {
         bool("IO_URING", true, "Write a channel's messages to its members with io_uring, one system call for many sends, where the kernel allows it (otherwise, or when false: one send() per member).") { $0.ioUring = $1 },
         number("RATE_LIMIT", 20, "Chat messages (ops) per second per connection; over it: rate_limited errors, then a close for flooding. 0 = no limit.") { $0.rateLimit = $1 },
         int("RATE_BURST", 40, 1...1_000_000, "Messages a connection may send in a burst above RATE_LIMIT.") { $0.rateBurst = $1 },
+        int("RATE_LIMIT_BYTES", 8_192, 0...1_073_741_824, "Bytes of chat messages (as stored) per second per connection, in bursts of eight times that; over it: rate_limited. 0 = no limit (RATE_LIMIT 0 lifts it too).") { $0.rateLimitBytes = $1 },
         ConfigKey(name: "ALLOWED_ORIGINS", defaultValue: "", help: "Comma-separated browser origins allowed to connect (https://chat.example.com, https://*.example.com); empty = any.", isBool: false) { config, value in
             guard let policy = OriginPolicy(value) else { return "must be a comma-separated list of http(s)://host[:port] origins, *.domain wildcards or *" }
             config.allowedOrigins = policy
@@ -119,7 +125,9 @@ public enum ConfigKeys {
         int("HISTORY_SIZE", 1_000, 1...100_000_000, "Messages kept per channel in its Redis Stream (approximate trim).") { $0.historySize = $1 },
         int("HISTORY_MAX_AGE", 0, 0...315_360_000, "Seconds a message is kept in history at most (trimmed when the channel gets its next event); 0 = no age limit.") { $0.historyMaxAgeMillis = $1 * 1_000 },
         int("REPLAY_LIMIT", 500, 1...100_000, "Messages replayed at most on a join with since or history (older ones: history_truncated, and the HTTP history API).") { $0.replayLimit = $1 },
+        int("HISTORY_READS", 16, 1...10_000, "History reads running in Redis at once per process (joins with since or history, HTTP history requests); more joins wait their turn (one at a time per connection), more HTTP requests get 503 (and over 2 at once from one address, 429).") { $0.historyReads = $1 },
         int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address on each process, and wrong passwords per minute per channel and address across all instances (over it: rate_limited).") { $0.passwordAttempts = $1 },
+        number("API_RATE_LIMIT", 10, "HTTP API requests per second per client address, in bursts of twice that (over it: 429); requests with the API key are not limited. 0 = no limit.") { $0.apiRateLimit = $1 },
         text("API_KEY", "", "Bearer token for the HTTP API's writes (publish, broadcast, channel passwords); empty = those endpoints are off.", allowEmpty: true) { $0.apiKey = $1 },
         text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
     ]

@@ -14,14 +14,30 @@ public struct TokenBucket: Sendable {
     }
 
     /// Takes one token if there is one.
-    public mutating func take(now: UInt64) -> Bool {
+    public mutating func take(now: UInt64) -> Bool { take(1, now: now) }
+
+    /// Takes `cost` tokens if there are that many (a cost above the capacity is taken
+    /// from a full bucket, which then owes the rest: one big message still goes, and
+    /// the next waits for the refill).
+    public mutating func take(_ cost: Double, now: UInt64) -> Bool {
+        refill(now: now)
+        guard tokens >= min(cost, capacity) else { return false }
+        tokens -= cost
+        return true
+    }
+
+    /// Whether the bucket has refilled completely (its owner is idle).
+    public func isFull(now: UInt64) -> Bool {
+        var copy = self
+        copy.refill(now: now)
+        return copy.tokens >= capacity
+    }
+
+    private mutating func refill(now: UInt64) {
         if now > updated {
             tokens = min(capacity, tokens + Double(now - updated) * rate / 1000)
             updated = now
         }
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
     }
 }
 
@@ -36,10 +52,21 @@ public struct MessageRateLimiter: Sendable {
 
     private var messages: TokenBucket
     private var patience: TokenBucket
+    /// Bytes of chat messages as stored (`bytesPerSecond`, in bursts of eight times
+    /// that); nil: not limited.
+    private var bytes: TokenBucket?
+    public static let byteBurstSeconds = 8.0
 
-    public init(rate: Double, burst: Double, now: UInt64) {
+    public init(rate: Double, burst: Double, bytesPerSecond: Double = 0, now: UInt64) {
         messages = TokenBucket(rate: rate, capacity: burst, now: now)
         patience = TokenBucket(rate: rate / 4, capacity: burst, now: now)
+        if bytesPerSecond > 0 { bytes = TokenBucket(rate: bytesPerSecond, capacity: bytesPerSecond * Self.byteBurstSeconds, now: now) }
+    }
+
+    /// Whether a message of `size` bytes (as stored) may go now.
+    public mutating func admitBytes(_ size: Int, now: UInt64) -> Bool {
+        guard bytes != nil else { return true }
+        return bytes!.take(Double(size), now: now)
     }
 
     public mutating func check(now: UInt64) -> Verdict {

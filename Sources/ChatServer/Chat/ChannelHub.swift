@@ -32,12 +32,11 @@ final class ChannelHub {
     static let passwordChecksPerConnection = 4
     /// Numbers joins, for unique member-hash fields.
     private var nextJoin: UInt64 = 0
-    /// Member-hash updates that failed because Redis was unreachable (or whose outcome
-    /// is unknown), redone when the command connection is back, so that the hash does
-    /// not keep people who left. Bounded; past the bound the oldest are given up (and
-    /// logged).
-    private var pendingRemovals: [(keys: ChannelKeys, entry: MemberEntry, folded: String)] = []
-    static let pendingRemovalLimit = 100_000
+    /// History reads running in Redis, bounded per process and per client.
+    let historyReads: HistoryReads
+    private var replaysDue = false
+    /// Leaves Redis has not taken yet (see `LeaveQueue`): never dropped.
+    private(set) var leaves: LeaveQueue
 
     init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
         self.worker = worker
@@ -46,6 +45,8 @@ final class ChannelHub {
         self.prefix = Array("\(prefix):{".utf8)
         self.globalKeys = ChannelKeys.global(prefix: prefix)
         self.heartbeatTopic = Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8)
+        leaves = LeaveQueue(capacity: worker.connectionLimit * worker.config.maxChannelsPerConnection)
+        historyReads = HistoryReads(limit: worker.config.historyReads)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
     }
 
@@ -120,12 +121,50 @@ final class ChannelHub {
         if !subscriber.isReady || !store.isAvailable {  // joins fail now rather than hang
             return refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
         }
-        if channel.subscription == .active {
+        if channel.subscription == .active, channel.waiting.isEmpty, store.canSend {
             startJoin(m)
         } else {
+            // Waits for the channel's subscription, or (backpressure) for Redis to take
+            // more commands: then `startWaiting` runs it, in order.
             m.state = .waitingForSubscription
             channel.waiting.append(m)
-            subscribe(channel)
+            if channel.subscription == .active { holdForRedis(channel) } else { subscribe(channel) }
+        }
+    }
+
+    /// Starts the joins waiting in a subscribed channel, as many as Redis takes now; the
+    /// rest wait for it to be relieved.
+    private func startWaiting(_ channel: LocalChannel) {
+        var started = 0
+        defer { channel.waiting.removeFirst(started) }
+        for m in channel.waiting {
+            guard store.canSend else { return holdForRedis(channel) }
+            started += 1
+            if m.state == .waitingForSubscription { startJoin(m) }
+        }
+    }
+
+    /// Channels whose joins wait for the command link to be relieved (backpressure: a
+    /// thousand joins released by one subscription must not all go out at once).
+    private var heldChannels: [LocalChannel] = []
+
+    private func holdForRedis(_ channel: LocalChannel) {
+        guard !channel.heldForRedis else { return }
+        channel.heldForRedis = true
+        heldChannels.append(channel)
+    }
+
+    /// The command link can take commands again: waiting leaves first, then held joins.
+    func redisRelieved() {
+        drainLeaves()
+        let held = heldChannels
+        heldChannels = []
+        for channel in held {
+            channel.heldForRedis = false
+            // Gone from the table, or not subscribed (its subscription starts them).
+            guard channels[channel.name] === channel, channel.subscription == .active else { continue }
+            startWaiting(channel)
+            release(channel)
         }
     }
 
@@ -137,6 +176,18 @@ final class ChannelHub {
         // (the caller releases the channel).
         if m.leaveQueued, !conn.isOpenChat {
             m.state = .gone
+            endReplay(m)
+            return
+        }
+        // No join goes out while leaves wait for Redis: that keeps the leave queue
+        // within the memberships this process holds (see LeaveQueue).
+        if !leaves.isEmpty {
+            endReplay(m)
+            return refuseJoin(m, .unavailable, "could not join \(channel.name): the server is catching up with chat storage, try again shortly")
+        }
+        if m.wantsReplay, !m.holdsReplaySlot, !historyReads.admit(m) {
+            m.state = .waitingForReplay
+            channel.replayWaiters += 1
             return
         }
         m.state = .joining
@@ -167,6 +218,30 @@ final class ChannelHub {
             m.state = .cancelled
             m.ackLeave = true
             sendLeave(m, ack: true, ref: m.leaveRef)
+        }
+    }
+
+    /// A join's replay is over (or not going on): its history-read slot goes to the
+    /// next waiting join, at the end of this turn.
+    private func endReplay(_ m: Membership) {
+        guard m.holdsReplaySlot else { return }
+        historyReads.finished(m)
+        scheduleReplays()
+    }
+
+    /// A history-read slot was freed: waiting joins start at the end of the turn.
+    func scheduleReplays() {
+        replaysDue = true
+        worker.scheduleEndOfTurn()
+    }
+
+    /// End of the turn: joins whose turn for a history read has come.
+    func startReplays() {
+        guard replaysDue else { return }
+        replaysDue = false
+        for m in historyReads.next() {
+            m.channel.replayWaiters -= 1
+            if m.state == .waitingForReplay { startJoin(m) } else { endReplay(m) }
         }
     }
 
@@ -234,6 +309,7 @@ final class ChannelHub {
     private func finishJoin(_ m: Membership, _ result: Result<ChatStore.JoinOutcome, StoreFailure>) {
         let channel = m.channel, conn = m.connection
         channel.joinsInFlight -= 1
+        endReplay(m)
         defer {
             if channel.joinsInFlight == 0 { channel.clearSeam() }
             release(channel)
@@ -338,13 +414,7 @@ final class ChannelHub {
             // Without a reply, or after an error part-way, the script may have written:
             // make sure the member hash does not keep this field (a no-op if it did not),
             // now if Redis is there, else once it is back.
-            if case .refused = failure, store.isAvailable {
-                store.leave(channel.keys, m.entry, folded: m.folded, instance: worker.redisID) { [unowned self] result in
-                    if case .failure(.unavailable) = result { self.queueRemoval(m) }
-                }
-            } else {
-                queueRemoval(m)
-            }
+            queueLeave(m)
             if m.state == .joining {
                 refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable")
             } else {
@@ -393,10 +463,15 @@ final class ChannelHub {
         removeMembership(m)
         let channel = m.channel
         switch m.state {
-        case .waitingForSubscription where ack, .authorizing where ack:
+        case .waitingForSubscription where ack, .authorizing where ack, .waitingForReplay where ack:
             // The client's leave waits for its join, which goes on (see leaveQueued).
             m.leaveQueued = true
             m.leaveRef = ref
+        case .waitingForReplay:
+            historyReads.withdraw(m)
+            channel.replayWaiters -= 1
+            m.state = .gone
+            release(channel)
         case .waitingForSubscription:
             channel.waiting.removeAll { $0 === m }
             m.state = .gone
@@ -435,7 +510,15 @@ final class ChannelHub {
 
     private func sendLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         let channel = m.channel, conn = m.connection
-        store.leave(channel.keys, m.entry, folded: m.folded, instance: worker.redisID) { [unowned self] result in
+        let leave = LeaveQueue.Leave(keys: channel.keys, entry: m.entry, folded: m.folded)
+        // Behind the leaves already waiting, or when the link cannot take it now: it
+        // waits its turn (and the client hears `left` at once).
+        guard leaves.isEmpty, store.canSend else {
+            queue(leave)
+            if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
+            return
+        }
+        store.leave(channel.keys, leave.entry, folded: leave.folded, instance: worker.redisID) { [unowned self] result in
             switch result {
             case .success(let appended):
                 self.worker.logger.debug("left", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
@@ -444,18 +527,35 @@ final class ChannelHub {
             case .failure(let failure):
                 self.worker.logger.limited("leave_failed", .warn, "leave not recorded in redis yet, will retry",
                                            [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
-                if case .unavailable = failure { self.queueRemoval(m) }
+                if case .unavailable = failure { self.queue(leave) }
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             }
         }
     }
 
-    private func queueRemoval(_ m: Membership) {
-        if pendingRemovals.count >= Self.pendingRemovalLimit {
-            worker.logger.limited("removal_overflow", .error, "too many member-hash removals waiting for redis; the oldest is given up")
-            pendingRemovals.removeFirst()
+    /// Makes sure the member hash does not keep a membership whose join or leave may
+    /// or may not have happened (a removal that finds nothing is a no-op).
+    private func queueLeave(_ m: Membership) {
+        queue(LeaveQueue.Leave(keys: m.channel.keys, entry: m.entry, folded: m.folded))
+        drainLeaves()
+    }
+
+    private func queue(_ leave: LeaveQueue.Leave) {
+        if !leaves.append(leave) {
+            worker.logger.limited("leave_overflow", .error, "leave queue over its bound; the oldest leave was given up")
         }
-        pendingRemovals.append((m.channel.keys, m.entry, m.folded))
+    }
+
+    /// Sends waiting leaves while the command link takes them: when it is relieved or
+    /// ready again, and once a second. One that fails for want of Redis waits again.
+    func drainLeaves() {
+        leaves.drain { leave in
+            guard store.canSend else { return false }
+            store.leave(leave.keys, leave.entry, folded: leave.folded, instance: worker.redisID) { [unowned self] result in
+                if case .failure(.unavailable) = result { self.queue(leave) }
+            }
+            return true
+        }
     }
 
     /// Removes a member of a dead instance (the registry's cleanup): its leave notice
@@ -476,15 +576,10 @@ final class ChannelHub {
         var restored = 0
         restoreMembers()
         for channel in channels.values where !(channel.members.isEmpty && channel.activating.isEmpty) { restored += 1 }
-        let removals = pendingRemovals
-        pendingRemovals.removeAll()
-        for r in removals {
-            store.leave(r.keys, r.entry, folded: r.folded, instance: worker.redisID) { [unowned self] result in
-                if case .failure(.unavailable) = result { self.pendingRemovals.append(r) }
-            }
-        }
-        if !removals.isEmpty || restored > 0 {
-            worker.logger.info("redis member hashes restored", [("channels", String(restored)), ("removals", String(removals.count))])
+        let waiting = leaves.count
+        drainLeaves()
+        if waiting > 0 || restored > 0 {
+            worker.logger.info("redis member hashes restored", [("channels", String(restored)), ("removals", String(waiting))])
         }
     }
 
@@ -501,8 +596,9 @@ final class ChannelHub {
 
     func send(_ conn: Connection, _ name: String, text: String, ref: Ref?) {
         guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
+        guard admitBytes(conn, text, channel: name, ref: ref) else { return }
         switch m.state {
-        case .waitingForSubscription, .joining, .authorizing:
+        case .waitingForSubscription, .waitingForReplay, .joining, .authorizing:
             guard m.queued.count < Self.queuedSendLimit else {
                 return fail(conn, .rateLimited, "over \(Self.queuedSendLimit) messages sent while channel \(name) is still being joined: this one was dropped",
                             channel: name, ref: ref)
@@ -519,10 +615,11 @@ final class ChannelHub {
         let conn = m.connection, channel = m.channel
         body.removeAll(keepingCapacity: true)
         ServerEvents.appendMessageBody(channel: channel.name, sender: conn.nickname, text: text, to: &body)
-        worker.stats.published += 1
         store.publish(channel.keys, body: body) { [unowned self] result in
-            if case .failure(let failure) = result {
-                self.worker.logger.warn("message not published", [("channel", channel.name), ("error", self.describe(failure))])
+            switch result {
+            case .success: self.worker.stats.published += 1
+            case .failure(let failure):
+                self.worker.logger.limited("not_published", .warn, "message not published", [("channel", channel.name), ("error", self.describe(failure))])
                 self.fail(conn, .unavailable, Self.notSent("message", failure), channel: channel.name, ref: ref)
             }
         }
@@ -530,15 +627,28 @@ final class ChannelHub {
 
     func broadcast(_ conn: Connection, text: String, ref: Ref?) {
         guard worker.config.allowBroadcast else { return fail(conn, .forbidden, "broadcast is disabled on this server", ref: ref) }
+        guard admitBytes(conn, text, channel: nil, ref: ref) else { return }
         body.removeAll(keepingCapacity: true)
         ServerEvents.appendBroadcastBody(sender: conn.nickname, text: text, to: &body)
-        worker.stats.published += 1
         store.publish(globalKeys, body: body) { [unowned self] result in
-            if case .failure(let failure) = result {
-                self.worker.logger.warn("broadcast not published", [("error", self.describe(failure))])
+            switch result {
+            case .success: self.worker.stats.published += 1
+            case .failure(let failure):
+                self.worker.logger.limited("not_published", .warn, "broadcast not published", [("error", self.describe(failure))])
                 self.fail(conn, .unavailable, Self.notSent("broadcast", failure), ref: ref)
             }
         }
+    }
+
+    /// RATE_LIMIT_BYTES: a message's bytes as stored count against its sender's
+    /// allowance (refused: `rate_limited`, the message dropped).
+    private func admitBytes(_ conn: Connection, _ text: String, channel: String?, ref: Ref?) -> Bool {
+        guard conn.admitBytes(JSONWriter.escapedLength(text)) else {
+            worker.stats.rateLimited += 1
+            fail(conn, .rateLimited, "too many bytes of messages: at most \(worker.config.rateLimitBytes) a second, not sent", channel: channel, ref: ref)
+            return false
+        }
+        return true
     }
 
     /// What a failed publish tells its sender. When Redis stopped answering after the
@@ -627,9 +737,7 @@ final class ChannelHub {
             if isHeartbeat(topic) { heartbeatSubscribed = true; return }
             guard let name = channelName(topic), let channel = channels[name] else { return }
             channel.subscription = .active
-            let waiting = channel.waiting
-            channel.waiting = []
-            for m in waiting where m.state == .waitingForSubscription { startJoin(m) }
+            startWaiting(channel)
             release(channel)
         } else if kind.equals("unsubscribe") {
             guard let name = channelName(topic), let channel = channels[name] else { return }

@@ -5,6 +5,8 @@ final class Membership {
     enum State {
         /// The worker is not yet subscribed to the channel's topic; the join waits.
         case waitingForSubscription
+        /// Waits for a history-read slot (`HistoryReads`): a join with a replay.
+        case waitingForReplay
         /// The join script is in flight.
         case joining
         /// The password is being checked or hashed (off the loop); the join script
@@ -49,6 +51,10 @@ final class Membership {
     var newPassword = ""
     /// Join scripts run for this membership (a changing password can ask again).
     var attempts = 0
+    /// Holds one of the process's history-read slots for its replay.
+    var holdsReplaySlot = false
+    /// The join replays history (`since` or `history`).
+    var wantsReplay: Bool { options.since != nil || (options.history ?? 0) > 0 }
 
     /// This membership's field in the channel's Redis member hash,
     /// `<instance>:<connection>:<join>`: unique per join, so that a join, leave and
@@ -85,8 +91,10 @@ final class LocalChannel {
     var subscription: Subscription = .none
     /// Members that receive the channel's messages, swap-removed by index.
     var members: ContiguousArray<Membership> = []
-    /// Joins waiting for the subscription.
+    /// Joins waiting for the subscription (or, subscribed, for Redis to take more
+    /// commands: then `heldForRedis`).
     var waiting: [Membership] = []
+    var heldForRedis = false
     /// Join scripts sent and not yet answered.
     var joinsInFlight = 0
     /// Joins whose password is being checked off the loop.
@@ -117,7 +125,9 @@ final class LocalChannel {
         self.keys = keys
     }
 
-    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && !hasActivating }
+    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && replayWaiters == 0 && !hasActivating }
+    /// Joins waiting for a history-read slot.
+    var replayWaiters = 0
 
     /// Whether events must be looked at by id (joins in progress).
     var tracksIDs: Bool { joinsInFlight > 0 || hasActivating }

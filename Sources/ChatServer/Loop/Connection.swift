@@ -56,6 +56,11 @@ final class Connection {
     }
     /// The nickname as compared for uniqueness in a channel.
     private(set) var foldedNickname = ""
+    /// Joins with a replay running and waiting (see `HistoryReads`), and whether the
+    /// connection is in its queue.
+    var replaysRunning: Int8 = 0
+    var replayQueued = false
+    var replaysWaiting: [Membership] = []
     /// Channels this connection is in or joining.
     /// By channel name: a publisher in a thousand channels looks one up per message.
     var memberships: [String: Membership] = [:]
@@ -80,6 +85,8 @@ final class Connection {
     private var tooSlow = false
     private var writeArmed = false
     private var readPaused = false
+    /// Reading paused while the Redis command link is congested (backpressure).
+    private var heldForRedis = false
     private var shutdownWhenFlushed = false
     /// The peer sent its FIN after a complete HTTP request, or while an answer was
     /// still leaving: it may still read (`shutdown(SHUT_WR)`, `nc -N`), so the answer
@@ -125,6 +132,14 @@ final class Connection {
     // MARK: Reading
 
     private func onReadable() {
+        // Backpressure: while Redis has too much in flight, chat clients are not read
+        // (TCP pushes back on them) instead of piling more commands up.
+        if phase == .open, endpoint.isChat, worker.commands.isCongested {
+            heldForRedis = true
+            event_del(readEvent)
+            worker.hold(self)
+            return
+        }
         let buffer = worker.readBuffer
         let n = read(fd, buffer.baseAddress, buffer.count)
         if n > 0 {
@@ -272,6 +287,12 @@ final class Connection {
         }
     }
 
+    /// Whether a chat message of `size` bytes (as stored) is within RATE_LIMIT_BYTES now.
+    func admitBytes(_ size: Int) -> Bool {
+        guard limiter != nil else { return true }
+        return limiter!.admitBytes(size, now: Platform.monotonicMillis())
+    }
+
     // MARK: Upgrade
 
     /// Answers 101 and switches to WebSocket framing for `endpoint`.
@@ -281,7 +302,8 @@ final class Connection {
         reader = MessageReader(maxMessageSize: maxMessageSize)
         phase = .open
         if endpoint.isChat, worker.config.rateLimit > 0 {
-            limiter = MessageRateLimiter(rate: worker.config.rateLimit, burst: Double(worker.config.rateBurst), now: lastReceived)
+            limiter = MessageRateLimiter(rate: worker.config.rateLimit, burst: Double(worker.config.rateBurst),
+                                         bytesPerSecond: Double(worker.config.rateLimitBytes), now: lastReceived)
         }
         worker.stats.upgrades += 1
         worker.openWebSockets += 1
@@ -491,6 +513,13 @@ final class Connection {
 
     private func onWritable() { flush() }
 
+    /// Redis is relieved: reading goes on.
+    func release() {
+        guard heldForRedis else { return }
+        heldForRedis = false
+        if phase != .closed, !readPaused { event_add(readEvent, nil) }
+    }
+
     // MARK: Closing
 
     /// Starts the closing handshake: sends a close frame, leaves every channel, and
@@ -521,7 +550,11 @@ final class Connection {
         shutdownWhenFlushed = true
         deadline = Platform.monotonicMillis() + Worker.lingerMillis
         lingerKernelQueue = kernelQueue()
-        if readPaused, !peerFinished { readPaused = false; event_add(readEvent, nil) }
+        if readPaused || heldForRedis, !peerFinished {
+            readPaused = false
+            heldForRedis = false
+            event_add(readEvent, nil)
+        }
     }
 
     /// The linger has run out. While an answer or the last events are still leaving

@@ -10,6 +10,13 @@ extension Worker {
     func api(_ conn: Connection, _ request: HTTPRequest, body: [UInt8]) {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
         let method = request.method
+        if config.apiRateLimit > 0, !hasAPIKey(request), !apiBuckets.take(conn.peerAddress, now: Platform.monotonicMillis()) {
+            return apiError(conn, 429, "rate_limited", "too many API requests from your address: at most \(config.apiRateLimit) a second",
+                            headers: [("Retry-After", "1")])
+        }
+        if commands.isCongested {  // backpressure: nothing more for Redis until it catches up
+            return apiError(conn, 503, "busy", "the server is catching up with chat storage, try again shortly", headers: [("Retry-After", "1")])
+        }
         switch (method, parts.count, parts.first) {
         case ("GET", 1, "channels"):
             listChannels(conn, request)
@@ -162,12 +169,23 @@ extension Worker {
             || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
             return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
         }
-        let keyed = hasAPIKey(request)
+        let keyed = hasAPIKey(request), address = conn.peerAddress
+        switch hub.historyReads.admitRequest(from: address) {
+        case .busy?:
+            return apiError(conn, 503, "busy", "too many history reads at once, try again shortly", headers: [("Retry-After", "1")])
+        case .perAddress?:
+            return apiError(conn, 429, "too_many_requests", "at most \(HistoryReads.perAddress) history requests at once from one address",
+                            headers: [("Retry-After", "1")])
+        case nil:
+            break
+        }
         // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT), inside Redis: the
         // events next to `since` (or to `before`, or the latest) that fit; `truncated`
         // says there are more, to be read from the last (first) id given.
         hub.store.history(ChannelKeys(prefix: config.redisPrefix, tag: name), since: sinceID?.description, before: beforeID?.description,
                           limit: limit, budget: config.outputBufferLimit, keyed: keyed) { [unowned self] result in
+            self.hub.historyReads.requestFinished(from: address)
+            self.hub.scheduleReplays()
             switch result {
             case .failure: self.unavailable(conn)
             case .success(.forbidden):
@@ -218,10 +236,7 @@ extension Worker {
     private func publish(_ conn: Connection, _ body: [UInt8], toEveryone: Bool) {
         guard let fields = parseBody(conn, body) else { return }
         guard case .string(let text)? = fields["message"] else { return apiError(conn, 400, "bad_request", "\"message\" must be a string") }
-        if text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) { return apiError(conn, 400, "empty_message", "message is empty") }
-        if text.unicodeScalars.count > config.maxMessageLength {
-            return apiError(conn, 400, "message_too_long", "message is longer than \(config.maxMessageLength) characters")
-        }
+        if let (code, why) = protocolLimits.check(text) { return apiError(conn, 400, code.rawValue, why) }
         var sender = "System"
         switch fields["sender"] {
         case nil, .null?: break
@@ -247,11 +262,11 @@ extension Worker {
             ServerEvents.appendMessageBody(channel: name, sender: sender, text: text, to: &event)
             keys = ChannelKeys(prefix: config.redisPrefix, tag: name)
         }
-        stats.published += 1
         hub.store.publish(keys, body: event) { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
             case .success(let appended):
+                self.stats.published += 1
                 self.apiJSON(conn) { o in
                     o.field("id", appended.id)
                     if !toEveryone { o.field("channel", channelName) }

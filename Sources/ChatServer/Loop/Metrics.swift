@@ -32,6 +32,12 @@ extension Worker {
         w.gauge("chat_redis_up", "1 when both Redis connections are ready.", isRedisReady ? 1 : 0)
         w.counter("chat_redis_reconnects_total", "Redis reconnections after a lost connection.", UInt64(commands.reconnects + subscriber.reconnects))
         w.histogram("chat_redis_command_seconds", "Round trip of the chat's Redis commands.", hub.store.latency)
+        w.gauge("chat_redis_in_flight", "Commands sent to Redis and not answered yet.", Double(commands.inFlight))
+        w.counter("chat_redis_congestions_total", "Times the commands in flight reached the backpressure bound (client reads paused until half of it).",
+                  commands.congestions)
+        w.gauge("chat_history_reads", "History reads running in Redis (joins with a replay, HTTP history requests); HISTORY_READS at most.",
+                Double(hub.historyReads.running))
+        w.gauge("chat_leaves_waiting", "Leaves waiting for Redis to take them (never dropped).", Double(hub.leaves.count))
         w.counter("chat_dead_instance_members_removed_total", "Members of crashed instances removed by this instance.", registry.reapedMembers)
         w.gauge("chat_password_jobs", "Channel password hashes and checks waiting or running.", Double(hasher.pending))
         return w.text

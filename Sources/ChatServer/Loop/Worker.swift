@@ -47,9 +47,10 @@ final class Worker {
     /// Channel password hashing, on a thread of its own.
     private(set) var hasher: PasswordHasher!
     private(set) var registry: InstanceRegistry!
-    /// Password attempts per client address (PASSWORD_ATTEMPTS a minute), bounded.
-    private var passwordBuckets: [String: TokenBucket] = [:]
-    static let passwordBucketLimit = 100_000
+    /// Password attempts per client address (PASSWORD_ATTEMPTS a minute).
+    private var passwordBuckets: AddressBuckets
+    /// HTTP API requests per client address (API_RATE_LIMIT).
+    var apiBuckets: AddressBuckets
     let httpLimits: HTTPLimits
     let protocolLimits: ProtocolLimits
     var stats = WorkerStats()
@@ -62,6 +63,9 @@ final class Worker {
     /// MAX_CONNECTIONS, or the descriptor limit minus a reserve when it is 0.
     let connectionLimit: Int
     private var dirty: [Connection] = []
+    /// Chat connections not read while the Redis command link is congested.
+    private var held: [Connection] = []
+    private var relieved = false
     private var doomed: [Connection] = []
     private var endOfTurn: LoopEvent!
     private var housekeeping: LoopEvent!
@@ -91,8 +95,10 @@ final class Worker {
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
         redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
         httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
-        protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength)
+        protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
+        apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
         connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
         // Loading the script on every (re)connect means EVALSHA finds it even after Redis
@@ -114,6 +120,10 @@ final class Worker {
             self.registry.redisReady()
         }
         subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
+        commands.onRelieved = { [unowned self] in
+            self.relieved = true
+            self.scheduleEndOfTurn()
+        }
     }
 
     /// Binds the port and starts connecting to Redis. Throws when the port cannot be bound.
@@ -192,6 +202,9 @@ final class Worker {
         stats.connectionsOpened += 1
     }
 
+    /// A chat connection whose reading waits for Redis to be relieved.
+    func hold(_ conn: Connection) { held.append(conn) }
+
     func markDirty(_ conn: Connection) {
         dirty.append(conn)
         scheduleEndOfTurn()
@@ -224,7 +237,15 @@ final class Worker {
             i += 1
         }
         dirty.removeAll(keepingCapacity: dirty.count < 4_096)
+        hub.startReplays()
         hub.flushBatches()
+        if relieved {
+            relieved = false
+            let waiting = held
+            held = []
+            for conn in waiting { conn.release() }
+            hub.redisRelieved()
+        }
         for conn in doomed {
             stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
             let index = conn.tableIndex
@@ -246,6 +267,7 @@ final class Worker {
         let now = Platform.monotonicMillis()
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         hub.publishCounts()
+        hub.drainLeaves()
         if !isShuttingDown { registry.tick(now: now) }
         let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
         for conn in connections {
@@ -271,13 +293,7 @@ final class Worker {
     /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
     /// client address, so reconnecting does not reset it).
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
-        let address = conn.peerAddress
-        let now = Platform.monotonicMillis()
-        if passwordBuckets.count >= Self.passwordBucketLimit { passwordBuckets.removeAll() }
-        var bucket = passwordBuckets[address] ?? TokenBucket(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts), now: now)
-        let allowed = bucket.take(now: now)
-        passwordBuckets[address] = bucket
-        return allowed
+        passwordBuckets.take(conn.peerAddress, now: Platform.monotonicMillis())
     }
 
     // MARK: HTTP routing

@@ -275,6 +275,8 @@ final class ChatStore {
     }
 
     var isAvailable: Bool { link.isReady }
+    /// Whether a command can go out now without adding to a congestion (backpressure).
+    var canSend: Bool { link.canSend && link.inFlight < RedisLink.maxInFlight }
 
     struct Appended {
         let id: String

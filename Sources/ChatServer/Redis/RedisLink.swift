@@ -43,7 +43,18 @@ final class RedisLink {
     private var lastFailure = ""
     /// Send times of the commands in flight, oldest first: Redis answers in order,
     /// so the oldest tells whether the connection is stalled.
-    private var sentAt = FrontQueue<UInt64>()
+    private var sentAt = FrontQueue<(at: UInt64, bytes: Int)>()
+    /// Bytes of the commands in flight (their arguments).
+    private(set) var bytesInFlight = 0
+    /// Backpressure: with `congestionCommands` commands or `congestionBytes` bytes in
+    /// flight the link is congested (the worker stops reading from chat clients and
+    /// holds leaves back); it is relieved, and says so through `onRelieved`, once both
+    /// are back under half.
+    private(set) var isCongested = false
+    /// How many times the link became congested (for /metrics).
+    private(set) var congestions: UInt64 = 0
+    static let congestionCommands = 10_000
+    static let congestionBytes = 32 << 20
     /// SUBSCRIBE/UNSUBSCRIBE topics sent and not confirmed yet: a Redis that stalls
     /// shows in `oldestWait` on the subscriber link too, so a join waiting for its
     /// channel's subscription fails after REDIS_TIMEOUT instead of waiting for Redis.
@@ -60,6 +71,8 @@ final class RedisLink {
     var onDown: (() -> Void)?
     /// Callback for subscription replies (messages and (un)subscribe confirmations).
     var onPush: ((RedisReply) -> Void)?
+    /// Called when a congested link is relieved (or drops, which ends the congestion).
+    var onRelieved: (() -> Void)?
 
     static let initialBackoffMillis = 100
     static let maxBackoffMillis = 5_000
@@ -183,7 +196,12 @@ final class RedisLink {
         context = nil
         isReady = false
         sentAt.removeAll()
+        bytesInFlight = 0
         subscriptionsSentAt.removeAll()
+        if isCongested {
+            isCongested = false
+            onRelieved?()
+        }
         guard !isClosed else { return }
         if wasReady {
             logger.error("redis connection lost", [("role", role), ("error", status == REDIS_OK ? "closed" : text)])
@@ -224,18 +242,30 @@ final class RedisLink {
             Unmanaged<RedisCallback>.fromOpaque(box).release()
             return false
         }
-        sentAt.append(Platform.monotonicMillis())
+        sentAt.append((Platform.monotonicMillis(), args.storage.count))
+        bytesInFlight += args.storage.count
+        if !isCongested, inFlight >= Self.congestionCommands || bytesInFlight >= Self.congestionBytes {
+            isCongested = true
+            congestions += 1
+        }
         return true
     }
 
+    /// Whether a command can go out now without adding to a congestion.
+    var canSend: Bool { isReady && !isCongested }
+
     private func answered() {
         lastHeard = Platform.monotonicMillis()
-        _ = sentAt.popFirst()
+        if let sent = sentAt.popFirst() { bytesInFlight -= sent.bytes }
+        if isCongested, inFlight <= Self.congestionCommands / 2, bytesInFlight <= Self.congestionBytes / 2 {
+            isCongested = false
+            onRelieved?()
+        }
     }
 
     /// Milliseconds the oldest command in flight has waited (0 when none).
     func oldestWait(now: UInt64) -> UInt64 {
-        let oldest = min(sentAt.first ?? now, subscriptionsSentAt.first ?? now)
+        let oldest = min(sentAt.first?.at ?? now, subscriptionsSentAt.first ?? now)
         return now - min(now, oldest)
     }
 
