@@ -10,7 +10,7 @@ BIN=${RUN_BIN:-$ROOT/.build/release/chat-server}  # RUN_BIN: the tests run it wi
 declare -A flag=()
 args=("$@")
 for i in "${!args[@]}"; do
-  for key in env-file port redis-host redis-port redis-password; do
+  for key in env-file host port redis-host redis-port redis-password; do
     case ${args[$i]} in
       --$key=*) flag[$key]=${args[$i]#--$key=} ;;
       --$key) flag[$key]=${args[$((i + 1))]:-} ;;
@@ -32,6 +32,7 @@ host=$(setting REDIS_HOST 127.0.0.1 redis-host)
 port=$(setting REDIS_PORT 6379 redis-port)
 password=$(setting REDIS_PASSWORD "" redis-password)
 web_port=$(setting PORT 8080 port)
+listen=$(setting HOST 0.0.0.0 host)
 
 redis_pid=""
 cleanup() { [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
@@ -44,18 +45,28 @@ trap cleanup EXIT
 if ! redis-cli -h "$host" -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1; then
   case $host in
     127.0.0.1|localhost|::1)
-      echo "run: no Redis at $host:$port, starting redis-server there for this session"
-      redis_args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning)
+      # Its start-up banner and warnings (such as the one about memory overcommit, which
+      # does not matter for a session without persistence) go to a file, not the terminal.
+      redis_log=$ROOT/build/run/redis-$port.log
+      mkdir -p "$(dirname "$redis_log")"
+      : >"$redis_log"
+      echo "run: no Redis at $host:$port, starting redis-server there for this session (its log: ${redis_log#"$PWD"/})"
+      redis_args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning --logfile "$redis_log")
       [[ -n $password ]] && redis_args+=(--requirepass "$password")
-      setsid redis-server "${redis_args[@]}" &
+      setsid redis-server "${redis_args[@]}" </dev/null >>"$redis_log" 2>&1 &
       redis_pid=$!
-      for _ in $(seq 50); do redis-cli -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1 && break; sleep 0.1; done
+      started=""
+      for _ in $(seq 50); do redis-cli -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1 && { started=1; break; }; sleep 0.1; done
+      [[ -n $started ]] || echo "run: redis-server does not answer (see ${redis_log#"$PWD"/}); the server will keep retrying"
       ;;
     *) echo "run: no Redis answers at $host:$port; the server will keep retrying" ;;
   esac
 fi
 
 echo "run: the web client will be at http://localhost:$web_port/ (Ctrl-C stops the server)"
+case $listen in
+  0.0.0.0|::|"[::]") echo "run: listening on all network interfaces (HOST=$listen); HOST=127.0.0.1 keeps it to this machine" ;;
+esac
 
 setsid "$BIN" "$@" &
 server_pid=$!

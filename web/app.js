@@ -112,6 +112,7 @@
       [el("span", { class: "tab-name" }, `#${name}`), lock, badge, tabLabel]);
     const ch = {
       name, phase: "idle", password: opts.password || "", lastId: opts.lastId || "", restored: !!opts.restored,
+      atSignIn: !!opts.atSignIn,   // the first channel, picked on the sign-in form
       everJoined: false, joinRef: 0, joinNoticeId: "", countReplay: false, retryTimer: 0, retries: 0, noted: "",
       askedOn: opts.restored ? 0 : state.connection, typedPassword: !!opts.password, withPassword: false,
       truncatedRef: 0, stale: false, outbox: [], draft: "",
@@ -700,8 +701,14 @@
     const held = ch.outbox.splice(0);
     ch.phase = "idle";
     const userAction = !wasOpen;
-    closeChannel(ch.name);
     const unsent = held.length ? ` Not sent: ${held.map((t) => `“${t}”`).join(", ")}.` : "";
+    if (ev.code === "nickname_taken" && ch.atSignIn && !ch.everJoined) {
+      // The nickname just picked is in use in the channel picked with it: back to the
+      // sign-in form, where it can be changed, with the reason (as for a reserved name).
+      signOut(text + unsent);
+      return;
+    }
+    closeChannel(ch.name);
     showJoinError((wasOpen ? `#${ch.name}: ${text}` : text) + unsent);
     if (userAction) ui.joinChannel.focus();
   }
@@ -1019,7 +1026,7 @@
     if ([...nickname].length > 32) { ui.loginError.textContent = ERROR_TEXT.invalid_nickname({ message: "longer than 32 characters" }); ui.nickname.focus(); return; }
     if (!validChannel(channel)) { ui.loginError.textContent = ERROR_TEXT.invalid_channel(); ui.firstChannel.focus(); return; }
     ui.loginError.textContent = "";
-    signIn(nickname, [{ name: channel }], channel);
+    signIn(nickname, [{ name: channel, atSignIn: true }], channel);
   });
 
   ui.joinForm.addEventListener("submit", (e) => {

@@ -74,7 +74,7 @@ def test_a_run_that_loses_a_process_says_so(redis):
     with "error" and exit status 1, not a hang or numbers from a dead server."""
     import os
     import signal
-    import time
+    from harness import metrics, wait_until
     server = ChatServer(redis, "bench-loss", env={"RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "1000"})
     prefix = unique("k")
     cmd = [str(BENCH_BIN), "pubsub", "--subscribers", "200", "--per-process", "100", "--rate", "20", "--duration", "4", "--timeout", "20",
@@ -82,9 +82,17 @@ def test_a_run_that_loses_a_process_says_so(redis):
            "--join", '{"op":"join","channel":"{ch}"}', "--ready", '"type":"joined"',
            "--publish", "ws", "--publish-url", f"ws://127.0.0.1:{server.port}/ws?nickname={prefix}pub", "--server-pids", str(server.proc.pid)]
     try:
+        def published():
+            return metrics(server)["chat_messages_published_total"]
+
         def run_and(kill):
+            before = published()
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-            time.sleep(2.5)  # connected and publishing
+
+            def publishing():  # the publisher starts once every subscriber is ready
+                assert p.poll() is None, f"chat-bench ended before it published: {p.communicate()[0]}"
+                return published() > before
+            wait_until(publishing, timeout=30, what="every subscriber ready and the publisher publishing")
             kill(p)
             out, _ = p.communicate(timeout=60)
             return p.returncode, json.loads(out.strip().splitlines()[-1])

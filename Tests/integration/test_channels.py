@@ -458,17 +458,26 @@ def test_two_live_processes_with_one_instance_id_keep_their_members(redis, insta
 
 
 def test_history_max_age_drops_old_messages(redis):
-    server = ChatServer(redis, "aging", env={"HISTORY_MAX_AGE": "2", "RATE_LIMIT": "0"})
+    age = 3
+    server = ChatServer(redis, "aging", env={"HISTORY_MAX_AGE": str(age), "RATE_LIMIT": "0"})
     channel = unique()
+
+    def redis_millis():
+        seconds, micros = redis.cli("TIME").split()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     try:
         async def body():
             s = await Client.connect(f"{server.url}/ws?nickname=ager")
             await s.join(channel)
             for k in range(3):
                 await s.send({"op": "send", "channel": channel, "message": f"old{k}"})
-            await s.expect("message", message="old2")
-            # (2 s of age: "fresh" must still be young when the late joiner and the API look.)
-            await asyncio.sleep(4.2)
+            old = int((await s.expect("message", message="old2"))["id"].split("-")[0])
+            # The old ones are past the age by Redis's clock (which stamps the ids): the next
+            # event trims them. ("fresh" then has `age` seconds to stay young while the late
+            # joiner and the API look.)
+            await asyncio.to_thread(wait_until, lambda: redis_millis() - old > age * 1000, age + 10, 0.05,
+                                    "the old messages past HISTORY_MAX_AGE")
             await s.send({"op": "send", "channel": channel, "message": "fresh"})
             await s.expect("message", message="fresh")
             late = await Client.connect(f"{server.url}/ws?nickname=later")

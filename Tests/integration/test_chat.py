@@ -1,8 +1,7 @@
 """Chat behaviour across two instances sharing one Redis (issue: core)."""
 import asyncio
-import time
 
-from harness import Client, run, unique
+from harness import Client, run, unique, wait_until
 
 
 
@@ -323,11 +322,8 @@ def test_topic_subscriptions_follow_local_members(instances, redis):
         await y.close()
         await z.send({"op": "leave", "channel": channel})
         await z.expect("left")
-        for _ in range(50):
-            if subscribers() == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert subscribers() == 0
+        # The unsubscriptions follow the last local member's leave, asynchronously.
+        await asyncio.to_thread(wait_until, lambda: subscribers() == 0, 10, 0.05, "no subscriber left")
         await x.close()
         await z.close()
 
@@ -364,10 +360,9 @@ def test_joiner_sees_exactly_what_follows_its_join_while_traffic_flows(instances
             joiners.append(c)
         # Every join through (the talker and eight joiners in the member hash) before the
         # talking stops, so that "last" comes after each join on any machine.
-        deadline = time.monotonic() + 15
-        while int(redis.cli("HLEN", f"chat:{{{channel}}}:members")) < 9 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(wait_until, lambda: int(redis.cli("HLEN", f"chat:{{{channel}}}:members")) == 9, 15, 0.05,
+                                "every join in the member hash")
+        await asyncio.sleep(0.05)  # (a little more traffic after the last join)
         stop.set()
         await talking
         await talker.send({"op": "send", "channel": channel, "message": "last"})

@@ -90,7 +90,7 @@ def test_logs_to_files_with_folders_created(tmp_path):
 
 def test_make_run_script_honours_flags_and_stops_gracefully_on_ctrl_c(tmp_path):
     """scripts/run-local.sh (`make run`): the Redis flags win over .env when it decides
-    where to start a private redis-server, and a Ctrl-C (SIGINT to the terminal's
+    where to start a private redis-server, whose own output goes to a log file, and a Ctrl-C (SIGINT to the terminal's
     process group) stops the server once, gracefully, then that Redis."""
     import asyncio
     import os
@@ -130,6 +130,10 @@ def test_make_run_script_honours_flags_and_stops_gracefully_on_ctrl_c(tmp_path):
         assert proc.wait(15) == 0
         text = (tmp_path / "run.log").read_text()
         assert f"starting redis-server there" in text and f":{redis_port}" in text
+        # Redis's banner and warnings go to its own log, named in that line, not to the terminal.
+        redis_log = ROOT / "build" / "run" / f"redis-{redis_port}.log"
+        assert f"its log: {redis_log}" in text and "Redis version=" in redis_log.read_text()
+        assert "Redis is starting" not in text and "overcommit" not in text and "Redis version" not in text
         assert "second signal" not in text and " INFO  stopped " in text
         wait_until(lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).stdout.strip() != b"PONG",
                    what="the session's redis-server stopped")

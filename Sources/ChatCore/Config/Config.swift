@@ -60,7 +60,8 @@ public struct Config: Equatable, Sendable {
     public var passwordAttempts = 10
     public var apiRateLimit = 10.0
     public var apiKey = ""
-    // Identity of this process towards Redis; empty means a random id per start.
+    // Name of this process (logs, /healthz, welcome); towards Redis it gets a random
+    // suffix on every start (Worker.redisID). Empty means a random name per start.
     public var instanceID = ""
 
     public init() {}
@@ -129,7 +130,7 @@ public enum ConfigKeys {
         int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address on each process, and wrong passwords per minute per channel and address across all instances (over it: rate_limited).") { $0.passwordAttempts = $1 },
         number("API_RATE_LIMIT", 10, "HTTP API requests per second per client address, in bursts of twice that (over it: 429); requests with the API key are not limited. 0 = no limit.") { $0.apiRateLimit = $1 },
         text("API_KEY", "", "Bearer token for the HTTP API's writes (publish, broadcast, channel passwords); empty = those endpoints are off.", allowEmpty: true) { $0.apiKey = $1 },
-        text("INSTANCE_ID", "", "Name of this process towards Redis and in logs; empty = random per start.", allowEmpty: true) { $0.instanceID = $1 },
+        text("INSTANCE_ID", "", "Name of this process in logs, /healthz and welcome (worker n of WORKERS: <INSTANCE_ID>-<n>); towards Redis it is <INSTANCE_ID>.<random>, with a new random suffix on every start; empty = a random name per start, used for both.", allowEmpty: true) { $0.instanceID = $1 },
     ]
 
     public static func key(named name: String) -> ConfigKey? { all.first { $0.name == name } }

@@ -79,7 +79,7 @@ final class InstanceRegistry {
         store.command(words("GETDEL", g.reaped(id))) { [unowned self] result in
             guard case .success(let reply) = result, reply.isString else { return }
             // Taken for dead (a stall longer than the TTL) and cleaned up, at least in part.
-            self.logger.warn("this instance was taken for dead and its members removed; writing them back", [("instance", self.id)])
+            self.logger.warn("this instance was taken for dead and its members removed; writing them back", [("redis_id", self.id)])
             self.hub.restoreMembers()
         }
         store.command(words("SADD", g.instances, id)) { [unowned self] result in
@@ -87,7 +87,7 @@ final class InstanceRegistry {
             if reply.integer == 1 && self.registered {
                 // We were registered and are not any more: Redis lost its data (or we were
                 // cleaned up completely). Write our members back.
-                self.logger.warn("this instance was missing from redis; writing its members back", [("instance", self.id)])
+                self.logger.warn("this instance was missing from redis; writing its members back", [("redis_id", self.id)])
                 self.hub.restoreMembers()
             }
             self.registered = true
@@ -149,7 +149,7 @@ final class InstanceRegistry {
             if aliveAgain {
                 // It was only stalled: it refreshes, finds itself unregistered and writes
                 // its members back.
-                self.logger.warn("instance came back during its cleanup; stopping", [("instance", dead)])
+                self.logger.warn("instance came back during its cleanup; stopping", [("dead_instance", dead)])
                 return self.abandon(dead)
             }
             guard case .success(let reply) = result else { return self.abandon(dead) }

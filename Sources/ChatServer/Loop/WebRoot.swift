@@ -8,11 +8,13 @@ enum WebRoot {
     static let maxDepth = 4
 
     /// The site and the problems worth a log line (unreadable folder, a file too large).
+    /// When nothing can be served, the last problem says why (the folder is missing or
+    /// unreadable, or holds no file to serve).
     static func load(_ root: String) -> (site: StaticSite, problems: [String]) {
         var site = StaticSite()
         var problems: [String] = []
         guard !root.isEmpty else { return (site, []) }
-        guard let top = Platform.listDirectory(root) else { return (site, ["cannot read folder \(root)"]) }
+        guard let top = Platform.listDirectory(root) else { return (site, ["folder \(root) is missing or unreadable"]) }
         func walk(_ folder: String, _ urlPrefix: String, _ entries: [(name: String, isDirectory: Bool)], depth: Int) {
             for entry in entries where !entry.name.hasPrefix(".") {
                 let path = folder + "/" + entry.name, url = urlPrefix + "/" + entry.name
@@ -34,7 +36,11 @@ enum WebRoot {
             }
         }
         walk(root, "", top, depth: 0)
-        if site.assets["/"] == nil { problems.append("no index.html in \(root)") }
+        if site.fileCount == 0 {
+            problems.append("folder \(root) has no file to serve")
+        } else if site.assets["/"] == nil {
+            problems.append("no index.html in \(root)")
+        }
         return (site, problems)
     }
 }

@@ -186,8 +186,14 @@ final class Worker {
     private func loadSite() {
         guard !config.webRoot.isEmpty else { return }
         let (site, problems) = WebRoot.load(config.webRoot)
-        for problem in problems { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
         self.site = site
+        if site.fileCount == 0 {
+            // Nothing to serve: one line with the reason, rather than "loaded" with 0 files.
+            for problem in problems.dropLast() { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
+            logger.warn("no web client served: \(problems.last ?? "no files")", [("web_root", config.webRoot)])
+            return
+        }
+        for problem in problems { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
         logger.info("web client loaded", [("web_root", config.webRoot), ("files", String(site.fileCount)),
                                           ("bytes", String(site.totalBytes))])
     }
