@@ -84,6 +84,39 @@ def test_nicknames_are_unique_per_channel_across_instances(instances):
     run(body())
 
 
+def test_nicknames_are_unique_per_channel_on_one_instance(instances):
+    """Two connections of one instance cannot share a (folded) nickname in a channel
+    either; only the same connection may join, leave and join again."""
+    a, _ = instances
+    channel = unique()
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=Alice")
+        await alice.join(channel)
+        for nick in ("Alice", "alice", "\u0430lice"):
+            c = await Client.connect(f"{a.url}/ws?nickname={nick}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel, "ref": "j"})
+            e = await c.recv_until(lambda e: e["type"] in ("error", "joined"))
+            assert (e["type"], e.get("code"), e["channel"], e["ref"]) == ("error", "nickname_taken", channel, "j"), (nick, e)
+            await c.close()
+        seed = await Client.connect(f"{a.url}/chat/join?channel={channel}&nickname=ALICE")
+        e = await seed.recv()
+        assert (e["type"], e.get("code")) == ("error", "nickname_taken"), e
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1008
+        await alice.send({"op": "presence", "channel": channel})
+        p = await alice.expect("presence")
+        assert p["members"] == ["Alice"] and p["count"] == 1
+        # The holder itself may leave and come back.
+        await alice.send({"op": "leave", "channel": channel})
+        await alice.expect("left")
+        assert (await alice.join(channel))["members"] == ["Alice"]
+        await alice.close()
+
+    run(body())
+
+
 @pytest.mark.parametrize("nick", ["System", "\u0405ystem", "ＡＤＭＩＮ", "bad\u200bname", "a\tb", "x" * 33])
 def test_bad_nicknames_get_invalid_nickname(instances, nick):
     a, _ = instances
@@ -168,6 +201,72 @@ def test_password_in_redis_is_a_salted_hash_and_api_can_change_it(instances, red
     other = unique("locked")
     assert http(a, "PUT", f"/api/channels/{other}", {"password": "hunter2"}, key=API_KEY)[0] == 200
     assert redis.cli("HGET", f"chat:{{{other}}}:meta", "pw") != stored
+
+
+def test_a_password_given_for_a_public_channel_with_members_is_ignored(instances, redis):
+    """A late joiner's password cannot lock a public channel that already has members:
+    it joins, the channel stays unprotected, and others still join without one."""
+    a, b = instances
+    channel = unique("open")
+
+    async def body():
+        first = await Client.connect(f"{a.url}/ws?nickname=first")
+        assert (await first.join(channel))["protected"] is False
+        late = await Client.connect(f"{b.url}/ws?nickname=late")
+        await late.expect("welcome")
+        await late.send({"op": "join", "channel": channel, "password": "mine now"})
+        j = await late.recv_until(lambda e: e["type"] in ("joined", "error"))
+        assert (j["type"], j.get("protected"), j.get("count")) == ("joined", False, 2), j
+        third = await Client.connect(f"{a.url}/ws?nickname=third")
+        await third.expect("welcome")
+        await third.send({"op": "join", "channel": channel})  # no password
+        j = await third.recv_until(lambda e: e["type"] in ("joined", "error"))
+        assert (j["type"], j.get("protected"), j.get("count")) == ("joined", False, 3), j
+        outsider = await Client.connect(f"{b.url}/ws?nickname=outsider")
+        await outsider.expect("welcome")
+        await outsider.send({"op": "presence", "channel": channel})  # open to anyone
+        assert (await outsider.recv_until(lambda e: e["type"] in ("presence", "error")))["type"] == "presence"
+        status, m = http(a, "GET", f"/api/channels/{channel}/members")  # no key needed
+        assert status == 200 and m["protected"] is False and m["count"] == 3
+        assert redis.cli("HEXISTS", f"chat:{{{channel}}}:meta", "pw") == "0"
+        for c in (first, late, third, outsider):
+            await c.close()
+
+    run(body())
+
+
+def test_a_protected_channel_keeps_its_password_when_everyone_leaves(instances, redis):
+    a, b = instances
+    channel = unique("vault")
+
+    async def body():
+        owner = await Client.connect(f"{a.url}/ws?nickname=owner")
+        assert (await owner.join(channel, password="k33p"))["protected"] is True
+        guest = await Client.connect(f"{b.url}/ws?nickname=guest")
+        assert (await guest.join(channel, password="k33p"))["protected"] is True
+        await owner.send({"op": "leave", "channel": channel})
+        await owner.expect("left")
+        await guest.close()
+        wait_until(lambda: hlen(redis, channel) == 0, what="the channel empty")
+        newcomer = await Client.connect(f"{a.url}/ws?nickname=newcomer")
+        await newcomer.expect("welcome")
+        for extra in ({}, {"password": "guess"}):
+            await newcomer.send({"op": "join", "channel": channel, **extra})
+            e = await newcomer.recv_until(lambda e: e["type"] in ("joined", "error"))
+            assert (e["type"], e.get("code")) == ("error", "wrong_password"), (extra, e)
+        # Its first joiner did not set a new password: the channel is still protected.
+        assert http(a, "GET", f"/api/channels/{channel}/members")[0] == 403
+        status, m = http(a, "GET", f"/api/channels/{channel}/members", key=API_KEY)
+        assert status == 200 and m["protected"] is True and m["count"] == 0
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling")
+        assert (await seed.recv()).get("code") == "wrong_password"
+        await seed.ws.wait_closed()
+        j = await newcomer.join(channel, password="k33p")
+        assert j["protected"] is True and j["count"] == 1
+        for c in (owner, newcomer):
+            await c.close()
+
+    run(body())
 
 
 def test_password_attempts_are_rate_limited(redis):
