@@ -432,6 +432,154 @@ def test_offline_client_told_when_history_no_longer_holds_its_id(redis):
         server.stop()
 
 
+async def until_own_join_notice(client, nickname):
+    """Every event up to and including the client's own join notice."""
+    events = []
+    while not events or (events[-1]["type"], events[-1].get("event"), events[-1].get("nickname")) != ("system", "join", nickname):
+        events.append(await client.recv())
+    return events
+
+
+def test_a_resume_beyond_one_replay_is_told_history_truncated(redis):
+    """More than REPLAY_LIMIT events after `since`: history_truncated first, then the
+    newest REPLAY_LIMIT; exactly REPLAY_LIMIT of them, or fewer: all, and no such event."""
+    server = ChatServer(redis, "replay-limit", env={"REPLAY_LIMIT": "5", "RATE_LIMIT": "0"})
+    try:
+        async def body():
+            writer = await Client.connect(f"{server.url}/ws?nickname=writer")
+            await writer.expect("welcome")
+            # A channel per case, so that no resumer's own notices follow `since` in another case.
+            for n, (after, expected) in enumerate([(0, range(7, 12)), (6, range(7, 12)), (7, range(8, 12))]):
+                channel = unique()
+                await writer.join(channel)
+                ids = []
+                for k in range(12):
+                    await writer.send({"op": "send", "channel": channel, "message": f"m{k}"})
+                    ids.append((await writer.expect("message", message=f"m{k}"))["id"])
+                since = ids[after]
+                truncated = 11 - after > 5
+                oldest = redis.cli("XRANGE", f"chat:{{{channel}}}:stream", "-", "+", "COUNT", "1").split()[0]
+                c = await Client.connect(f"{server.url}/ws?nickname=back{n}")
+                await c.expect("welcome")
+                await c.send({"op": "join", "channel": channel, "since": since, "ref": n})
+                events = await until_own_join_notice(c, f"back{n}")
+                assert events[0]["type"] == "joined" and events[0]["replayed"] == len(expected), events[0]
+                assert [e["type"] for e in events[1:2 + truncated]] == ["history_truncated"] * truncated + ["message"], events
+                if truncated:  # 11 events follow m0, the newest 5 are replayed
+                    t = events.pop(1)
+                    assert (t["channel"], t["since"], t["oldest"], t["ref"]) == (channel, since, oldest, n)
+                replay, notice = events[1:-1], events[-1]
+                assert [(e["type"], e.get("message"), e.get("replay")) for e in replay] == [("message", f"m{k}", True) for k in expected], after
+                assert (notice["type"], notice["event"], notice["nickname"], notice["id"]) == ("system", "join", f"back{n}", events[0]["id"])
+                await c.close()
+            await writer.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_since_0_on_a_trimmed_channel_is_told_history_truncated(redis):
+    """`since=0` asks for everything kept: on a channel whose history was trimmed
+    (HISTORY_SIZE) that is not everything, so history_truncated comes first; on one
+    that lost nothing, no such event."""
+    server = ChatServer(redis, "since-zero", env={"HISTORY_SIZE": "10", "RATE_LIMIT": "0"})
+    trimmed, intact = unique(), unique()
+    stream = f"chat:{{{trimmed}}}:stream"
+    try:
+        async def body():
+            writer = await Client.connect(f"{server.url}/ws?nickname=writer")
+            await writer.join(trimmed)
+            await writer.join(intact)
+            for k in range(5):
+                await writer.send({"op": "send", "channel": intact, "message": f"i{k}"})
+            for k in range(300):  # trimming with MAXLEN ~ drops whole nodes of 100 entries
+                await writer.send({"op": "send", "channel": trimmed, "message": f"t{k}"})
+            await writer.expect("message", message="t299", timeout=20)
+            kept = int(redis.cli("XLEN", stream))
+            assert kept < 301  # trimmed: the join notice and the first messages are gone
+            oldest = redis.cli("XRANGE", stream, "-", "+", "COUNT", "1").split()[0]
+
+            c = await Client.connect(f"{server.url}/ws?nickname=everything")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": trimmed, "since": "0", "ref": "all"})
+            events = await until_own_join_notice(c, "everything")
+            assert [e["type"] for e in events[:2]] == ["joined", "history_truncated"], events[:3]
+            j, t, replay = events[0], events[1], events[2:-1]
+            assert j["replayed"] == kept, j
+            assert (t["channel"], t["since"], t["oldest"], t["ref"]) == (trimmed, "0-0", oldest, "all")
+            assert [e["message"] for e in replay] == [f"t{k}" for k in range(300 - kept, 300)]
+
+            await c.send({"op": "join", "channel": intact, "since": "0", "ref": "few"})
+            events = await until_own_join_notice(c, "everything")
+            assert [e["type"] for e in events[:2]] == ["joined", "system"], events[:3]  # no history_truncated
+            assert events[0]["replayed"] == 6  # the writer's join notice and five messages
+            assert [e.get("message") for e in events[1:-1]] == ["writer joined the chat."] + [f"i{k}" for k in range(5)]
+            for x in (writer, c):
+                await x.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_seed_endpoint_takes_since_and_history(instances):
+    """/chat/join?…&history=N and &since=ID replay like the join op (seed clients get
+    no `joined`: the replay, then their own join notice); both at once is a bad request."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+        await talker.join(channel)
+        ids = []
+        for k in range(10):
+            await talker.send({"op": "send", "channel": channel, "message": f"h{k}"})
+            ids.append((await talker.expect("message", message=f"h{k}"))["id"])
+        for query, expected in [("history=3", range(7, 10)), (f"since={ids[5]}", range(6, 10))]:
+            seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&{query}")
+            events = await until_own_join_notice(seed, "seed")
+            assert [(e["type"], e.get("message"), e.get("replay")) for e in events[:-1]] == [("message", f"h{k}", True) for k in expected], query
+            await seed.close()
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&since={ids[5]}&history=3")
+        assert (await seed.recv()).get("code") == "bad_request"
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1008
+        await talker.close()
+
+    run(body())
+
+
+def test_member_list_limit_in_joined_and_presence(redis):
+    """Up to MEMBER_LIST_LIMIT members `joined` lists them; past it the list is left
+    out, and `presence` gives that many names with `truncated`."""
+    server = ChatServer(redis, "list-limit", env={"MEMBER_LIST_LIMIT": "2"})
+    channel = unique()
+    try:
+        async def body():
+            clients, replies = [], []
+            for name in ("cleo", "Bram", "ada"):
+                c = await Client.connect(f"{server.url}/ws?nickname={name}")
+                replies.append(await c.join(channel))
+                clients.append(c)
+            assert [r.get("members") for r in replies[:2]] == [["cleo"], ["Bram", "cleo"]]
+            assert "members" not in replies[2] and replies[2]["count"] == 3
+            await clients[0].send({"op": "presence", "channel": channel})
+            p = await clients[0].expect("presence")
+            assert (p["count"], p["members"], p["truncated"]) == (3, ["ada", "Bram"], True)  # the first two, sorted
+            await clients[2].close()
+            await clients[0].expect("system", event="leave", nickname="ada")
+            await clients[0].send({"op": "presence", "channel": channel})
+            p = await clients[0].expect("presence")
+            assert (p["count"], p["members"], p["truncated"]) == (2, ["Bram", "cleo"], False)
+            for c in clients[:2]:
+                await c.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
 def test_backend_publish_and_broadcast(instances):
     a, b = instances
     channel = unique()
