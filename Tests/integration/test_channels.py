@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import API_KEY, ChatServer, Client, http, run, unique, wait_until
+from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique, wait_until
 
 
 def hlen(redis, channel):
@@ -667,6 +667,64 @@ def test_a_killed_instance_leaves_no_ghosts(redis, instances):
         run(body(), timeout=60)
     finally:
         doomed.stop()
+
+
+def test_a_killed_instance_with_more_members_than_one_cleanup_batch_leaves_no_ghosts():
+    """The cleanup after a crash goes in batches of 200 members: an instance killed
+    with 450 members in 150 channels is cleaned up completely, and every count is
+    exact afterwards (a private Redis, so that the survivor is the only cleaner)."""
+    redis = RedisServer()
+    env = {"INSTANCE_TTL": "2", "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "150"}
+    survivor = ChatServer(redis, "survivor", env=env)
+    doomed = ChatServer(redis, "crowded", env=env)
+    channels = [unique(f"g{k}") for k in range(150)]
+    watched = channels[:3]
+
+    def doomed_id():
+        return next(i for i in redis.cli("SMEMBERS", "chat:instances").split() if i.startswith("crowded."))
+
+    async def body():
+        watcher = await Client.connect(f"{survivor.url}/ws?nickname=watcher")
+        for channel in watched:
+            await watcher.join(channel)
+        for k in range(3):
+            c = await Client.connect(f"{doomed.url}/ws?nickname=ghost{k}")
+            await c.expect("welcome")
+            c.send_together([{"op": "join", "channel": channel} for channel in channels])
+            for _ in channels:
+                await c.expect("joined", timeout=15)
+        wait_until(lambda: redis.cli("SCARD", f"chat:instance:{doomed_id()}:members") == "450", what="450 members recorded")
+        assert all(hlen(redis, ch) == 4 for ch in watched)
+        gone = doomed_id()
+        doomed.proc.send_signal(signal.SIGKILL)
+        doomed.proc.wait()
+
+        def clean():
+            return (redis.cli("ZCARD", "chat:channels") == "3" and redis.cli("EXISTS", f"chat:instance:{gone}:members") == "0"
+                    and gone not in redis.cli("SMEMBERS", "chat:instances").split())
+
+        wait_until(clean, timeout=30, interval=0.2, what="the dead instance's 450 members removed")
+        assert all(hlen(redis, ch) == 0 for ch in channels[3:])
+        assert all(hlen(redis, ch) == 1 for ch in watched)
+        scores = redis.cli("ZRANGE", "chat:channels", "0", "-1", "WITHSCORES").split()
+        assert dict(zip(scores[0::2], scores[1::2])) == {ch: "1" for ch in watched}
+        # The watcher saw each ghost leave each of its channels, down to itself alone.
+        notices = [await watcher.expect("system", event="leave") for _ in range(9)]
+        assert {(e["channel"], e["nickname"]) for e in notices} == {(ch, f"ghost{k}") for ch in watched for k in range(3)}
+        assert {ch: min(e["count"] for e in notices if e["channel"] == ch) for ch in watched} == {ch: 1 for ch in watched}
+        for channel in watched:
+            await watcher.send({"op": "presence", "channel": channel})
+            p = await watcher.expect("presence", channel=channel)
+            assert (p["count"], p["members"]) == (1, ["watcher"])
+        assert metrics(survivor)["chat_dead_instance_members_removed_total"] == 450
+        await watcher.close()
+
+    try:
+        run(body(), timeout=90)
+    finally:
+        doomed.stop()
+        survivor.stop()
+        redis.stop()
 
 
 def test_two_live_processes_with_one_instance_id_keep_their_members(redis, instances):
