@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import API_KEY, ChatServer, Client, http, run, unique, wait_until
+from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique, wait_until
 
 
 def hlen(redis, channel):
@@ -79,6 +79,39 @@ def test_nicknames_are_unique_per_channel_across_instances(instances):
         again = await Client.connect(f"{b.url}/ws?nickname=alice")
         await again.join(channel)
         await again.close()
+        await alice.close()
+
+    run(body())
+
+
+def test_nicknames_are_unique_per_channel_on_one_instance(instances):
+    """Two connections of one instance cannot share a (folded) nickname in a channel
+    either; only the same connection may join, leave and join again."""
+    a, _ = instances
+    channel = unique()
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=Alice")
+        await alice.join(channel)
+        for nick in ("Alice", "alice", "\u0430lice"):
+            c = await Client.connect(f"{a.url}/ws?nickname={nick}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel, "ref": "j"})
+            e = await c.recv_until(lambda e: e["type"] in ("error", "joined"))
+            assert (e["type"], e.get("code"), e["channel"], e["ref"]) == ("error", "nickname_taken", channel, "j"), (nick, e)
+            await c.close()
+        seed = await Client.connect(f"{a.url}/chat/join?channel={channel}&nickname=ALICE")
+        e = await seed.recv()
+        assert (e["type"], e.get("code")) == ("error", "nickname_taken"), e
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1008
+        await alice.send({"op": "presence", "channel": channel})
+        p = await alice.expect("presence")
+        assert p["members"] == ["Alice"] and p["count"] == 1
+        # The holder itself may leave and come back.
+        await alice.send({"op": "leave", "channel": channel})
+        await alice.expect("left")
+        assert (await alice.join(channel))["members"] == ["Alice"]
         await alice.close()
 
     run(body())
@@ -168,6 +201,72 @@ def test_password_in_redis_is_a_salted_hash_and_api_can_change_it(instances, red
     other = unique("locked")
     assert http(a, "PUT", f"/api/channels/{other}", {"password": "hunter2"}, key=API_KEY)[0] == 200
     assert redis.cli("HGET", f"chat:{{{other}}}:meta", "pw") != stored
+
+
+def test_a_password_given_for_a_public_channel_with_members_is_ignored(instances, redis):
+    """A late joiner's password cannot lock a public channel that already has members:
+    it joins, the channel stays unprotected, and others still join without one."""
+    a, b = instances
+    channel = unique("open")
+
+    async def body():
+        first = await Client.connect(f"{a.url}/ws?nickname=first")
+        assert (await first.join(channel))["protected"] is False
+        late = await Client.connect(f"{b.url}/ws?nickname=late")
+        await late.expect("welcome")
+        await late.send({"op": "join", "channel": channel, "password": "mine now"})
+        j = await late.recv_until(lambda e: e["type"] in ("joined", "error"))
+        assert (j["type"], j.get("protected"), j.get("count")) == ("joined", False, 2), j
+        third = await Client.connect(f"{a.url}/ws?nickname=third")
+        await third.expect("welcome")
+        await third.send({"op": "join", "channel": channel})  # no password
+        j = await third.recv_until(lambda e: e["type"] in ("joined", "error"))
+        assert (j["type"], j.get("protected"), j.get("count")) == ("joined", False, 3), j
+        outsider = await Client.connect(f"{b.url}/ws?nickname=outsider")
+        await outsider.expect("welcome")
+        await outsider.send({"op": "presence", "channel": channel})  # open to anyone
+        assert (await outsider.recv_until(lambda e: e["type"] in ("presence", "error")))["type"] == "presence"
+        status, m = http(a, "GET", f"/api/channels/{channel}/members")  # no key needed
+        assert status == 200 and m["protected"] is False and m["count"] == 3
+        assert redis.cli("HEXISTS", f"chat:{{{channel}}}:meta", "pw") == "0"
+        for c in (first, late, third, outsider):
+            await c.close()
+
+    run(body())
+
+
+def test_a_protected_channel_keeps_its_password_when_everyone_leaves(instances, redis):
+    a, b = instances
+    channel = unique("vault")
+
+    async def body():
+        owner = await Client.connect(f"{a.url}/ws?nickname=owner")
+        assert (await owner.join(channel, password="k33p"))["protected"] is True
+        guest = await Client.connect(f"{b.url}/ws?nickname=guest")
+        assert (await guest.join(channel, password="k33p"))["protected"] is True
+        await owner.send({"op": "leave", "channel": channel})
+        await owner.expect("left")
+        await guest.close()
+        wait_until(lambda: hlen(redis, channel) == 0, what="the channel empty")
+        newcomer = await Client.connect(f"{a.url}/ws?nickname=newcomer")
+        await newcomer.expect("welcome")
+        for extra in ({}, {"password": "guess"}):
+            await newcomer.send({"op": "join", "channel": channel, **extra})
+            e = await newcomer.recv_until(lambda e: e["type"] in ("joined", "error"))
+            assert (e["type"], e.get("code")) == ("error", "wrong_password"), (extra, e)
+        # Its first joiner did not set a new password: the channel is still protected.
+        assert http(a, "GET", f"/api/channels/{channel}/members")[0] == 403
+        status, m = http(a, "GET", f"/api/channels/{channel}/members", key=API_KEY)
+        assert status == 200 and m["protected"] is True and m["count"] == 0
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling")
+        assert (await seed.recv()).get("code") == "wrong_password"
+        await seed.ws.wait_closed()
+        j = await newcomer.join(channel, password="k33p")
+        assert j["protected"] is True and j["count"] == 1
+        for c in (owner, newcomer):
+            await c.close()
+
+    run(body())
 
 
 def test_password_attempts_are_rate_limited(redis):
@@ -333,6 +432,154 @@ def test_offline_client_told_when_history_no_longer_holds_its_id(redis):
         server.stop()
 
 
+async def until_own_join_notice(client, nickname):
+    """Every event up to and including the client's own join notice."""
+    events = []
+    while not events or (events[-1]["type"], events[-1].get("event"), events[-1].get("nickname")) != ("system", "join", nickname):
+        events.append(await client.recv())
+    return events
+
+
+def test_a_resume_beyond_one_replay_is_told_history_truncated(redis):
+    """More than REPLAY_LIMIT events after `since`: history_truncated first, then the
+    newest REPLAY_LIMIT; exactly REPLAY_LIMIT of them, or fewer: all, and no such event."""
+    server = ChatServer(redis, "replay-limit", env={"REPLAY_LIMIT": "5", "RATE_LIMIT": "0"})
+    try:
+        async def body():
+            writer = await Client.connect(f"{server.url}/ws?nickname=writer")
+            await writer.expect("welcome")
+            # A channel per case, so that no resumer's own notices follow `since` in another case.
+            for n, (after, expected) in enumerate([(0, range(7, 12)), (6, range(7, 12)), (7, range(8, 12))]):
+                channel = unique()
+                await writer.join(channel)
+                ids = []
+                for k in range(12):
+                    await writer.send({"op": "send", "channel": channel, "message": f"m{k}"})
+                    ids.append((await writer.expect("message", message=f"m{k}"))["id"])
+                since = ids[after]
+                truncated = 11 - after > 5
+                oldest = redis.cli("XRANGE", f"chat:{{{channel}}}:stream", "-", "+", "COUNT", "1").split()[0]
+                c = await Client.connect(f"{server.url}/ws?nickname=back{n}")
+                await c.expect("welcome")
+                await c.send({"op": "join", "channel": channel, "since": since, "ref": n})
+                events = await until_own_join_notice(c, f"back{n}")
+                assert events[0]["type"] == "joined" and events[0]["replayed"] == len(expected), events[0]
+                assert [e["type"] for e in events[1:2 + truncated]] == ["history_truncated"] * truncated + ["message"], events
+                if truncated:  # 11 events follow m0, the newest 5 are replayed
+                    t = events.pop(1)
+                    assert (t["channel"], t["since"], t["oldest"], t["ref"]) == (channel, since, oldest, n)
+                replay, notice = events[1:-1], events[-1]
+                assert [(e["type"], e.get("message"), e.get("replay")) for e in replay] == [("message", f"m{k}", True) for k in expected], after
+                assert (notice["type"], notice["event"], notice["nickname"], notice["id"]) == ("system", "join", f"back{n}", events[0]["id"])
+                await c.close()
+            await writer.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_since_0_on_a_trimmed_channel_is_told_history_truncated(redis):
+    """`since=0` asks for everything kept: on a channel whose history was trimmed
+    (HISTORY_SIZE) that is not everything, so history_truncated comes first; on one
+    that lost nothing, no such event."""
+    server = ChatServer(redis, "since-zero", env={"HISTORY_SIZE": "10", "RATE_LIMIT": "0"})
+    trimmed, intact = unique(), unique()
+    stream = f"chat:{{{trimmed}}}:stream"
+    try:
+        async def body():
+            writer = await Client.connect(f"{server.url}/ws?nickname=writer")
+            await writer.join(trimmed)
+            await writer.join(intact)
+            for k in range(5):
+                await writer.send({"op": "send", "channel": intact, "message": f"i{k}"})
+            for k in range(300):  # trimming with MAXLEN ~ drops whole nodes of 100 entries
+                await writer.send({"op": "send", "channel": trimmed, "message": f"t{k}"})
+            await writer.expect("message", message="t299", timeout=20)
+            kept = int(redis.cli("XLEN", stream))
+            assert kept < 301  # trimmed: the join notice and the first messages are gone
+            oldest = redis.cli("XRANGE", stream, "-", "+", "COUNT", "1").split()[0]
+
+            c = await Client.connect(f"{server.url}/ws?nickname=everything")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": trimmed, "since": "0", "ref": "all"})
+            events = await until_own_join_notice(c, "everything")
+            assert [e["type"] for e in events[:2]] == ["joined", "history_truncated"], events[:3]
+            j, t, replay = events[0], events[1], events[2:-1]
+            assert j["replayed"] == kept, j
+            assert (t["channel"], t["since"], t["oldest"], t["ref"]) == (trimmed, "0-0", oldest, "all")
+            assert [e["message"] for e in replay] == [f"t{k}" for k in range(300 - kept, 300)]
+
+            await c.send({"op": "join", "channel": intact, "since": "0", "ref": "few"})
+            events = await until_own_join_notice(c, "everything")
+            assert [e["type"] for e in events[:2]] == ["joined", "system"], events[:3]  # no history_truncated
+            assert events[0]["replayed"] == 6  # the writer's join notice and five messages
+            assert [e.get("message") for e in events[1:-1]] == ["writer joined the chat."] + [f"i{k}" for k in range(5)]
+            for x in (writer, c):
+                await x.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
+def test_seed_endpoint_takes_since_and_history(instances):
+    """/chat/join?…&history=N and &since=ID replay like the join op (seed clients get
+    no `joined`: the replay, then their own join notice); both at once is a bad request."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+        await talker.join(channel)
+        ids = []
+        for k in range(10):
+            await talker.send({"op": "send", "channel": channel, "message": f"h{k}"})
+            ids.append((await talker.expect("message", message=f"h{k}"))["id"])
+        for query, expected in [("history=3", range(7, 10)), (f"since={ids[5]}", range(6, 10))]:
+            seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&{query}")
+            events = await until_own_join_notice(seed, "seed")
+            assert [(e["type"], e.get("message"), e.get("replay")) for e in events[:-1]] == [("message", f"h{k}", True) for k in expected], query
+            await seed.close()
+        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&since={ids[5]}&history=3")
+        assert (await seed.recv()).get("code") == "bad_request"
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1008
+        await talker.close()
+
+    run(body())
+
+
+def test_member_list_limit_in_joined_and_presence(redis):
+    """Up to MEMBER_LIST_LIMIT members `joined` lists them; past it the list is left
+    out, and `presence` gives that many names with `truncated`."""
+    server = ChatServer(redis, "list-limit", env={"MEMBER_LIST_LIMIT": "2"})
+    channel = unique()
+    try:
+        async def body():
+            clients, replies = [], []
+            for name in ("cleo", "Bram", "ada"):
+                c = await Client.connect(f"{server.url}/ws?nickname={name}")
+                replies.append(await c.join(channel))
+                clients.append(c)
+            assert [r.get("members") for r in replies[:2]] == [["cleo"], ["Bram", "cleo"]]
+            assert "members" not in replies[2] and replies[2]["count"] == 3
+            await clients[0].send({"op": "presence", "channel": channel})
+            p = await clients[0].expect("presence")
+            assert (p["count"], p["members"], p["truncated"]) == (3, ["ada", "Bram"], True)  # the first two, sorted
+            await clients[2].close()
+            await clients[0].expect("system", event="leave", nickname="ada")
+            await clients[0].send({"op": "presence", "channel": channel})
+            p = await clients[0].expect("presence")
+            assert (p["count"], p["members"], p["truncated"]) == (2, ["Bram", "cleo"], False)
+            for c in clients[:2]:
+                await c.close()
+
+        run(body())
+    finally:
+        server.stop()
+
+
 def test_backend_publish_and_broadcast(instances):
     a, b = instances
     channel = unique()
@@ -420,6 +667,64 @@ def test_a_killed_instance_leaves_no_ghosts(redis, instances):
         run(body(), timeout=60)
     finally:
         doomed.stop()
+
+
+def test_a_killed_instance_with_more_members_than_one_cleanup_batch_leaves_no_ghosts():
+    """The cleanup after a crash goes in batches of 200 members: an instance killed
+    with 450 members in 150 channels is cleaned up completely, and every count is
+    exact afterwards (a private Redis, so that the survivor is the only cleaner)."""
+    redis = RedisServer()
+    env = {"INSTANCE_TTL": "2", "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "150"}
+    survivor = ChatServer(redis, "survivor", env=env)
+    doomed = ChatServer(redis, "crowded", env=env)
+    channels = [unique(f"g{k}") for k in range(150)]
+    watched = channels[:3]
+
+    def doomed_id():
+        return next(i for i in redis.cli("SMEMBERS", "chat:instances").split() if i.startswith("crowded."))
+
+    async def body():
+        watcher = await Client.connect(f"{survivor.url}/ws?nickname=watcher")
+        for channel in watched:
+            await watcher.join(channel)
+        for k in range(3):
+            c = await Client.connect(f"{doomed.url}/ws?nickname=ghost{k}")
+            await c.expect("welcome")
+            c.send_together([{"op": "join", "channel": channel} for channel in channels])
+            for _ in channels:
+                await c.expect("joined", timeout=15)
+        wait_until(lambda: redis.cli("SCARD", f"chat:instance:{doomed_id()}:members") == "450", what="450 members recorded")
+        assert all(hlen(redis, ch) == 4 for ch in watched)
+        gone = doomed_id()
+        doomed.proc.send_signal(signal.SIGKILL)
+        doomed.proc.wait()
+
+        def clean():
+            return (redis.cli("ZCARD", "chat:channels") == "3" and redis.cli("EXISTS", f"chat:instance:{gone}:members") == "0"
+                    and gone not in redis.cli("SMEMBERS", "chat:instances").split())
+
+        wait_until(clean, timeout=30, interval=0.2, what="the dead instance's 450 members removed")
+        assert all(hlen(redis, ch) == 0 for ch in channels[3:])
+        assert all(hlen(redis, ch) == 1 for ch in watched)
+        scores = redis.cli("ZRANGE", "chat:channels", "0", "-1", "WITHSCORES").split()
+        assert dict(zip(scores[0::2], scores[1::2])) == {ch: "1" for ch in watched}
+        # The watcher saw each ghost leave each of its channels, down to itself alone.
+        notices = [await watcher.expect("system", event="leave") for _ in range(9)]
+        assert {(e["channel"], e["nickname"]) for e in notices} == {(ch, f"ghost{k}") for ch in watched for k in range(3)}
+        assert {ch: min(e["count"] for e in notices if e["channel"] == ch) for ch in watched} == {ch: 1 for ch in watched}
+        for channel in watched:
+            await watcher.send({"op": "presence", "channel": channel})
+            p = await watcher.expect("presence", channel=channel)
+            assert (p["count"], p["members"]) == (1, ["watcher"])
+        assert metrics(survivor)["chat_dead_instance_members_removed_total"] == 450
+        await watcher.close()
+
+    try:
+        run(body(), timeout=90)
+    finally:
+        doomed.stop()
+        survivor.stop()
+        redis.stop()
 
 
 def test_two_live_processes_with_one_instance_id_keep_their_members(redis, instances):

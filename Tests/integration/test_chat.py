@@ -160,6 +160,36 @@ def test_broadcast_reaches_every_client_on_every_instance(instances):
     run(body())
 
 
+def test_broadcast_op_is_forbidden_with_allow_broadcast_false(redis):
+    """ALLOW_BROADCAST=false (set explicitly: the default may change): the op gets
+    `forbidden` and reaches nobody; the backend's API broadcast still works."""
+    from harness import API_KEY, ChatServer, http
+    server = ChatServer(redis, "no-broadcast", env={"ALLOW_BROADCAST": "false", "API_KEY": API_KEY})
+
+    async def body():
+        sender = await Client.connect(f"{server.url}/ws?nickname=announcer")
+        listener = await Client.connect(f"{server.url}/ws?nickname=listener")
+        for c in (sender, listener):
+            await c.expect("welcome")
+        await sender.send({"op": "broadcast", "message": "to everyone", "ref": "b1"})
+        e = await sender.recv_until(lambda e: e["type"] in ("error", "broadcast"))
+        assert (e["type"], e.get("code"), e.get("ref")) == ("error", "forbidden", "b1"), e
+        await sender.send({"op": "ping", "ref": "still"})  # the connection stays usable
+        assert (await sender.expect("pong"))["ref"] == "still"
+        # Broadcasts keep one order: the first that reaches anyone is the backend's.
+        assert http(server, "POST", "/api/broadcast", {"message": "from the backend"}, key=API_KEY)[0] == 200
+        for c in (sender, listener):
+            e = await c.expect("broadcast")
+            assert (e["message"], e["sender"]) == ("from the backend", "System"), e
+        for c in (sender, listener):
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+
+
 def test_broadcasts_and_channel_messages_keep_one_order(instances):
     """Channel messages and broadcasts arriving from Redis in one read go out in Redis's
     order (they are batched separately, so a mix-up would put all broadcasts last)."""

@@ -62,6 +62,33 @@ def test_unreachable_redis_at_start_then_available():
     assert server.proc.returncode == 0
 
 
+def test_seed_join_while_redis_is_down_closes_with_1013():
+    """/chat/join cannot join while Redis is away: the `unavailable` error, then close
+    1013 (try again later), not 1008 (which tells a client not to retry)."""
+    redis = RedisServer()
+    server = ChatServer(redis, "seed-1013")
+    channel = unique()
+
+    async def body():
+        before = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=early")
+        assert (await before.recv())["message"] == "early joined the chat."
+        redis.proc.kill()
+        redis.proc.wait()
+        wait_until(lambda: server.health()[0] == 503, what="healthz 503")
+        seed = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=late")
+        e = await seed.recv()
+        assert (e["type"], e.get("code"), e["channel"]) == ("error", "unavailable", channel), e
+        await seed.ws.wait_closed()
+        assert seed.ws.close_code == 1013
+        await before.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
 def test_sigterm_closes_clients_with_1001_and_others_see_them_leave(redis):
     a = ChatServer(redis, "drain-a")
     b = ChatServer(redis, "drain-b")
