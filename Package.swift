@@ -21,14 +21,15 @@ let package = Package(
         .target(name: "CIORing", path: "Sources/CIORing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
-        // Unicode's confusable skeletons (UTS #39) from ICU.
+        // Unicode's confusable skeletons (UTS #39) from ICU: the function the server
+        // hands to ChatCore's NicknameFolding, which cannot import C (docs/ARCHITECTURE.md).
         .target(name: "Confusables", dependencies: ["CICU"], path: "Sources/Confusables", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
         .target(name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
-            dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
+            dependencies: ["ChatCore", "Confusables", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
             path: "Sources/ChatServer",
             swiftSettings: unchecked
         ),
@@ -40,6 +41,7 @@ let package = Package(
             swiftSettings: unchecked
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
+        .testTarget(name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
         .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
     ]
 )

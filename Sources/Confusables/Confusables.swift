@@ -10,8 +10,8 @@ internal import CICU
 public enum Confusables {
     /// The skeleton of `text` (in NFD, as UTS #39 defines it). Case-sensitive: `I`
     /// becomes `l` but `i` stays `i`; `NicknameFolding` combines it with case folding.
-    /// About a microsecond for a nickname; uses one checker per process, opened on the
-    /// first call. Safe from any thread.
+    /// About 250 ns for a nickname (release build); uses one checker per process,
+    /// opened on the first call. Safe from any thread.
     @Sendable public static func skeleton(_ text: String) -> String {
         checker.skeleton(text)
     }

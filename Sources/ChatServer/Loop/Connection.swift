@@ -52,9 +52,9 @@ final class Connection {
     private(set) var endpoint: Endpoint = .echo
     /// Trimmed, valid nickname (chat endpoints).
     var nickname = "" {
-        didSet { foldedNickname = Names.foldedNickname(nickname) }
+        didSet { foldedNickname = worker.nicknameFolding.folded(nickname) }
     }
-    /// The nickname as compared for uniqueness in a channel.
+    /// The nickname's keys for uniqueness in a channel (`NicknameFolding.folded`).
     private(set) var foldedNickname = ""
     /// Channels this connection is in or joining.
     /// By channel name: a publisher in a thousand channels looks one up per message.

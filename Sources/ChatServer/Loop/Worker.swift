@@ -1,5 +1,6 @@
 import CLibevent
 import ChatCore
+import Confusables
 import Glibc
 import EventIO
 
@@ -51,6 +52,9 @@ final class Worker {
     private var passwordBuckets: [String: TokenBucket] = [:]
     static let passwordBucketLimit = 100_000
     let httpLimits: HTTPLimits
+    /// How nicknames are compared (reserved names, uniqueness in a channel): with
+    /// ICU's confusable skeletons, which ChatCore cannot import itself.
+    let nicknameFolding = NicknameFolding(skeleton: Confusables.skeleton)
     let protocolLimits: ProtocolLimits
     var stats = WorkerStats()
     /// One read buffer for every socket: reads are handled to completion before the
@@ -287,7 +291,7 @@ final class Worker {
         switch request.path {
         case "/ws":
             upgrade(conn, request) { [unowned self] conn in
-                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
                 case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
                 case .success(let nickname):
                     conn.nickname = nickname
@@ -301,7 +305,7 @@ final class Worker {
                     if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
                     return
                 }
-                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
                 case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
                 case .success(let nickname):
                     conn.nickname = nickname
