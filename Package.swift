@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// No packages beyond the toolchain: the server needs libevent, hiredis and the
-// standard library, nothing else (see README, "Dependencies").
+// No packages beyond the toolchain: the server needs libevent, hiredis, libcrypt,
+// ICU and the standard library, nothing else (see README, "Dependencies").
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
@@ -15,16 +15,21 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        // ICU's spoof checker behind stable wrapper names (ICU's are versioned macros).
+        .systemLibrary(name: "CICU", path: "Sources/CICU"),
         // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
         .target(name: "CIORing", path: "Sources/CIORing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
+        // Unicode's confusable skeletons (UTS #39) from ICU: the function the server
+        // hands to ChatCore's NicknameFolding, which cannot import C (docs/ARCHITECTURE.md).
+        .target(name: "Confusables", dependencies: ["CICU"], path: "Sources/Confusables", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
         .target(name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
-            dependencies: ["ChatCore", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
+            dependencies: ["ChatCore", "Confusables", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
             path: "Sources/ChatServer",
             swiftSettings: unchecked
         ),
@@ -36,6 +41,7 @@ let package = Package(
             swiftSettings: unchecked
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
+        .testTarget(name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
         .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
     ]
 )

@@ -1,7 +1,7 @@
 // libFuzzer entry point for ChatCore's parsers. Built by scripts/fuzz.sh with
 // `swiftc -sanitize=fuzzer,address` together with the ChatCore sources (no module
 // boundary, so no `import ChatCore`). FUZZ_TARGET picks the parser:
-//   http      HTTPRequestParser (+ the handshake check on complete requests)
+//   http      HTTPRequestParser (+ the handshake check and body framing on complete requests)
 //   frames    FrameParser + MessageReader
 //   protocol  JSONReader + ClientProtocol + ServerEvents
 // Beyond "no crash, no memory error", each target checks properties that must hold
@@ -63,6 +63,9 @@ func feedHTTP(_ data: [UInt8], splitAt split: Int?) -> HTTPOutcome {
             let consumed = piece.count - leftover.count
             check(consumed >= 0, "leftover larger than the input")
             _ = WebSocketHandshake.evaluate(request)
+            if case .success(let length) = BodyFraming.contentLength(of: request, maxBytes: 65_536) {
+                check((0...65_536).contains(length), "body length out of bounds")
+            }
             check(request.path.utf8.allSatisfy { _ in true } && request.target.hasPrefix("/"), "target must start with /")
             let rest = pieces.count == 2 && piece == pieces[0] ? leftover + pieces[1] : leftover
             return .complete(method: request.method, target: request.target, headers: request.headers.count, leftover: rest)

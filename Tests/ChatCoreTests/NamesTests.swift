@@ -3,7 +3,26 @@ import Testing
 
 @Suite("Names: nicknames and channels")
 struct NamesTests {
-    func nick(_ raw: String) -> String? { try? Names.nickname(raw).get() }
+    /// Case folding only: ChatCore has no confusables data of its own (the server
+    /// injects ICU's; Tests/ConfusablesTests test names with it).
+    static let plain = NicknameFolding(skeleton: { $0 })
+    /// A few confusables by hand, to test how NicknameFolding combines a skeleton with
+    /// case: capital I looks like l, m like rn, 0 like O, Cyrillic а like a.
+    static let toy = NicknameFolding(skeleton: { s in
+        var out = ""
+        for c in s {
+            switch c {
+            case "I": out += "l"
+            case "m": out += "rn"
+            case "0": out += "O"
+            case "\u{0430}": out += "a"
+            default: out.append(c)
+            }
+        }
+        return out
+    })
+
+    func nick(_ raw: String) -> String? { try? Names.nickname(raw, folding: Self.plain).get() }
     func channel(_ raw: String) -> String? { try? Names.channel(raw).get() }
 
     // MARK: Nicknames
@@ -87,7 +106,7 @@ struct NamesTests {
         "system", "SYSTEM", "System", "Admin", "ADMINISTRATOR", "server", "Moderator", "root", "Everyone", "here", "  system  ",
     ])
     func reservedNicknames(raw: String) {
-        guard case .failure(let violation) = Names.nickname(raw) else {
+        guard case .failure(let violation) = Names.nickname(raw, folding: Self.plain) else {
             Issue.record("\(raw) accepted")
             return
         }
@@ -107,11 +126,12 @@ struct NamesTests {
             if case .failure(let v) = r { return v.message }
             return nil
         }
-        #expect(message(Names.nickname("")) != nil)
-        #expect(message(Names.nickname(String(repeating: "a", count: 33)))?.contains("32") == true)
-        #expect(message(Names.nickname("a  b"))?.contains("space") == true)
+        #expect(message(Names.nickname("", folding: Self.plain)) != nil)
+        #expect(message(Names.nickname(String(repeating: "a", count: 33), folding: Self.plain))?.contains("32") == true)
+        #expect(message(Names.nickname("a  b", folding: Self.plain))?.contains("space") == true)
         #expect(message(Names.channel(String(repeating: "a", count: 65)))?.contains("64") == true)
-        #expect(message(Names.nickname("ok")) == nil)
+        #expect(message(Names.nickname("ok", folding: Self.plain)) == nil)
+        #expect(message(Names.nickname("Admin", folding: Self.plain))?.contains("reserved") == true)
     }
 
     // MARK: Channels
@@ -148,25 +168,62 @@ struct NamesTests {
         #expect(channel("dev") == "dev")
     }
 
-    @Test("folded nicknames: case, fullwidth and lookalike letters are one name")
-    func folded() {
-        let alice = Names.foldedNickname("alice")
-        for same in ["Alice", "ALICE", "\u{0430}lice", "\u{0410}LICE", "ａｌｉｃｅ", "Ａｌｉｃｅ", "al\u{0456}ce"] {
-            #expect(Names.foldedNickname(same) == alice, "\(same)")
+    @Test("one name in any case, fullwidth or small capitals (without confusables)")
+    func plainFolding() {
+        let f = Self.plain
+        for same in ["Alice", "ALICE", "aLiCe", "ａｌｉｃｅ", "Ａｌｉｃｅ", "ＡＬＩＣＥ", "\u{1D00}\u{029F}\u{026A}\u{1D04}\u{1D07}"] {
+            #expect(f.isSameName(same, "alice"), "\(same)")
         }
-        #expect(Names.foldedNickname("alicia") != alice)
-        #expect(Names.foldedNickname("Zoë") == "zoë")
+        for other in ["alicia", "alice2", "al ice", "\u{0430}lice"] { #expect(!f.isSameName(other, "alice"), "\(other)") }
+        #expect(f.isSameName("Zoë", "ZOË"))
+        #expect(!f.isSameName("Zoë", "Zoe"))
+        #expect(f.isSameName("Strasse", "STRASSE"))
     }
 
-    @Test("reserved names are refused in lookalike forms too")
-    func reservedLookalikes() {
-        for name in ["System", "SYSTEM", "\u{0405}ystem", "ｓｙｓｔｅｍ", "Admin", "m\u{043E}d", "Everyone", "staff"] {
-            guard case .failure = Names.nickname(name) else {
-                Issue.record("\(name) was accepted")
-                continue
-            }
+    @Test("keys: one to four, distinct, no newline; folded joins them")
+    func keys() {
+        for name in ["alice", "Alice", "ALICE", "aIice", "Zoë", "太郎", "Mary Ann", "_", "\u{0430}lice"] {
+            let keys = Self.toy.keys(name)
+            #expect((1...4).contains(keys.count), "\(name)")
+            #expect(Set(keys).count == keys.count, "\(name)")
+            #expect(keys.allSatisfy { !$0.isEmpty && !$0.contains("\n") }, "\(name)")
+            #expect(Self.toy.folded(name) == keys.joined(separator: "\n"))
         }
-        if case .failure = Names.nickname("Systematic") { Issue.record("Systematic refused") }
+        #expect(Self.plain.keys("alice") == ["alice", "ALICE", "Alice"])  // lowercase, as typed (the same here), capitals, capitalized
+        #expect(Self.plain.keys("ǆemal") == ["ǆemal", "ǄEMAL", "ǅemal"])
+        #expect(Self.plain.keys("太郎") == ["太郎"])
+    }
+
+    @Test("a skeleton and case together: lookalikes collide, distinct names do not")
+    func toyFolding() {
+        let f = Self.toy
+        // aIice looks like alice; ALICE is alice in capitals; а is Cyrillic.
+        for same in ["alice", "aIice", "ALICE", "Alice", "\u{0430}lice", "AIice"] {
+            #expect(f.isSameName(same, "alice"), "\(same)")
+            #expect(f.isSameName("alice", same), "\(same)")
+        }
+        #expect(f.isSameName("modern", "rnodern"))
+        #expect(f.isSameName("MODERN", "rnodern"))   // modern in capitals is modern
+        #expect(f.isSameName("r00t", "ROOT"))
+        #expect(!f.isSameName("aIIce", "alice"))  // looks like allce
+        // No letter becomes another in every name: i is not l, though I looks like l.
+        for (a, b) in [("bob", "rob"), ("anna", "ana"), ("ali", "all"), ("Ali", "All"), ("ALI", "ALL"), ("alice", "allce")] {
+            #expect(!f.isSameName(a, b), "\(a) \(b)")
+        }
+        #expect(f.isSameName("Ian", "lan"))   // but Ian does look like lan, and so ian (capitalized: Ian) is lan too
+        #expect(f.isSameName("ian", "lan"))
+    }
+
+    @Test("reserved names: in any case, in lookalike forms, with marks")
+    func reservedFolding() {
+        for name in ["Admin", "ADMIN", "aDmIn", "Adm\u{0301}in", "A\u{0332}dmin", "r00t", "R00T", "ａｄｍｉｎ", "\u{1D00}\u{1D05}\u{1D0D}\u{026A}\u{0274}",
+                     "\u{0430}dmin", "adrnin", "SYSTEM", "Systern", "Everyone", "ALL", "All", "alI", "AlI"] {
+            #expect(Self.toy.isReserved(name), "\(name)")
+        }
+        for name in ["Ali", "ALI", "ali", "my admin", "administrator2", "systems", "Systematic", "rooty", "Zoë", "moderate"] {
+            #expect(!Self.toy.isReserved(name), "\(name)")
+        }
+        if case .success = Names.nickname("Systematic", folding: Self.toy) {} else { Issue.record("Systematic refused") }
     }
 
     @Test("one spelling per name: NFC, so é typed as e + accent is the same channel and nickname")

@@ -114,10 +114,50 @@ def test_nicknames_are_unique_per_channel_on_one_instance(instances):
         assert (await alice.join(channel))["members"] == ["Alice"]
         await alice.close()
 
+
+def test_lookalike_nicknames_are_one_name_in_a_channel(instances, redis):
+    """aIice (capital i) looks like alice: refused in alice's channel, on either
+    instance; names that only differ (bob and rob) are not; every key of a nickname
+    leaves the index with its member."""
+    a, b = instances
+    channel = unique()
+    nicknames = f"chat:{{{channel}}}:nicknames"
+
+    async def body():
+        alice = await Client.connect(f"{a.url}/ws?nickname=alice")
+        await alice.expect("welcome")
+        await alice.join(channel)
+        for server, nick in ((b, "aIice"), (a, "aIice"), (b, "AIice"), (b, "\u0251lice")):
+            c = await Client.connect(f"{server.url}/ws?nickname={nick}")
+            await c.expect("welcome")
+            await c.send({"op": "join", "channel": channel, "ref": "j"})
+            e = await c.expect("error")
+            assert e["code"] == "nickname_taken" and e["channel"] == channel and e["ref"] == "j", nick
+            await c.close()
+        others = []
+        for server, nick in ((b, "bob"), (a, "rob"), (b, "anna"), (a, "ana")):
+            c = await Client.connect(f"{server.url}/ws?nickname={nick}")
+            await c.expect("welcome")
+            await c.join(channel)
+            others.append(c)
+        await alice.send({"op": "leave", "channel": channel})
+        await alice.expect("left")
+        wait_until(lambda: all(redis.cli("HGET", nicknames, key) == "" for key in ("alice", "ALlCE", "Alice")),
+                   what="alice's nickname keys removed")
+        again = await Client.connect(f"{b.url}/ws?nickname=aIice")
+        await again.expect("welcome")
+        await again.join(channel)
+        for c in [again, alice, *others]:
+            await c.close()
+        wait_until(lambda: redis.cli("HLEN", nicknames) == "0", what="nickname index empty")
+
     run(body())
 
 
-@pytest.mark.parametrize("nick", ["System", "\u0405ystem", "ＡＤＭＩＮ", "bad\u200bname", "a\tb", "x" * 33])
+# Lookalikes of reserved names (UTS #39 confusables, small capitals, a combining mark) are reserved too.
+@pytest.mark.parametrize("nick", ["System", "\u0405ystem", "ＡＤＭＩＮ", "bad\u200bname", "a\tb", "x" * 33,
+                                  "\u1d00\u1d05\u1d0d\u026a\u0274", "\ua4eedmin", "\u2c6ddmin", "\u13aadmin", "Admin\u0332",
+                                  "\u039coderator"])
 def test_bad_nicknames_get_invalid_nickname(instances, nick):
     a, _ = instances
 

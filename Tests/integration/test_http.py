@@ -58,6 +58,15 @@ def upgrade_request(path="/ws?nickname=x", extra="", version="13", key=KEY, meth
     (upgrade_request(extra="Content-Length: 5\r\n"), 400),
     (upgrade_request(path="/echo"), 404),  # off unless ECHO_ENABLED=true  # the bytes after the head are frames, not a body
     (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    # Body framing as nginx reads it: one Content-Length of digits only, bounded.
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 32\r\nContent-Length: 33\r\n\r\n" + b"{}" * 17, 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: +32\r\n\r\n" + b"{}" * 16, 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 0x20\r\n\r\n", 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\n{}", 400),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n", 413),
+    (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n", 413),
 ])
 def test_http_errors(instances, request_bytes, status):
     a, _ = instances

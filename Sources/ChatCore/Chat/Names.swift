@@ -8,10 +8,10 @@
 public enum Names {
     public static let maxNicknameLength = 32
     public static let maxChannelLength = 64
-    /// Compared case-insensitively. `System` signs system notices; the rest are
-    /// names that readers would mistake for staff or for a mention of everybody.
-    /// Checked on the folded form (`foldedNickname`), so lookalikes (`Ѕystem` with a
-    /// Cyrillic Ѕ, `ＳＹＳＴＥＭ`) are reserved too.
+    /// Lowercase. `System` signs system notices; the rest are names that readers
+    /// would mistake for staff or for a mention of everybody. Compared as
+    /// `NicknameFolding.isReserved` compares them: in any case and in lookalike forms
+    /// (`Ѕystem` with a Cyrillic Ѕ, `ＳＹＳＴＥＭ`, `ᴀᴅᴍɪɴ`, `Μoderator` with a Greek Μ).
     public static let reservedNicknames: Set<String> = [
         "system", "server", "admin", "administrator", "moderator", "mod", "staff", "support", "official", "root",
         "everyone", "here", "all", "channel", "nobody", "anonymous", "null", "undefined",
@@ -21,8 +21,17 @@ public enum Names {
         public let message: String
     }
 
-    /// Returns the trimmed nickname in NFC, or why it is refused.
-    public static func nickname(_ raw: String) -> Result<String, Violation> {
+    /// Returns the trimmed nickname in NFC, or why it is refused: the rules of
+    /// `nicknameSyntax`, and no reserved name (as `folding` compares names).
+    public static func nickname(_ raw: String, folding: NicknameFolding) -> Result<String, Violation> {
+        nicknameSyntax(raw).flatMap { name in
+            folding.isReserved(name) ? .failure(Violation(message: "nickname \"\(name)\" is reserved")) : .success(name)
+        }
+    }
+
+    /// Returns the trimmed nickname in NFC, or why it is refused, reserved names
+    /// allowed (the HTTP API's `sender`, which may sign as `System`).
+    public static func nicknameSyntax(_ raw: String) -> Result<String, Violation> {
         let name = nfc(raw.trimmingWhitespace())
         if name.isEmpty { return .failure(Violation(message: "nickname is empty")) }
         if name.unicodeScalars.count > maxNicknameLength {
@@ -43,9 +52,6 @@ public enum Names {
             }
             if kind != .mark { afterLetter = kind == .letter }
         }
-        if reservedNicknames.contains(foldedNickname(name)) {
-            return .failure(Violation(message: "nickname \"\(name)\" is reserved"))
-        }
         return .success(name)
     }
 
@@ -63,38 +69,6 @@ public enum Names {
         }
         return keyed.map(\.name)
     }
-
-    /// The form under which nicknames are unique in a channel: lowercased, with
-    /// fullwidth forms and common Cyrillic and Greek lookalikes of Latin letters
-    /// folded to those letters, so that `alice`, `Alice`, `ALICE` and `аlice` (with a
-    /// Cyrillic а) are one name. Not on the message path (joins only).
-    public static func foldedNickname(_ name: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in name.lowercased().unicodeScalars {
-            var v = scalar.value
-            if (0xFF21...0xFF3A).contains(v) { v += 0x20 }  // fullwidth capitals (lowercased() may leave them)
-            if (0xFF01...0xFF5E).contains(v) { v -= 0xFEE0 }  // fullwidth ASCII
-            if let latin = lookalikes[v] { v = latin.value }
-            out.append(Unicode.Scalar(v) ?? scalar)
-        }
-        return String(out)
-    }
-
-    /// Lowercase Cyrillic and Greek letters (and a few Latin variants) that render like
-    /// a Latin letter in common fonts.
-    private static let lookalikes: [UInt32: Unicode.Scalar] = {
-        let pairs: [(UInt32, Character)] = [
-            (0x0430, "a"), (0x0432, "b"), (0x0435, "e"), (0x043A, "k"), (0x043C, "m"), (0x043D, "h"), (0x043E, "o"),
-            (0x0440, "p"), (0x0441, "c"), (0x0442, "t"), (0x0443, "y"), (0x0445, "x"), (0x0456, "i"), (0x0458, "j"),
-            (0x0455, "s"), (0x0501, "d"), (0x04CF, "l"), (0x051B, "q"), (0x051D, "w"), (0x0457, "i"), (0x0491, "r"),
-            (0x03B1, "a"), (0x03B2, "b"), (0x03B5, "e"), (0x03B9, "i"), (0x03BA, "k"), (0x03BD, "v"), (0x03BF, "o"),
-            (0x03C1, "p"), (0x03C4, "t"), (0x03C5, "u"), (0x03C7, "x"), (0x03C9, "w"), (0x03BC, "u"), (0x03B7, "n"),
-            (0x0131, "i"), (0x2113, "l"), (0x0261, "g"),
-        ]
-        var table: [UInt32: Unicode.Scalar] = [:]
-        for (code, latin) in pairs { table[code] = latin.unicodeScalars.first! }
-        return table
-    }()
 
     /// Returns the trimmed channel name in NFC, or why it is refused.
     public static func channel(_ raw: String) -> Result<String, Violation> {

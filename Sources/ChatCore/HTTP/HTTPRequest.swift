@@ -20,6 +20,13 @@ public struct HTTPRequest: Sendable {
         return headers.first { $0.name == key }?.value
     }
 
+    /// Every value of header `name` (case-insensitive), in the order received: one
+    /// per field line, so a repeated header shows as several values.
+    public func headerValues(_ name: String) -> [String] {
+        let key = name.lowercased()
+        return headers.compactMap { $0.name == key ? $0.value : nil }
+    }
+
     /// Whether a comma-separated header (Connection, Upgrade) lists `token`, case-insensitively.
     public func headerHasToken(_ name: String, _ token: String) -> Bool {
         let key = name.lowercased(), wanted = token.lowercased()

@@ -563,7 +563,7 @@ final class ChannelHub {
     /// again when the script runs: it is writing its members back.
     func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
         let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
-        store.leave(keys, entry, folded: Names.foldedNickname(entry.nickname), instance: instance, ofDeadInstance: true) { result in
+        store.leave(keys, entry, folded: worker.nicknameFolding.folded(entry.nickname), instance: instance, ofDeadInstance: true) { result in
             if case .success = result { done(true) } else { done(false) }
         }
     }

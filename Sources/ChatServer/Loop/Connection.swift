@@ -52,9 +52,9 @@ final class Connection {
     private(set) var endpoint: Endpoint = .echo
     /// Trimmed, valid nickname (chat endpoints).
     var nickname = "" {
-        didSet { foldedNickname = Names.foldedNickname(nickname) }
+        didSet { foldedNickname = worker.nicknameFolding.folded(nickname) }
     }
-    /// The nickname as compared for uniqueness in a channel.
+    /// The nickname's keys for uniqueness in a channel (`NicknameFolding.folded`).
     private(set) var foldedNickname = ""
     /// Joins with a replay running and waiting (see `HistoryReads`), and whether the
     /// connection is in its queue.
@@ -179,7 +179,7 @@ final class Connection {
                 respond(HTTPResponse.error(error))
             case .complete(let request, let leftover):
                 http = nil
-                switch Self.bodyLength(request) {
+                switch BodyFraming.contentLength(of: request, maxBytes: Self.maxBodyBytes) {
                 case .failure(let error):
                     return respond(HTTPResponse.error(error))
                 case .success(let length) where length > 0:
@@ -207,15 +207,6 @@ final class Connection {
 
     /// Largest request body (the HTTP API's JSON).
     static let maxBodyBytes = 65_536
-
-    /// The body a request announces: Content-Length only (no chunked uploads), bounded.
-    static func bodyLength(_ request: HTTPRequest) -> Result<Int, HTTPError> {
-        if request.header("transfer-encoding") != nil { return .failure(HTTPError(411, "send a Content-Length, not a chunked body")) }
-        guard let text = request.header("content-length") else { return .success(0) }
-        guard let n = Int(text), n >= 0 else { return .failure(HTTPError(400, "malformed Content-Length")) }
-        if n > maxBodyBytes { return .failure(HTTPError(413, "request body larger than \(maxBodyBytes) bytes")) }
-        return .success(n)
-    }
 
     private func receivedBody(_ bytes: UnsafeRawBufferPointer) {
         guard var pending = awaitingBody else { return }

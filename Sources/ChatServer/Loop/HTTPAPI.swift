@@ -243,7 +243,7 @@ extension Worker {
         case .string(let s)?:
             // The backend may sign as a reserved name: the syntax rules still apply.
             let trimmed = s.trimmingWhitespace()
-            if case .failure(let v) = Names.nickname(trimmed), !Names.reservedNicknames.contains(Names.foldedNickname(trimmed)) {
+            if case .failure(let v) = Names.nicknameSyntax(trimmed) {
                 return apiError(conn, 400, "invalid_nickname", v.message)
             }
             sender = trimmed

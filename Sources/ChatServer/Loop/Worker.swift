@@ -1,5 +1,6 @@
 import CLibevent
 import ChatCore
+import Confusables
 import Glibc
 import EventIO
 
@@ -52,6 +53,9 @@ final class Worker {
     /// HTTP API requests per client address (API_RATE_LIMIT).
     var apiBuckets: AddressBuckets
     let httpLimits: HTTPLimits
+    /// How nicknames are compared (reserved names, uniqueness in a channel): with
+    /// ICU's confusable skeletons, which ChatCore cannot import itself.
+    let nicknameFolding = NicknameFolding(skeleton: Confusables.skeleton)
     let protocolLimits: ProtocolLimits
     var stats = WorkerStats()
     /// One read buffer for every socket: reads are handled to completion before the
@@ -309,7 +313,7 @@ final class Worker {
         switch request.path {
         case "/ws":
             upgrade(conn, request) { [unowned self] conn in
-                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
                 case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
                 case .success(let nickname):
                     conn.nickname = nickname
@@ -323,7 +327,7 @@ final class Worker {
                     if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
                     return
                 }
-                switch Names.nickname(request.queryValue("nickname") ?? "") {
+                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
                 case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
                 case .success(let nickname):
                     conn.nickname = nickname

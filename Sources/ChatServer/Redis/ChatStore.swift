@@ -11,7 +11,8 @@ struct ChannelKeys {
     /// `at` = when the last count update went out (ms), so that all instances
     /// together send at most one a second.
     let presence: [UInt8]
-    /// Hash: folded nickname (`Names.foldedNickname`) → the member field holding it.
+    /// Hash: nickname key → the member field holding it; a member holds each of its
+    /// nickname's keys (`NicknameFolding.keys`: one to four).
     let nicknames: [UInt8]
     /// Hash: `created` (ms), `pw` (the password's crypt hash, if any).
     let meta: [UInt8]
@@ -109,14 +110,14 @@ final class ChatStore {
     /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
     /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
     /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
-    /// j and l: 6 member field, 7 nickname, 8 notice limit, 9 folded nickname,
+    /// j and l: 6 member field, 7 nickname, 8 notice limit, 9 nickname keys (newline-separated),
     /// 10 membership entry, 11 channel name; j also: 12 the password hash the caller
     /// verified ('' = it believes there is none), 13 the new password ('' = none,
     /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
     /// list limit, 18 wrong passwords allowed a minute, 19 the replay's byte budget
     /// (see `HistoryScript`). r: 6 channel name, then field,
-    /// nickname, folded, entry per member.
+    /// nickname, nickname keys, entry per member.
     ///
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
     /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
@@ -142,6 +143,11 @@ final class ChatStore {
         local n = false
         local quiet = false
         local protected = 0
+        local function split(keys)  -- a nickname's keys: one to four, newline-separated
+          local t = {}
+          for k in string.gmatch(keys, '[^\\n]+') do t[#t + 1] = k end
+          return t
+        end
         local function count(channel)
           local c = redis.call('HLEN', KEYS[2])
           if c == 0 then redis.call('ZREM', KEYS[6], channel) else redis.call('ZADD', KEYS[6], c, channel) end
@@ -153,10 +159,13 @@ final class ChatStore {
             if pw ~= '' and tonumber(redis.call('GET', KEYS[8]) or '0') >= tonumber(ARGV[18]) then return {'!limited'} end
             return {'!pw', pw}
           end
-          local holder = redis.call('HGET', KEYS[4], ARGV[9])
-          if holder and holder ~= ARGV[6] and redis.call('HEXISTS', KEYS[2], holder) == 1
-             and string.match(holder, '^(.*):%d+$') ~= string.match(ARGV[6], '^(.*):%d+$') then
-            return {'!taken'}  -- held by another connection (a connection may join, leave and join again)
+          local nicks = split(ARGV[9])
+          for _, key in ipairs(nicks) do
+            local holder = redis.call('HGET', KEYS[4], key)
+            if holder and holder ~= ARGV[6] and redis.call('HEXISTS', KEYS[2], holder) == 1
+               and string.match(holder, '^(.*):%d+$') ~= string.match(ARGV[6], '^(.*):%d+$') then
+              return {'!taken'}  -- held by another connection (a connection may join, leave and join again)
+            end
           end
           if pw ~= '' then
             protected = 1
@@ -169,7 +178,7 @@ final class ChatStore {
             protected = 1
           end
           redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
-          redis.call('HSET', KEYS[4], ARGV[9], ARGV[6])
+          for _, key in ipairs(nicks) do redis.call('HSET', KEYS[4], key, ARGV[6]) end
           redis.call('SADD', KEYS[7], ARGV[10])
           n = count(ARGV[11])
           quiet = n > tonumber(ARGV[8])
@@ -177,15 +186,19 @@ final class ChatStore {
           if KEYS[8] and redis.call('EXISTS', KEYS[8]) == 1 then return redis.error_reply('ALIVE instance came back') end
           redis.call('SREM', KEYS[7], ARGV[10])
           local removed = redis.call('HDEL', KEYS[2], ARGV[6])
-          if redis.call('HGET', KEYS[4], ARGV[9]) == ARGV[6] then redis.call('HDEL', KEYS[4], ARGV[9]) end
+          for _, key in ipairs(split(ARGV[9])) do
+            if redis.call('HGET', KEYS[4], key) == ARGV[6] then redis.call('HDEL', KEYS[4], key) end
+          end
           n = count(ARGV[11])
           if removed == 0 then return {false, n} end
           quiet = n >= tonumber(ARGV[8])
         elseif mode == 'r' then
           for i = 7, #ARGV, 4 do
             redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-            local holder = redis.call('HGET', KEYS[4], ARGV[i + 2])
-            if not holder or redis.call('HEXISTS', KEYS[2], holder) == 0 then redis.call('HSET', KEYS[4], ARGV[i + 2], ARGV[i]) end
+            for _, key in ipairs(split(ARGV[i + 2])) do
+              local holder = redis.call('HGET', KEYS[4], key)
+              if not holder or redis.call('HEXISTS', KEYS[2], holder) == 0 then redis.call('HSET', KEYS[4], key, ARGV[i]) end
+            end
             redis.call('SADD', KEYS[7], ARGV[i + 3])
           end
           return {false, count(ARGV[6])}
