@@ -334,6 +334,7 @@ struct ConfigTests {
     /// A valid value for `key` that differs from its default.
     func otherValue(_ key: ConfigKey) -> String {
         if key.name == "ALLOWED_ORIGINS" { return "https://other.example" }
+        if key.name == "TRUSTED_PROXIES" { return "10.0.0.0/8" }
         if key.isBool { return key.defaultValue == "true" ? "false" : "true" }
         if let n = Int(key.defaultValue) { return String(n + 1) }
         return key.defaultValue + "-other"

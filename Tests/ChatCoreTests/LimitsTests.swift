@@ -201,3 +201,47 @@ struct StoredSizeTests {
         #expect(all == 10)
     }
 }
+
+@Suite("Connections per address and trusted proxies")
+struct AddressLimitsTests {
+    @Test("each address holds its own handshakes and WebSockets; an address's entry goes with its last connection")
+    func limits() {
+        var l = AddressLimits(maxHandshakes: 2, maxWebSockets: 1)
+        let a1 = l.admitHandshake("a"), a2 = l.admitHandshake("a"), a3 = l.admitHandshake("a"), b1 = l.admitHandshake("b")
+        #expect(a1 && a2 && !a3 && b1)
+        l.handshakeDone("a")
+        let a4 = l.admitHandshake("a")
+        #expect(a4)
+        let w1 = l.admitWebSocket("a"), w2 = l.admitWebSocket("a")
+        #expect(w1 && !w2)
+        l.webSocketClosed("a")
+        l.handshakeDone("a"); l.handshakeDone("a"); l.handshakeDone("b")
+        #expect(l.addresses == 0)
+        var open = AddressLimits(maxHandshakes: 0, maxWebSockets: 0)  // 0: no limit
+        var all = true
+        for _ in 0..<1_000 { all = all && open.admitHandshake("a") && open.admitWebSocket("a") }
+        #expect(all)
+    }
+
+    @Test("addresses and CIDR ranges, IPv4 and IPv6; bad entries are refused")
+    func parsing() throws {
+        let p = try #require(ProxyPolicy("10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1"))
+        #expect(p.trusts("10.1.2.3") && p.trusts("192.0.2.7") && p.trusts("2001:db8:ff::1") && p.trusts("::1"))
+        #expect(!p.trusts("11.0.0.1") && !p.trusts("192.0.2.8") && !p.trusts("2001:db9::1") && !p.trusts("::2") && !p.trusts("garbage"))
+        for bad in ["10.0.0.0/33", "300.1.1.1", "host.example", "1.2.3", "::1::2", "1:2:3:4:5:6:7:8:9", "10.0.0.1/x"] {
+            #expect(ProxyPolicy(bad) == nil, "\(bad)")
+        }
+        #expect(ProxyPolicy("")?.isEmpty == true)
+    }
+
+    @Test("the client is the rightmost forwarded address that is not a trusted proxy; others' headers are ignored")
+    func clientAddress() throws {
+        let p = try #require(ProxyPolicy("10.0.0.0/8"))
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["203.0.113.9"]) == "203.0.113.9")
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1, 203.0.113.9, 10.0.0.6"]) == "203.0.113.9")  // a forged first hop stays out
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1", "203.0.113.9"]) == "203.0.113.9")  // several headers in order
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: []) == "10.0.0.5")
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["nonsense"]) == "10.0.0.5")
+        #expect(p.clientAddress(peer: "198.51.100.1", forwardedFor: ["203.0.113.9"]) == "198.51.100.1")  // not a proxy
+    }
+}

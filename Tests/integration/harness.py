@@ -97,7 +97,10 @@ class ChatServer:
         self.log_path = LOG_DIR / f"chat-{name}-{self.port}.log"
         full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST") and not k.startswith("REDIS_")}
         full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "INSTANCE_ID": name, "APP_DEBUG": "true",
-                         "WEB_ROOT": str(ROOT / "web")})
+                         "WEB_ROOT": str(ROOT / "web"),
+                         # Every test client comes from 127.0.0.1: the per-address bounds
+                         # are off unless a test sets them (test_hostile.py does).
+                         "MAX_CONNECTIONS_PER_ADDRESS": "0", "MAX_HANDSHAKES_PER_ADDRESS": "0"})
         if redis is not None:
             full_env["REDIS_PORT"] = str(redis.port)
             full_env["REDIS_HOST"] = "127.0.0.1"

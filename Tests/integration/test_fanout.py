@@ -27,7 +27,7 @@ def kernel_allows_io_uring() -> bool:
 @pytest.fixture
 def server(redis, request):
     s = ChatServer(redis, f"fanout-{request.node.callspec.params['io_uring']}",
-                   env={"RATE_LIMIT": "0", "IO_URING": request.node.callspec.params["io_uring"]})
+                   env={"RATE_LIMIT": "0", "ALLOW_BROADCAST": "true", "IO_URING": request.node.callspec.params["io_uring"]})
     yield s
     s.stop()
 

@@ -317,3 +317,171 @@ def test_broadcast_is_off_and_messages_are_limited_in_bytes_as_stored(redis):
         run(body())
     finally:
         server.stop()
+
+
+def test_protected_channels_are_listed_with_the_key_only(instances):
+    """GET /api/channels leaves protected channels (names and live counts) out for
+    callers without the API key; a password set or removed through the API moves the
+    channel between the two lists."""
+    a, b = instances
+    public, secret, later = unique("pub"), unique("sec"), unique("later")
+
+    def names(key=None):
+        status, r = http(a, "GET", "/api/channels?limit=10000", key=key)
+        assert status == 200
+        return {c["name"]: c["count"] for c in r["channels"]}
+
+    async def body():
+        c = await Client.connect(f"{b.url}/ws?nickname=lister")
+        await c.expect("welcome")
+        await c.join(public)
+        assert (await c.join(secret, password="hush"))["protected"] is True
+        await c.join(later)
+        assert public in names() and later in names() and secret not in names()
+        assert names(API_KEY)[secret] == 1 and public in names(API_KEY)
+        assert http(a, "PUT", f"/api/channels/{later}", {"password": "now secret"}, key=API_KEY)[0] == 200
+        assert later not in names() and names(API_KEY)[later] == 1
+        assert http(a, "PUT", f"/api/channels/{later}", {"password": None}, key=API_KEY)[0] == 200
+        assert names()[later] == 1
+        await c.close()
+
+    run(body())
+
+
+def test_a_protected_channel_stays_protected_when_redis_loses_its_data():
+    """Redis restarted without persistence (FLUSHALL here): the instance writes its
+    members back and, knowing the channel was protected, its password too (fail
+    closed), and says so in the log and on /healthz."""
+    from harness import wait_until
+    redis = RedisServer()
+    server = ChatServer(redis, "fail-closed", env={"INSTANCE_TTL": "1.5"})
+    channel = unique("kept")
+
+    async def body():
+        owner = await Client.connect(f"{server.url}/ws?nickname=owner")
+        await owner.expect("welcome")
+        assert (await owner.join(channel, password="s3cret"))["protected"] is True
+        redis.cli("FLUSHALL")
+        wait_until(lambda: redis.cli("HGET", f"chat:{{{channel}}}:meta", "pw") != "", timeout=20, what="the password written back")
+        assert server.health()[1]["passwords_restored"] == 1
+        assert "channel password restored" in server.log()
+        guest = await Client.connect(f"{server.url}/ws?nickname=guest")
+        await guest.expect("welcome")
+        await guest.send({"op": "join", "channel": channel})
+        assert (await guest.expect("error", channel=channel))["code"] == "wrong_password"
+        j = await guest.join(channel, password="s3cret")
+        assert j["protected"] is True and j["count"] == 2
+        for c in (owner, guest):
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def _idle_socket(port: int, source: str):
+    """A TCP connection from `source` (a loopback address) that sends nothing."""
+    import socket
+    s = socket.socket()
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def _closed_by_server(s, timeout=10.0) -> bool:
+    import socket
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def _healthz_from(port: int, source: str) -> int:
+    s = _idle_socket(port, source)
+    try:
+        s.settimeout(10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        return int(s.recv(4096).split(b" ")[1])
+    finally:
+        s.close()
+
+
+def test_connections_are_bounded_per_address_and_healthz_keeps_room(redis):
+    """One address holds at most MAX_CONNECTIONS_PER_ADDRESS WebSockets (then 429) and
+    MAX_HANDSHAKES_PER_ADDRESS connections still in their HTTP phase (more are closed at
+    accept); every socket counts against the process's limit, and when idle handshakes
+    fill it the oldest makes room, so /healthz still answers."""
+    import websockets
+    server = ChatServer(redis, "per-address", env={"MAX_CONNECTIONS": "20", "MAX_CONNECTIONS_PER_ADDRESS": "3",
+                                                   "MAX_HANDSHAKES_PER_ADDRESS": "8", "HANDSHAKE_TIMEOUT": "60"})
+    idle = []
+    try:
+        async def body():
+            held = [await Client.connect(f"{server.url}/ws?nickname=h{k}") for k in range(3)]
+            try:
+                await Client.connect(f"{server.url}/ws?nickname=h4")
+                raise AssertionError("a fourth WebSocket from one address was accepted")
+            except websockets.InvalidStatus as e:
+                assert e.response.status_code == 429
+            for c in held:
+                await c.close()
+
+        run(body())
+        # Handshakes from one address: the ninth is closed at once.
+        idle.extend(_idle_socket(server.port, "127.0.0.2") for _ in range(8))
+        extra = _idle_socket(server.port, "127.0.0.2")
+        assert _closed_by_server(extra)
+        extra.close()
+        assert not _closed_by_server(idle[0], timeout=0.3)
+        # Idle handshakes from many addresses fill the sockets (20 + 32 headroom): the
+        # oldest are evicted, and a health check still gets in.
+        for k in range(3, 10):
+            idle.extend(_idle_socket(server.port, f"127.0.0.{k}") for _ in range(8))
+        assert _healthz_from(server.port, "127.0.0.99") == 200
+        assert _closed_by_server(idle[0])  # the oldest made room
+        m = metrics(server)
+        assert m["chat_connections_closed_total{reason=evicted}"] >= 1 and m["chat_connections_refused_total"] >= 1
+        assert m["chat_connections"] <= 20 + 32 + 1
+    finally:
+        for s in idle:
+            s.close()
+        server.stop()
+
+
+def test_a_trusted_proxy_s_clients_are_counted_by_their_forwarded_address(redis):
+    """Behind TRUSTED_PROXIES the limits per address count the client X-Forwarded-For
+    names (the rightmost untrusted hop); the proxy itself is not held to them."""
+    import websockets
+    server = ChatServer(redis, "proxied", env={"MAX_CONNECTIONS_PER_ADDRESS": "2", "TRUSTED_PROXIES": "127.0.0.1"})
+    untrusted = ChatServer(redis, "unproxied", env={"MAX_CONNECTIONS_PER_ADDRESS": "2"})
+
+    async def connect(s, nick, forwarded):
+        return await Client.connect(f"{s.url}/ws?nickname={nick}", additional_headers={"X-Forwarded-For": forwarded})
+
+    async def body():
+        a = [await connect(server, f"a{k}", f"198.51.100.1, 203.0.113.{k % 2 + 1}") for k in range(4)]  # two clients, two each
+        for forwarded in ("203.0.113.1", "198.51.100.1, 203.0.113.2"):
+            try:
+                await connect(server, "over", forwarded)
+                raise AssertionError("a third connection of one forwarded client was accepted")
+            except websockets.InvalidStatus as e:
+                assert e.response.status_code == 429
+        b = [await connect(untrusted, f"b{k}", f"203.0.113.{k + 10}") for k in range(2)]
+        try:  # a peer that is not a trusted proxy cannot pick its address
+            await connect(untrusted, "b2", "203.0.113.99")
+            raise AssertionError("X-Forwarded-For was believed from an untrusted peer")
+        except websockets.InvalidStatus as e:
+            assert e.response.status_code == 429
+        for c in a + b:
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+        untrusted.stop()

@@ -33,12 +33,15 @@ public struct Config: Equatable, Sendable {
     public var maxHeaderBytes = 8_192
     public var outputBufferLimit = 1_048_576
     public var maxConnections = 0
+    public var maxConnectionsPerAddress = 100
+    public var maxHandshakesPerAddress = 64
     /// Fan-out writes through io_uring where the kernel allows it.
     public var ioUring = true
     public var rateLimit = 20.0
     public var rateBurst = 40
     public var rateLimitBytes = 8_192
     public var allowedOrigins = OriginPolicy("")!
+    public var trustedProxies = ProxyPolicy("")!
     // Timeouts, in milliseconds.
     public var handshakeTimeoutMillis = 10_000
     public var shutdownTimeoutMillis = 5_000
@@ -106,6 +109,8 @@ public enum ConfigKeys {
         int("MAX_HEADER_BYTES", 8_192, 1_024...1_048_576, "Largest HTTP request head, in bytes (431 past it).") { $0.maxHeaderBytes = $1 },
         int("OUTPUT_BUFFER_LIMIT", 1_048_576, 4_096...1_073_741_824, "Bytes waiting to be sent to one client before it is disconnected as too slow.") { $0.outputBufferLimit = $1 },
         int("MAX_CONNECTIONS", 0, 0...10_000_000, "Open WebSocket connections per process; past it upgrades get 503. 0 = the descriptor limit minus a reserve.") { $0.maxConnections = $1 },
+        int("MAX_CONNECTIONS_PER_ADDRESS", 100, 0...10_000_000, "Open WebSocket connections per client address (IPv6: per /64; behind TRUSTED_PROXIES the forwarded address) on each process; past it upgrades get 429. Raise it for many clients behind one NAT. 0 = no limit.") { $0.maxConnectionsPerAddress = $1 },
+        int("MAX_HANDSHAKES_PER_ADDRESS", 64, 0...10_000_000, "Connections per client address still in their HTTP phase (request not complete) on each process; more are closed at accept. Trusted proxies are exempt. 0 = no limit.") { $0.maxHandshakesPerAddress = $1 },
         bool("IO_URING", true, "Write a channel's messages to its members with io_uring, one system call for many sends, where the kernel allows it (otherwise, or when false: one send() per member).") { $0.ioUring = $1 },
         number("RATE_LIMIT", 20, "Chat messages (ops) per second per connection; over it: rate_limited errors, then a close for flooding. 0 = no limit.") { $0.rateLimit = $1 },
         int("RATE_BURST", 40, 1...1_000_000, "Messages a connection may send in a burst above RATE_LIMIT.") { $0.rateBurst = $1 },
@@ -113,6 +118,11 @@ public enum ConfigKeys {
         ConfigKey(name: "ALLOWED_ORIGINS", defaultValue: "", help: "Comma-separated browser origins allowed to connect (https://chat.example.com, https://*.example.com); empty = any.", isBool: false) { config, value in
             guard let policy = OriginPolicy(value) else { return "must be a comma-separated list of http(s)://host[:port] origins, *.domain wildcards or *" }
             config.allowedOrigins = policy
+            return nil
+        },
+        ConfigKey(name: "TRUSTED_PROXIES", defaultValue: "", help: "Comma-separated addresses or CIDR ranges of reverse proxies (10.0.0.0/8, ::1) whose X-Forwarded-For names the client, for the limits per client address; empty = none (the TCP peer is the client).", isBool: false) { config, value in
+            guard let policy = ProxyPolicy(value) else { return "must be a comma-separated list of IP addresses or CIDR ranges" }
+            config.trustedProxies = policy
             return nil
         },
         seconds("PING_INTERVAL", 30, "Seconds of silence after which the server pings a client; 0 = never.", allowZero: true) { $0.pingIntervalMillis = $1 },

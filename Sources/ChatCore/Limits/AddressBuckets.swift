@@ -35,7 +35,7 @@ public struct AddressBuckets: Sendable {
 
     /// The address an allowance is counted for: IPv4 as is, IPv6 by its first four
     /// groups (the /64).
-    static func key(_ address: String) -> String {
+    public static func key(_ address: String) -> String {
         guard address.contains(":") else { return address }
         if address.contains("."), let v4 = address.split(separator: ":").last { return String(v4) }  // ::ffff:1.2.3.4
         var groups = address.split(separator: ":", omittingEmptySubsequences: false)

@@ -32,6 +32,9 @@ final class ChannelHub {
     static let passwordChecksPerConnection = 4
     /// Numbers joins, for unique member-hash fields.
     private var nextJoin: UInt64 = 0
+    /// Protected channels whose password this instance wrote back after Redis lost it
+    /// (/healthz, /metrics).
+    private(set) var passwordsRestored = 0
     /// History reads running in Redis, bounded per process and per client.
     let historyReads: HistoryReads
     private var replaysDue = false
@@ -207,7 +210,7 @@ final class ChannelHub {
         // history API), so that a channel of big messages can neither get every joiner
         // cut off as too slow nor make Redis build replies larger than that.
         request.replayBudget = worker.config.outputBufferLimit / 2
-        request.passwordFailures = channel.keys.passwordFailures(conn.peerAddress)
+        request.passwordFailures = channel.keys.passwordFailures(conn.clientAddress)
         request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
         store.join(channel.keys, request,
@@ -291,7 +294,7 @@ final class ChannelHub {
                 self.proceed(m)
             case .verified(false):
                 self.worker.logger.limited("wrong_password", .info, "wrong channel password", [("channel", channel.name), ("nickname", m.connection.nickname)])
-                self.store.countWrongPassword(channel.keys.passwordFailures(m.connection.peerAddress))
+                self.store.countWrongPassword(channel.keys.passwordFailures(m.connection.clientAddress))
                 self.refuseJoin(m, .wrongPassword, "wrong password for channel \(channel.name)")
             case .hashed(let hash?):
                 m.newPassword = hash
@@ -349,6 +352,11 @@ final class ChannelHub {
             authorize(m, .hash(password))
         case .success(.joined(let joined)):
             let appended = joined.appended
+            // Remembered, so that the channel stays protected if Redis loses its settings.
+            if joined.protected {
+                let hash = m.verifiedHash.isEmpty ? m.newPassword : m.verifiedHash
+                if hash.count > 1 { channel.passwordHash = hash }
+            }
             worker.logger.debug("joined", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
                                            ("count", String(appended.count ?? 0))])
             if m.state == .cancelled {
@@ -590,7 +598,12 @@ final class ChannelHub {
         for channel in channels.values {
             let present = channel.members.map { ($0.entry, $0.folded) }
                 + channel.activating.elements.map { ($0.member.entry, $0.member.folded) }
-            store.restoreMembers(channel.keys, channel: channel.name, present.map { (entry: $0.0, folded: $0.1) }, instance: worker.redisID)
+            store.restoreMembers(channel.keys, channel: channel.name, passwordHash: channel.passwordHash, present.map { (entry: $0.0, folded: $0.1) },
+                                 instance: worker.redisID) { [unowned self] in
+                self.passwordsRestored += 1
+                self.worker.logger.warn("channel password restored: redis had lost the settings of a protected channel; it stays protected",
+                                        [("channel", channel.name)])
+            }
         }
     }
 

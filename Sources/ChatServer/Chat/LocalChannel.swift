@@ -95,6 +95,9 @@ final class LocalChannel {
     /// commands: then `heldForRedis`).
     var waiting: [Membership] = []
     var heldForRedis = false
+    /// The password hash members joined with, when the channel is protected: written
+    /// back if Redis loses the channel's settings (fail closed).
+    var passwordHash = ""
     /// Join scripts sent and not yet answered.
     var joinsInFlight = 0
     /// Joins whose password is being checked off the loop.

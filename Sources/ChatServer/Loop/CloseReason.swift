@@ -12,6 +12,9 @@ enum CloseReason: String, CaseIterable {
     /// Refused after the upgrade: bad nickname or channel, or Redis unavailable.
     case refused
     case handshakeTimeout = "handshake_timeout"
+    /// Still in its HTTP phase when the process reached its socket limit: the oldest
+    /// such connection makes room for a new one.
+    case evicted
     case pongTimeout = "pong_timeout"
     case slowConsumer = "slow_consumer"
     case flooding

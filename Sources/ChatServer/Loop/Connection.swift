@@ -44,7 +44,26 @@ final class Connection {
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
     private let output: OpaquePointer
-    private(set) var phase: Phase = .http
+    private(set) var phase: Phase = .http {
+        didSet {
+            // Per-address accounting follows the phase: see AddressLimits.
+            if oldValue == .http, phase != .http, countedHandshake {
+                countedHandshake = false
+                worker.addressLimits.handshakeDone(AddressBuckets.key(peerAddress))
+            }
+            if oldValue == .open, phase != .open, countedWebSocket {
+                countedWebSocket = false
+                worker.addressLimits.webSocketClosed(AddressBuckets.key(clientAddress))
+            }
+        }
+    }
+    /// The TCP peer's address, and the client's (the same, or the one a trusted proxy
+    /// forwards): limits per address count the client's.
+    let peerAddress: String
+    var clientAddress: String
+    /// Counted in `Worker.addressLimits` (handshake, WebSocket).
+    var countedHandshake = false
+    var countedWebSocket = false
     private var http: HTTPRequestParser?
     /// A request whose body is still arriving (the HTTP API's POST/PUT), and the body so far.
     private var awaitingBody: (request: HTTPRequest, length: Int, body: [UInt8])?
@@ -96,7 +115,9 @@ final class Connection {
     /// during the linger: fewer at the next look means the peer is still reading.
     private var lingerKernelQueue: Int32 = 0
 
-    init(id: UInt64, fd: Int32, worker: Worker, handshakeDeadline: UInt64) {
+    init(id: UInt64, fd: Int32, peerAddress: String, worker: Worker, handshakeDeadline: UInt64) {
+        self.peerAddress = peerAddress
+        self.clientAddress = peerAddress
         self.id = id
         self.fd = fd
         self.worker = worker
@@ -125,8 +146,6 @@ final class Connection {
     }
 
     var isOpenChat: Bool { phase == .open && endpoint.isChat }
-    /// The client's IP address (password attempts are counted per address).
-    var peerAddress: String { Platform.peerAddress(fd) ?? "?" }
     var pendingOutput: Int { evbuffer_get_length(output) }
 
     // MARK: Reading

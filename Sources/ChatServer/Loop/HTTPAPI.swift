@@ -10,7 +10,7 @@ extension Worker {
     func api(_ conn: Connection, _ request: HTTPRequest, body: [UInt8]) {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
         let method = request.method
-        if config.apiRateLimit > 0, !hasAPIKey(request), !apiBuckets.take(conn.peerAddress, now: Platform.monotonicMillis()) {
+        if config.apiRateLimit > 0, !hasAPIKey(request), !apiBuckets.take(conn.clientAddress, now: Platform.monotonicMillis()) {
             return apiError(conn, 429, "rate_limited", "too many API requests from your address: at most \(config.apiRateLimit) a second",
                             headers: [("Retry-After", "1")])
         }
@@ -107,32 +107,46 @@ extension Worker {
 
     // MARK: Reads
 
-    /// `GET /api/channels?limit=N`: channels with members, largest first.
+    /// `GET /api/channels?limit=N`: channels with members, largest first; protected
+    /// ones only for a caller with the API key.
     private func listChannels(_ conn: Connection, _ request: HTTPRequest) {
         guard let limit = limit(request, default: 100, max: 10_000) else {
             return apiError(conn, 400, "bad_request", "limit must be from 1 to 10000")
         }
         let g = hub.store.global
-        var total = 0
-        hub.store.command([Array("ZCARD".utf8), g.channels]) { result in
-            if case .success(let r) = result { total = Int(r.integer) }
-        }
-        hub.store.command([Array("ZREVRANGE".utf8), g.channels, Array("0".utf8), Array(String(limit - 1).utf8), Array("WITHSCORES".utf8)]) { [unowned self] result in
-            guard case .success(let reply) = result else { return self.unavailable(conn) }
-            var list: [UInt8] = [UInt8(ascii: "[")]
-            var k = 0
-            while k + 1 < reply.count {
-                if k > 0 { list.append(UInt8(ascii: ",")) }
-                JSONWriter.object(&list) { o in
-                    o.field("name", reply[k].text)
-                    o.field("count", Int(reply[k + 1].text) ?? 0)
-                }
-                k += 2
+        let directories = hasAPIKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
+        var total = 0, listed: [(name: String, count: Int)] = [], answered = 0, failed = false
+        for directory in directories {
+            hub.store.command([Array("ZCARD".utf8), directory]) { result in
+                if case .success(let r) = result { total += Int(r.integer) }
             }
-            list.append(UInt8(ascii: "]"))
-            self.apiJSON(conn) { o in
-                o.rawField("channels", list)
-                o.field("total", total)
+            hub.store.command([Array("ZREVRANGE".utf8), directory, Array("0".utf8), Array(String(limit - 1).utf8), Array("WITHSCORES".utf8)]) {
+                [unowned self] result in
+                answered += 1
+                if case .success(let reply) = result {
+                    var k = 0
+                    while k + 1 < reply.count {
+                        listed.append((reply[k].text, Int(reply[k + 1].text) ?? 0))
+                        k += 2
+                    }
+                } else {
+                    failed = true
+                }
+                guard answered == directories.count else { return }
+                if failed { return self.unavailable(conn) }
+                var list: [UInt8] = [UInt8(ascii: "[")]
+                for (k, c) in listed.sorted(by: { $0.count > $1.count }).prefix(limit).enumerated() {
+                    if k > 0 { list.append(UInt8(ascii: ",")) }
+                    JSONWriter.object(&list) { o in
+                        o.field("name", c.name)
+                        o.field("count", c.count)
+                    }
+                }
+                list.append(UInt8(ascii: "]"))
+                self.apiJSON(conn) { o in
+                    o.rawField("channels", list)
+                    o.field("total", total)
+                }
             }
         }
     }
@@ -169,7 +183,7 @@ extension Worker {
             || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
             return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
         }
-        let keyed = hasAPIKey(request), address = conn.peerAddress
+        let keyed = hasAPIKey(request), address = conn.clientAddress
         switch hub.historyReads.admitRequest(from: address) {
         case .busy?:
             return apiError(conn, 503, "busy", "too many history reads at once, try again shortly", headers: [("Retry-After", "1")])
@@ -288,15 +302,17 @@ extension Worker {
         }
         switch fields["password"] {
         case .null?:
-            hub.store.command([Array("HDEL".utf8), keys.meta, Array("pw".utf8)]) { [unowned self] result in
-                if case .success = result { done(false) } else { self.unavailable(conn) }
+            hub.store.command([Array("HDEL".utf8), keys.meta, Array("pw".utf8)]) { _ in }
+            hub.store.listInDirectory(name, protected: false) { [unowned self] ok in
+                if ok { done(false) } else { self.unavailable(conn) }
             }
         case .string(let password)? where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength
                                             && !password.utf8.contains(0):
             let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
                 guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
-                self.hub.store.command([Array("HSET".utf8), keys.meta, Array("pw".utf8), Array(hash.utf8)]) { [unowned self] result in
-                    if case .success = result { done(true) } else { self.unavailable(conn) }
+                self.hub.store.command([Array("HSET".utf8), keys.meta, Array("pw".utf8), Array(hash.utf8)]) { _ in }
+                self.hub.store.listInDirectory(name, protected: true) { [unowned self] ok in
+                    if ok { done(true) } else { self.unavailable(conn) }
                 }
             }
             if !accepted { unavailable(conn) }

@@ -82,12 +82,13 @@ final class Listener {
                 let e = errno
                 if e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED { return }
                 if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
-                    logger.error("accept paused: out of descriptors or memory", [("error", Platform.errorText(e))])
+                    // Clients can provoke this at will (connect until the limit): limited like their other lines.
+                    logger.limited("accept_paused", .error, "accept paused: out of descriptors or memory", [("error", Platform.errorText(e))])
                     if let event { event_del(event) }
                     resumeTimer?.schedule(milliseconds: 100)
                     return
                 }
-                logger.warn("accept failed", [("error", Platform.errorText(e))])
+                logger.limited("accept_failed", .warn, "accept failed", [("error", Platform.errorText(e))])
                 return
             }
             let flags = fcntl(client, F_GETFL)

@@ -9,6 +9,8 @@ extension Worker {
         w.gauge("chat_websocket_connections", "WebSocket connections open now.", Double(openWebSockets))
         w.gauge("chat_connection_limit", "Open WebSocket connections allowed (MAX_CONNECTIONS).", Double(connectionLimit))
         w.counter("chat_connections_opened_total", "TCP connections accepted.", stats.connectionsOpened)
+        w.counter("chat_connections_refused_total", "Sockets closed at accept: the socket limit with no connection in its HTTP phase to make room, or MAX_HANDSHAKES_PER_ADDRESS.",
+                  stats.acceptsRefused)
         w.counters("chat_connections_closed_total", "Connections closed, by reason.", label: "reason",
                    CloseReason.allCases.map { ($0.rawValue, stats.closes[$0] ?? 0) })
         w.counter("chat_websocket_upgrades_total", "WebSocket handshakes completed.", stats.upgrades)
@@ -37,6 +39,8 @@ extension Worker {
                   commands.congestions)
         w.gauge("chat_history_reads", "History reads running in Redis (joins with a replay, HTTP history requests); HISTORY_READS at most.",
                 Double(hub.historyReads.running))
+        w.counter("chat_passwords_restored_total", "Protected channels whose password this instance wrote back after Redis lost their settings.",
+                  UInt64(hub.passwordsRestored))
         w.gauge("chat_leaves_waiting", "Leaves waiting for Redis to take them (never dropped).", Double(hub.leaves.count))
         w.counter("chat_dead_instance_members_removed_total", "Members of crashed instances removed by this instance.", registry.reapedMembers)
         w.gauge("chat_password_jobs", "Channel password hashes and checks waiting or running.", Double(hasher.pending))

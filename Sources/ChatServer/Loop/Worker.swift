@@ -7,6 +7,8 @@ import EventIO
 /// Counters of one worker, exported on /metrics (see `Metrics.swift`).
 struct WorkerStats {
     var connectionsOpened: UInt64 = 0
+    /// Sockets closed at accept (socket limit, too many handshakes from one address).
+    var acceptsRefused: UInt64 = 0
     var closes: [CloseReason: UInt64] = [:]
     var upgrades: UInt64 = 0
     var upgradesRefused: UInt64 = 0
@@ -67,6 +69,15 @@ final class Worker {
     /// MAX_CONNECTIONS, or the descriptor limit minus a reserve when it is 0.
     let connectionLimit: Int
     private var dirty: [Connection] = []
+    /// Connections per client address (MAX_HANDSHAKES_PER_ADDRESS, MAX_CONNECTIONS_PER_ADDRESS).
+    var addressLimits: AddressLimits
+    /// Connections in accept order, for finding the oldest still in its HTTP phase
+    /// (pruned from the front as they upgrade or close).
+    private var handshaking = FrontQueue<Connection>()
+    /// Sockets beyond MAX_CONNECTIONS kept for connections in their HTTP phase (and
+    /// those closing), so that /healthz and new clients get in when WebSockets fill
+    /// the limit; within the descriptor reserve.
+    let socketHeadroom: Int
     /// Chat connections not read while the Redis command link is congested.
     private var held: [Connection] = []
     private var relieved = false
@@ -104,6 +115,8 @@ final class Worker {
         passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
         apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
         connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
+        socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
+        addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
         // Loading the script on every (re)connect means EVALSHA finds it even after Redis
         // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
@@ -204,11 +217,42 @@ final class Worker {
 
     // MARK: Connections
 
+    /// Every accepted socket counts: past MAX_CONNECTIONS plus the headroom, the
+    /// oldest connection still in its HTTP phase makes room (an idle one holds a slot
+    /// for at most HANDSHAKE_TIMEOUT anyway), and with none the new socket is closed.
+    /// One address holds at most MAX_HANDSHAKES_PER_ADDRESS of those.
     private func accept(_ fd: Int32) {
-        let conn = Connection(id: nextConnectionID, fd: fd, worker: self, handshakeDeadline: Platform.monotonicMillis() + UInt64(config.handshakeTimeoutMillis))
+        let peer = Platform.peerAddress(fd) ?? "?"
+        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
+        if connections.count - doomed.count >= connectionLimit + socketHeadroom {
+            var evicted = false
+            while !evicted, let oldest = handshaking.popFirst() {
+                guard oldest.phase == .http else { continue }
+                oldest.abort(.evicted, "evicted: the process is at its socket limit")
+                evicted = true
+            }
+            if !evicted {
+                stats.acceptsRefused += 1
+                logger.limited("socket_limit", .warn, "connection refused: socket limit reached", [("limit", String(connectionLimit + socketHeadroom))])
+                Glibc.close(fd)
+                return
+            }
+        }
+        let proxy = config.trustedProxies.trusts(peer)
+        if !proxy, !addressLimits.admitHandshake(AddressBuckets.key(peer)) {
+            stats.acceptsRefused += 1
+            logger.limited("address_handshakes", .info, "connection refused: too many connections in their HTTP phase from one address",
+                           [("address", peer), ("limit", String(config.maxHandshakesPerAddress))])
+            Glibc.close(fd)
+            return
+        }
+        let conn = Connection(id: nextConnectionID, fd: fd, peerAddress: peer, worker: self,
+                              handshakeDeadline: Platform.monotonicMillis() + UInt64(config.handshakeTimeoutMillis))
+        conn.countedHandshake = !proxy
         nextConnectionID += 1
         conn.tableIndex = connections.count
         connections.append(conn)
+        handshaking.append(conn)
         stats.connectionsOpened += 1
     }
 
@@ -303,12 +347,15 @@ final class Worker {
     /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
     /// client address, so reconnecting does not reset it).
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
-        passwordBuckets.take(conn.peerAddress, now: Platform.monotonicMillis())
+        passwordBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
     }
 
     // MARK: HTTP routing
 
     func route(_ conn: Connection, _ request: HTTPRequest, body: [UInt8] = []) {
+        if !config.trustedProxies.isEmpty {
+            conn.clientAddress = config.trustedProxies.clientAddress(peer: conn.peerAddress, forwardedFor: request.headerValues("x-forwarded-for"))
+        }
         if request.path.hasPrefix("/api/") { return api(conn, request, body: body) }
         switch request.path {
         case "/ws":
@@ -345,7 +392,7 @@ final class Worker {
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
             let ready = isRedisReady && !isShuttingDown
-            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count)}\n".utf8)
+            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count),\"passwords_restored\":\(hub.passwordsRestored)}\n".utf8)
             conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: request.method == "HEAD"))
         case "/" where site.assets["/"] == nil:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
@@ -385,6 +432,13 @@ final class Worker {
                 return (String(parts[0]), String(parts[1].dropFirst()))
             }))
         case .accept(let accept):
+            guard addressLimits.admitWebSocket(AddressBuckets.key(conn.clientAddress)) else {
+                stats.upgradesRefused += 1
+                logger.limited("address_limit", .info, "upgrade refused: too many connections from one address",
+                               [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
+                return conn.respond(HTTPResponse.error(HTTPError(429, "too many connections from your address"), headers: [("Retry-After", "5")]))
+            }
+            conn.countedWebSocket = true
             conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
             logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
             opened(conn)

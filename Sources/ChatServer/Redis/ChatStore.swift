@@ -42,14 +42,17 @@ struct ChannelKeys {
 /// Keys that are not a channel's: the channel directory and this instance's own.
 struct GlobalKeys {
     let prefix: String
-    /// Sorted set: channel name → member count, for every channel with members.
+    /// Sorted set: channel name → member count, for every public channel with members.
     let channels: [UInt8]
+    /// The same for protected channels (listed with the API key only).
+    let protectedChannels: [UInt8]
     /// Set of the ids of instances that registered (live or not yet cleaned up).
     let instances: [UInt8]
 
     init(prefix: String) {
         self.prefix = prefix
         channels = Array("\(prefix):channels".utf8)
+        protectedChannels = Array("\(prefix):channels:protected".utf8)
         instances = Array("\(prefix):instances".utf8)
     }
 
@@ -103,10 +106,11 @@ struct MemberEntry {
 /// atomic step, so the replay ends exactly where the live events begin.
 final class ChatStore {
     /// KEYS: 1 stream, 2 member hash, 3 presence hash; for j/l/r also 4 nickname index,
-    /// 5 meta hash, 6 channel directory, 7 the instance's membership set; for l when it
-    /// removes a dead instance's member, 8 that instance's liveness key (if it exists
-    /// again, the instance came back: nothing is removed, and the reply is an error);
-    /// for j, 8 the joiner's address's wrong-password counter for the channel.
+    /// 5 meta hash, 6 channel directory, 7 the instance's membership set, 8 the
+    /// directory of protected channels; for l when it removes a dead instance's member,
+    /// 9 that instance's liveness key (if it exists again, the instance came back:
+    /// nothing is removed, and the reply is an error); for j, 9 the joiner's address's
+    /// wrong-password counter for the channel.
     /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
     /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
     /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
@@ -116,8 +120,9 @@ final class ChatStore {
     /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
     /// list limit, 18 wrong passwords allowed a minute, 19 the replay's byte budget
-    /// (see `HistoryScript`). r: 6 channel name, then field,
-    /// nickname, nickname keys, entry per member.
+    /// (see `HistoryScript`). r: 6 channel name, 7 the password hash this instance
+    /// knows the channel by ('' = none), then field, nickname, nickname keys, entry per
+    /// member.
     ///
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
     /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
@@ -149,14 +154,17 @@ final class ChatStore {
           return t
         end
         local function count(channel)
-          local c = redis.call('HLEN', KEYS[2])
-          if c == 0 then redis.call('ZREM', KEYS[6], channel) else redis.call('ZADD', KEYS[6], c, channel) end
+          -- The directory lists a protected channel apart (shown with the API key only).
+          local c, listed, other = redis.call('HLEN', KEYS[2]), KEYS[6], KEYS[8]
+          if redis.call('HEXISTS', KEYS[5], 'pw') == 1 then listed, other = KEYS[8], KEYS[6] end
+          redis.call('ZREM', other, channel)
+          if c == 0 then redis.call('ZREM', listed, channel) else redis.call('ZADD', listed, c, channel) end
           return c
         end
         if mode == 'j' then
           local pw = redis.call('HGET', KEYS[5], 'pw') or ''
           if pw ~= ARGV[12] then
-            if pw ~= '' and tonumber(redis.call('GET', KEYS[8]) or '0') >= tonumber(ARGV[18]) then return {'!limited'} end
+            if pw ~= '' and tonumber(redis.call('GET', KEYS[9]) or '0') >= tonumber(ARGV[18]) then return {'!limited'} end
             return {'!pw', pw}
           end
           local nicks = split(ARGV[9])
@@ -183,7 +191,7 @@ final class ChatStore {
           n = count(ARGV[11])
           quiet = n > tonumber(ARGV[8])
         elseif mode == 'l' then
-          if KEYS[8] and redis.call('EXISTS', KEYS[8]) == 1 then return redis.error_reply('ALIVE instance came back') end
+          if KEYS[9] and redis.call('EXISTS', KEYS[9]) == 1 then return redis.error_reply('ALIVE instance came back') end
           redis.call('SREM', KEYS[7], ARGV[10])
           local removed = redis.call('HDEL', KEYS[2], ARGV[6])
           for _, key in ipairs(split(ARGV[9])) do
@@ -193,7 +201,14 @@ final class ChatStore {
           if removed == 0 then return {false, n} end
           quiet = n >= tonumber(ARGV[8])
         elseif mode == 'r' then
-          for i = 7, #ARGV, 4 do
+          -- Fail closed: a channel this instance knows as protected whose settings Redis
+          -- lost (a restart without persistence) gets its password back.
+          local restored = 0
+          if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
+            redis.call('HSET', KEYS[5], 'pw', ARGV[7])
+            restored = 1
+          end
+          for i = 8, #ARGV, 4 do
             redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
             for _, key in ipairs(split(ARGV[i + 2])) do
               local holder = redis.call('HGET', KEYS[4], key)
@@ -201,7 +216,7 @@ final class ChatStore {
             end
             redis.call('SADD', KEYS[7], ARGV[i + 3])
           end
-          return {false, count(ARGV[6])}
+          return {false, count(ARGV[6]), restored}
         elseif mode == 'c' then
           if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
           local t = redis.call('TIME')
@@ -410,14 +425,20 @@ final class ChatStore {
     }
 
     /// Writes members back (no notices): after a reconnect, in case Redis lost them.
-    func restoreMembers(_ keys: ChannelKeys, channel: String, _ members: [(entry: MemberEntry, folded: String)], instance: String) {
+    /// A channel this instance knows as protected (`passwordHash`) gets its password
+    /// back if Redis lost the channel's settings: `restoredPassword` is then called.
+    func restoreMembers(_ keys: ChannelKeys, channel: String, passwordHash: String, _ members: [(entry: MemberEntry, folded: String)],
+                        instance: String, restoredPassword: @escaping () -> Void) {
         guard link.isReady, !members.isEmpty else { return }
         begin(keys, mode: "r", body: [], presenceKeys: true, instance: instance)
         args.add(channel)
+        args.add(passwordHash)
         for m in members {
             args.add(m.entry.field); args.add(m.entry.nickname); args.add(m.folded); args.add(m.entry.encoded)
         }
-        send(args) { _ in }
+        send(args) { result in
+            if case .success(let reply) = result, reply.count > 2, reply[2].integer == 1 { restoredPassword() }
+        }
     }
 
     /// Publishes the channel's member count if a quiet join or leave changed it since
@@ -449,6 +470,24 @@ final class ChatStore {
         for w in words { call.add(w) }
         send(call, script: nil, done)
     }
+
+    /// Moves a channel to the public or the protected directory (its password was
+    /// set or removed). `done(false)`: Redis did not take it.
+    func listInDirectory(_ channel: String, protected: Bool, _ done: @escaping (Bool) -> Void) {
+        let (from, to) = protected ? (global.channels, global.protectedChannels) : (global.protectedChannels, global.channels)
+        command([Array("EVAL".utf8), Array(Self.moveScript.utf8), Array("2".utf8), from, to, Array(channel.utf8)]) { result in
+            if case .success = result { done(true) } else { done(false) }
+        }
+    }
+
+    static let moveScript = """
+        local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        if score then
+          redis.call('ZREM', KEYS[1], ARGV[1])
+          redis.call('ZADD', KEYS[2], score, ARGV[1])
+        end
+        return 0
+        """
 
     struct ChannelInfo {
         var protected: Bool
@@ -516,7 +555,7 @@ final class ChatStore {
         args.reset()
         args.add("EVALSHA")
         args.add(Self.script.sha)
-        args.add(presenceKeys ? (extraKey == nil ? 7 : 8) : 3)
+        args.add(presenceKeys ? (extraKey == nil ? 8 : 9) : 3)
         args.add(keys.stream)
         args.add(keys.members)
         args.add(keys.presence)
@@ -525,6 +564,7 @@ final class ChatStore {
             args.add(keys.meta)
             args.add(global.channels)
             args.add(global.memberships(instance ?? self.instance))
+            args.add(global.protectedChannels)
             if let extraKey { args.add(extraKey) }
         }
         args.add(mode)
