@@ -155,7 +155,7 @@ func fuzzProtocol(_ data: [UInt8]) {
             check(!(options.since != nil && options.history != nil), "accepted since with history")
             if let since = options.since { check(StreamID(since)?.description == since, "since not normalized") }
             if let p = options.password { check(!p.isEmpty && p.unicodeScalars.count <= JoinOptions.maxPasswordLength, "accepted a bad password") }
-        case .leave(let c), .presence(let c):
+        case .leave(let c), .presence(let c, _):
             check((try? Names.channel(c).get()) == c, "accepted an invalid channel")
         case .send(let c, let text):
             if let c { check((try? Names.channel(c).get()) == c, "accepted an invalid channel") } else { check(seed != nil, "seed send without a seed channel") }

@@ -353,9 +353,15 @@ def test_wrong_passwords_are_counted_across_instances(redis):
             codes = [await guess(a, 0, "guess0"), await guess(a, 1, "guess1"), await guess(b, 2, "guess2")]
             assert codes == ["wrong_password"] * 3
             # b has checked one password of its three a minute, but the channel has had
-            # three wrong ones from this address: no more checks, not even of the right one.
+            # three wrong ones from this address: the next check waits (a backoff from
+            # the last wrong one), for the right password too — and then it is checked.
             assert await guess(b, 3, "guess3") == "rate_limited"
             assert await guess(b, 4, "right") == "rate_limited"
+            deadline = asyncio.get_running_loop().time() + 60
+            while (code := await guess(b, 5, "right")) == "rate_limited":
+                assert asyncio.get_running_loop().time() < deadline, "the right password never got through"
+                await asyncio.sleep(0.2)
+            assert code == "joined"
 
         run(body())
     finally:

@@ -485,3 +485,135 @@ def test_a_trusted_proxy_s_clients_are_counted_by_their_forwarded_address(redis)
     finally:
         server.stop()
         untrusted.stop()
+
+
+def test_abandoned_channels_expire_from_redis():
+    """Every key of a channel nobody is in expires CHANNEL_TTL after its last event
+    (a protected channel's settings after PROTECTED_CHANNEL_TTL); members and activity
+    keep them. One client inside its limits could otherwise grow Redis by gigabytes a
+    day with channels it joins once."""
+    from harness import wait_until
+    redis = RedisServer()
+    server = ChatServer(redis, "ttl", env={"CHANNEL_TTL": "3", "PROTECTED_CHANNEL_TTL": "600", "API_KEY": API_KEY})
+    channel, secret = unique("gone"), unique("kept")
+
+    def keys(name):
+        return [k for k in redis.cli("KEYS", f"chat:{{{name}}}:*").split("\n") if k]
+
+    def ttl(key):
+        return int(redis.cli("PTTL", key))
+
+    async def body():
+        c = await Client.connect(f"{server.url}/ws?nickname=visitor")
+        await c.expect("welcome")
+        await c.join(channel)
+        await c.send({"op": "send", "channel": channel, "message": "hello"})
+        await c.expect("message", message="hello")
+        assert all(ttl(k) == -1 for k in keys(channel))  # members keep everything
+        await c.join(secret, password="pw")
+        await c.send({"op": "leave", "channel": secret})
+        await c.expect("left", channel=secret)
+        await c.send({"op": "leave", "channel": channel})
+        await c.expect("left", channel=channel)
+        stream = f"chat:{{{channel}}}:stream"
+        assert 0 < ttl(stream) <= 3_000 and all(ttl(k) > 0 for k in keys(channel))
+        assert ttl(f"chat:{{{secret}}}:meta") > 500_000  # the password stays longer
+        # A message to the empty channel (the API) refreshes its lifetime.
+        assert http(server, "POST", "/api/publish", {"channel": channel, "message": "still there?"}, key=API_KEY)[0] == 200
+        assert ttl(stream) > 0
+        wait_until(lambda: keys(channel) == [], timeout=30, what="the abandoned channel's keys expired")
+        assert keys(secret) == [f"chat:{{{secret}}}:meta"]
+        # Joining again makes it a channel like new, kept while anyone is in it.
+        await c.join(channel)
+        assert keys(channel) and all(ttl(k) == -1 for k in keys(channel))
+        await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def test_member_lists_are_paged_never_read_whole(instances, redis):
+    """GET /api/channels/NAME/members and the presence op read one page (HSCAN) of
+    members, sorted within the page, with a cursor for the next: a channel of
+    thousands costs each answer one page, not the whole list (nor its sort)."""
+    a, _ = instances
+    channel = unique("crowd")
+    key = f"chat:{{{channel}}}:members"
+    names = [f"user{k:04d}" for k in range(600)]
+    args = []
+    for k, n in enumerate(names):
+        args += [f"ghost:{k}:1", n]
+    redis.cli("HSET", key, *args)
+    try:
+        got, cursor, pages = [], "0", 0
+        while True:
+            status, r = http(a, "GET", f"/api/channels/{channel}/members?limit=100&cursor={cursor}")
+            assert status == 200 and r["count"] == 600
+            page = r["members"]
+            assert 0 < len(page) <= 200 and page == sorted(page, key=str.lower)  # about the limit (HSCAN's count is a hint)
+            got += page
+            pages += 1
+            if "cursor" not in r:
+                break
+            cursor = r["cursor"]
+        assert set(got) == set(names) and pages >= 3  # HSCAN may repeat a name while the hash grows, never loses one
+        assert http(a, "GET", f"/api/channels/{channel}/members?cursor=x1")[0] == 400
+
+        async def body():
+            c = await Client.connect(f"{a.url}/ws?nickname=counter")
+            await c.expect("welcome")
+            await c.send({"op": "presence", "channel": channel, "ref": 1})
+            p = await c.expect("presence", ref=1)
+            assert p["count"] == 600 and p["truncated"] == ("cursor" in p) and 0 < len(p["members"]) <= 1000
+            seen = set(p["members"])
+            while "cursor" in p:
+                await c.send({"op": "presence", "channel": channel, "cursor": p["cursor"], "ref": 2})
+                p = await c.expect("presence", ref=2)
+                seen |= set(p["members"])
+            assert seen == set(names)
+            await c.send({"op": "presence", "channel": channel, "cursor": "abc", "ref": 3})
+            assert (await c.expect("error", ref=3))["code"] == "bad_request"
+            await c.close()
+
+        run(body())
+    finally:
+        redis.cli("DEL", key)
+
+
+def test_join_and_leave_churn_does_not_push_messages_out_of_history(redis):
+    """A member joining and leaving again and again, within its rate limit, writes
+    notices; only a few are stored after each message (the rest go out live), so a
+    message stays in history until HISTORY_SIZE newer messages came."""
+    server = ChatServer(redis, "churn", env={"HISTORY_SIZE": "10", "RATE_LIMIT": "0"})
+    channel = unique("churned")
+
+    async def body():
+        watcher = await Client.connect(f"{server.url}/ws?nickname=watcher")
+        await watcher.expect("welcome")
+        await watcher.join(channel)
+        await watcher.send({"op": "send", "channel": channel, "message": "the only message"})
+        await watcher.expect("message", message="the only message")
+        churner = await Client.connect(f"{server.url}/ws?nickname=churner")
+        await churner.expect("welcome")
+        for _ in range(150):  # 300 notices, far past HISTORY_SIZE
+            await churner.join(channel)
+            await churner.send({"op": "leave", "channel": channel})
+            await churner.expect("left", channel=channel)
+        notices = 0
+        while notices < 300:  # every notice still went out live
+            e = await watcher.recv_until(lambda e: e.get("type") == "system" and e.get("nickname") == "churner")
+            notices += 1
+        status, h = http(server, "GET", f"/api/channels/{channel}/history?limit=1000")
+        assert status == 200 and any(e.get("message") == "the only message" for e in h["messages"])
+        stored = [e for e in h["messages"] if e.get("type") == "system"]
+        assert len(stored) <= 5, len(stored)  # the watcher's own join, and 4 after the message
+        for c in (watcher, churner):
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()

@@ -51,7 +51,8 @@ public struct JoinOptions: Equatable, Sendable {
 public enum ClientOp: Equatable, Sendable {
     case join(channel: String, options: JoinOptions = JoinOptions())
     /// Who is in a channel.
-    case presence(channel: String)
+    /// `cursor`: where a page of members starts (from the previous `presence` reply).
+    case presence(channel: String, cursor: String? = nil)
     case leave(channel: String)
     /// `channel` is nil for the seed endpoint's `{"message": ...}`: the connection's channel.
     case send(channel: String?, text: String)
@@ -69,7 +70,7 @@ extension ClientOp {
     /// The channel the op names, if any.
     public var channel: String? {
         switch self {
-        case .join(let channel, _), .presence(let channel), .leave(let channel): return channel
+        case .join(let channel, _), .presence(let channel, _), .leave(let channel): return channel
         case .send(let channel, _): return channel
         case .broadcast, .ping: return nil
         }
@@ -157,7 +158,7 @@ public enum ClientProtocol {
             return .failure(ChatError(.badJSON, "malformed JSON: \(error.message) at byte \(error.offset)"))
         }
         var op: JSONValue?, channel: JSONValue?, message: JSONValue?, refValue: JSONValue?
-        var since: JSONValue?, history: JSONValue?, password: JSONValue?
+        var since: JSONValue?, history: JSONValue?, password: JSONValue?, cursor: JSONValue?
         for (key, value) in members {
             switch key {
             case "op": op = value
@@ -167,6 +168,7 @@ public enum ClientProtocol {
             case "since": since = value
             case "history": history = value
             case "password": password = value
+            case "cursor": cursor = value
             default: break  // unknown members are ignored, for forward compatibility
             }
         }
@@ -234,7 +236,14 @@ public enum ClientProtocol {
                 }
             }
         case "presence":
-            return requireChannel().map { ClientRequest(op: .presence(channel: $0), ref: ref) }
+            return requireChannel().flatMap { name in
+                switch cursor {
+                case nil, .null?: return .success(ClientRequest(op: .presence(channel: name), ref: ref))
+                case .string(let c)? where !c.isEmpty && c.utf8.count <= 20 && c.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }):
+                    return .success(ClientRequest(op: .presence(channel: name, cursor: c), ref: ref))
+                default: return fail(.badRequest, "\"cursor\" must be the cursor string of a previous presence reply", name)
+                }
+            }
         case "leave":
             return requireChannel().map { ClientRequest(op: .leave(channel: $0), ref: ref) }
         case "send":

@@ -76,12 +76,14 @@ public enum ServerEvents {
     }
 
     /// The answer to a `presence` op.
-    public static func presence(channel: String, count: Int, members: [String], ref: Ref?) -> [UInt8] {
+    /// `members`: one page (sorted); `cursor`: where the next page starts, if any.
+    public static func presence(channel: String, count: Int, members: [String], cursor: String? = nil, ref: Ref?) -> [UInt8] {
         event("presence") { o in
             o.field("channel", channel)
             o.field("count", count)
             o.rawField("members", stringArray(members))
-            o.field("truncated", members.count < count)
+            o.field("truncated", cursor != nil || members.count < count)
+            if let cursor { o.field("cursor", cursor) }
             ref?.write(to: &o)
         }
     }

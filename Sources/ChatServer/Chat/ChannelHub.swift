@@ -74,7 +74,7 @@ final class ChannelHub {
         }
         switch request.op {
         case .join(let channel, let options): join(conn, channel, options: options, ref: request.ref)
-        case .presence(let channel): presence(conn, channel, ref: request.ref)
+        case .presence(let channel, let cursor): presence(conn, channel, cursor: cursor, ref: request.ref)
         case .leave(let channel): leave(conn, channel, ref: request.ref)
         case .send(let channel, let text):
             guard let target = channel ?? conn.seedChannel else {
@@ -329,8 +329,8 @@ final class ChannelHub {
         switch result {
         case .success(.nicknameTaken):
             refuseJoin(m, .nicknameTaken, "nickname \"\(conn.nickname)\" is already in channel \(channel.name)")
-        case .success(.passwordLimited):
-            refuseJoin(m, .rateLimited, "too many wrong passwords for channel \(channel.name) from your address, wait a minute")
+        case .success(.passwordLimited(let wait)):
+            refuseJoin(m, .rateLimited, "too many wrong passwords for channel \(channel.name) from your address: try again in \((wait + 999) / 1_000) s")
         case .success(.verify(let hash)):
             guard m.attempts < 4 else { return refuseJoin(m, .unavailable, "the channel's password keeps changing, try again") }
             if hash.isEmpty {  // the password was removed since we checked it
@@ -434,8 +434,11 @@ final class ChannelHub {
 
     /// `presence` op: who is in a channel. A password-protected channel's members are
     /// shown to its members only.
-    func presence(_ conn: Connection, _ name: String, ref: Ref?) {
-        store.channelInfo(ChannelKeys(prefix: worker.config.redisPrefix, tag: name)) { [unowned self] result in
+    /// One page of MEMBER_LIST_LIMIT names at most (read with HSCAN, sorted within the
+    /// page: never the whole member list), and the cursor of the next.
+    func presence(_ conn: Connection, _ name: String, cursor: String?, ref: Ref?) {
+        let pageSize = max(worker.config.memberListLimit, 1)
+        store.memberPage(ChannelKeys(prefix: worker.config.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize) { [unowned self] result in
             guard conn.isOpenChat else { return }
             // A member is one whose join went through (not one still proving its password).
             let state = self.membership(conn, name)?.state
@@ -445,9 +448,9 @@ final class ChannelHub {
                 self.fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
             case .success(let info) where info.protected && !isMember:
                 self.fail(conn, .forbidden, "channel \(name) is password-protected: join it to see its members", channel: name, ref: ref)
-            case .success(let info):
-                let names = Names.sortedForDisplay(info.members).prefix(max(self.worker.config.memberListLimit, 1))
-                conn.sendEvent(ServerEvents.presence(channel: name, count: info.members.count, members: Array(names), ref: ref))
+            case .success(let page):
+                let names = page.trimmed(to: pageSize)
+                conn.sendEvent(ServerEvents.presence(channel: name, count: page.count, members: names, cursor: page.next, ref: ref))
             }
         }
     }

@@ -151,21 +151,31 @@ extension Worker {
         }
     }
 
-    /// `GET /api/channels/NAME/members`.
+    /// `GET /api/channels/NAME/members?limit=N&cursor=C`: one page of about N names
+    /// (read with HSCAN and sorted within the page: never the whole list), and the
+    /// cursor of the next page while there is one.
     private func members(_ conn: Connection, _ request: HTTPRequest, _ name: String) {
+        guard let limit = limit(request, default: 1_000, max: 1_000) else {
+            return apiError(conn, 400, "bad_request", "limit must be from 1 to 1000")
+        }
+        let cursor = request.queryValue("cursor") ?? "0"
+        guard !cursor.isEmpty, cursor.utf8.count <= 20, cursor.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            return apiError(conn, 400, "bad_request", "cursor must be the cursor of a previous answer")
+        }
         let keyed = hasAPIKey(request)
-        hub.store.channelInfo(ChannelKeys(prefix: config.redisPrefix, tag: name)) { [unowned self] result in
+        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: cursor, pageSize: limit) { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
-            case .success(let info) where info.protected && !keyed:
+            case .success(let page) where page.protected && !keyed:
                 self.apiError(conn, 403, "forbidden", "channel \(name) is password-protected: its members are shown with the API key only")
-            case .success(let info):
-                let names = Names.sortedForDisplay(info.members)
+            case .success(let page):
+                let names = page.trimmed(to: limit)
                 self.apiJSON(conn) { o in
                     o.field("channel", name)
-                    o.field("count", names.count)
+                    o.field("count", page.count)
                     o.rawField("members", ServerEvents.stringArray(names))
-                    o.field("protected", info.protected)
+                    o.field("protected", page.protected)
+                    if let next = page.next { o.field("cursor", next) }
                 }
             }
         }

@@ -126,6 +126,8 @@ final class Worker {
         let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
                               noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
         store.instance = redisID
+        store.channelTTLMillis = config.channelTTLMillis
+        store.protectedTTLMillis = config.protectedChannelTTLMillis
         hub = ChannelHub(worker: self, store: store, subscriber: subscriber, prefix: config.redisPrefix)
         registry = InstanceRegistry(hub: hub, store: store, id: redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
         hasher = PasswordHasher(loop: loop)

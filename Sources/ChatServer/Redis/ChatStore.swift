@@ -31,9 +31,10 @@ struct ChannelKeys {
 
     private let prefix: String, tag: String
 
-    /// Counter of wrong passwords for this channel from one client address (a minute's
-    /// window), shared by every instance: in the channel's slot like its other keys.
-    func passwordFailures(_ address: String) -> [UInt8] { Array("\(prefix):{\(tag)}:pwfail:\(address)".utf8) }
+    /// Hash of the wrong passwords for this channel from one client address (`n`, and
+    /// `at` the last one's time), shared by every instance: in the channel's slot like
+    /// its other keys.
+    func passwordFailures(_ address: String) -> [UInt8] { Array("\(prefix):{\(tag)}:pwfails:\(address)".utf8) }
 
     /// Broadcast-to-everyone lives under the tag `*`, which no channel name can be.
     static func global(prefix: String) -> ChannelKeys { ChannelKeys(prefix: prefix, tag: "*") }
@@ -105,14 +106,15 @@ struct MemberEntry {
 /// channel password and the nickname, and reads the history to replay, in the same
 /// atomic step, so the replay ends exactly where the live events begin.
 final class ChatStore {
-    /// KEYS: 1 stream, 2 member hash, 3 presence hash; for j/l/r also 4 nickname index,
+    /// KEYS: 1 stream, 2 member hash, 3 presence hash; for m/j/l/r also 4 nickname index,
     /// 5 meta hash, 6 channel directory, 7 the instance's membership set, 8 the
     /// directory of protected channels; for l when it removes a dead instance's member,
     /// 9 that instance's liveness key (if it exists again, the instance came back:
     /// nothing is removed, and the reply is an error); for j, 9 the joiner's address's
     /// wrong-password counter for the channel.
     /// ARGV: 1 mode m (message) | j (join) | l (leave) | c (count update) | r (restore);
-    /// 2 topic; 3 MAXLEN; 4 max age in ms (0 = none); 5 body (JSON members without
+    /// 2 topic; 3 MAXLEN (HISTORY_SIZE × (1 + noticesPerMessage)); 4 `<max age>:<CHANNEL_TTL>:<PROTECTED_CHANNEL_TTL>` in ms
+    /// (0 = none / forever); 5 body (JSON members without
     /// `{`; for j/l it ends in `"count":`; for c it is the event up to its text).
     /// j and l: 6 member field, 7 nickname, 8 notice limit, 9 nickname keys (newline-separated),
     /// 10 membership entry, 11 channel name; j also: 12 the password hash the caller
@@ -127,7 +129,7 @@ final class ChatStore {
     /// Replies: m {id}; l {id or false when nothing was removed, count, quiet};
     /// j {id, count, quiet, protected, members or false, replay {id, body, ...},
     /// truncated (0/1), oldest id kept}, or {'!pw', hash} (verify against this hash
-    /// and try again), {'!limited'} (too many wrong passwords: no check), {'!claim'}
+    /// and try again), {'!limited', ms} (too many wrong passwords: no check for that long), {'!claim'}
     /// (hash the password and try again: it will protect the channel), {'!taken'}
     /// (nickname in use); c {false, count} or {false, false, 1}
     /// = due but not yet.
@@ -141,6 +143,9 @@ final class ChatStore {
     /// own instance rebuilds its notice from the reply). The channel is marked dirty,
     /// and a count update (mode c, asked for once a second by every instance that saw
     /// quiet markers, sent at most once a second in all) tells everyone the new size.
+    /// Join and leave notices stored after a message at most (see the script).
+    static let noticesPerMessage = 4
+
     static let script = LuaScript(HistoryScript.functions + """
 
         local mode = ARGV[1]
@@ -153,6 +158,27 @@ final class ChatStore {
           for k in string.gmatch(keys, '[^\\n]+') do t[#t + 1] = k end
           return t
         end
+        -- ARGV[4]: '<max age>:<ttl>:<protected ttl>' in ms (0 = none / forever).
+        local maxAge, ttl, pttl = string.match(ARGV[4], '^(%d+):(%d+):(%d+)$')
+        maxAge, ttl, pttl = tonumber(maxAge), tonumber(ttl), tonumber(pttl)
+        -- Every key of a channel lives while it has members; once it has none, for
+        -- CHANNEL_TTL after the last event (a protected channel's settings for
+        -- PROTECTED_CHANNEL_TTL, never less), so that abandoned channels do not stay.
+        local function lifetime(n)
+          if ttl == 0 then return end
+          if n > 0 then
+            for _, k in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5]}) do redis.call('PERSIST', k) end
+            return
+          end
+          for _, k in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('PEXPIRE', k, ttl) end
+          if redis.call('HEXISTS', KEYS[5], 'pw') == 0 then
+            redis.call('PEXPIRE', KEYS[5], ttl)
+          elseif pttl == 0 then
+            redis.call('PERSIST', KEYS[5])
+          else
+            redis.call('PEXPIRE', KEYS[5], math.max(ttl, pttl))
+          end
+        end
         local function count(channel)
           -- The directory lists a protected channel apart (shown with the API key only).
           local c, listed, other = redis.call('HLEN', KEYS[2]), KEYS[6], KEYS[8]
@@ -164,7 +190,19 @@ final class ChatStore {
         if mode == 'j' then
           local pw = redis.call('HGET', KEYS[5], 'pw') or ''
           if pw ~= ARGV[12] then
-            if pw ~= '' and tonumber(redis.call('GET', KEYS[9]) or '0') >= tonumber(ARGV[18]) then return {'!limited'} end
+            if pw ~= '' then
+              -- Past PASSWORD_ATTEMPTS wrong passwords from this address for this
+              -- channel, each further check waits (1 s, 2 s, 4 s ... at most a minute
+              -- after the last wrong one): a backoff, not a lockout of the right password.
+              local f = redis.call('HMGET', KEYS[9], 'n', 'at')
+              local fails, allowed = tonumber(f[1] or '0'), tonumber(ARGV[18])
+              if fails >= allowed then
+                local t = redis.call('TIME')
+                local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                local wait = math.min(60000, 1000 * 2 ^ math.min(fails - allowed, 16)) - (now - tonumber(f[2] or '0'))
+                if wait > 0 then return {'!limited', math.ceil(wait)} end
+              end
+            end
             return {'!pw', pw}
           end
           local nicks = split(ARGV[9])
@@ -198,7 +236,10 @@ final class ChatStore {
             if redis.call('HGET', KEYS[4], key) == ARGV[6] then redis.call('HDEL', KEYS[4], key) end
           end
           n = count(ARGV[11])
-          if removed == 0 then return {false, n} end
+          if removed == 0 then
+            lifetime(n)
+            return {false, n}
+          end
           quiet = n >= tonumber(ARGV[8])
         elseif mode == 'r' then
           -- Fail closed: a channel this instance knows as protected whose settings Redis
@@ -216,7 +257,9 @@ final class ChatStore {
             end
             redis.call('SADD', KEYS[7], ARGV[i + 3])
           end
-          return {false, count(ARGV[6]), restored}
+          n = count(ARGV[6])
+          lifetime(n)
+          return {false, n, restored}
         elseif mode == 'c' then
           if redis.call('HGET', KEYS[3], 'dirty') ~= '1' then return {false, false} end
           local t = redis.call('TIME')
@@ -233,8 +276,18 @@ final class ChatStore {
         elseif n then
           body = body .. n .. '}'
         end
+        -- Notices must not push messages out of history: at most NOTICES_PER_MESSAGE
+        -- are stored after each message (the others go out live and take their place in
+        -- the order like quiet ones), and MAXLEN counts that many per message, so a
+        -- message stays until HISTORY_SIZE newer messages came, however much people churn.
+        local unstored = quiet
+        if mode == 'm' then
+          redis.call('HSET', KEYS[3], 'notices', 0)
+        elseif n and not quiet then
+          if redis.call('HINCRBY', KEYS[3], 'notices', 1) > \(ChatStore.noticesPerMessage) then unstored = true end
+        end
         local id
-        if quiet and redis.call('EXISTS', KEYS[1]) == 1 then
+        if unstored and redis.call('EXISTS', KEYS[1]) == 1 then
           -- A quiet notice only needs its place in the channel's order (an id), not a
           -- stored entry: the stream's last id moves past it (XSETID) and nothing is
           -- added, so churn in a big channel neither pushes messages out of history
@@ -250,8 +303,8 @@ final class ChatStore {
           id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', body)
         end
         local ms = string.match(id, '^%d+')
-        local age = tonumber(ARGV[4])
-        if age > 0 then redis.call('XTRIM', KEYS[1], 'MINID', tonumber(ms) - age) end  -- exact: an age limit is a promise
+        if maxAge > 0 then redis.call('XTRIM', KEYS[1], 'MINID', tonumber(ms) - maxAge) end  -- exact: an age limit is a promise
+        if mode == 'm' then lifetime(redis.call('HLEN', KEYS[2])) else lifetime(n) end
         if quiet then
           redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '","quiet":true}')
         else
@@ -286,6 +339,9 @@ final class ChatStore {
     let global: GlobalKeys
     private let historySize: Int
     private let maxAgeMillis: Int
+    /// CHANNEL_TTL and PROTECTED_CHANNEL_TTL (0: forever).
+    var channelTTLMillis = 0
+    var protectedTTLMillis = 0
     /// Join/leave notices go to everyone only in channels up to this many members.
     private let noticeLimit: Int
     private var args = RedisArgs()
@@ -347,7 +403,7 @@ final class ChatStore {
         case claim
         case nicknameTaken
         /// Too many wrong passwords for the channel from this address, on any instance.
-        case passwordLimited
+        case passwordLimited(waitMillis: Int)
 
         var isJoined: Bool {
             if case .joined = self { return true }
@@ -367,7 +423,7 @@ final class ChatStore {
 
     func publish(_ keys: ChannelKeys, body: [UInt8], _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
-        begin(keys, mode: "m", body: body, presenceKeys: false)
+        begin(keys, mode: "m", body: body, presenceKeys: true)
         send(args) { result in done(result.flatMap(Self.appended)) }
     }
 
@@ -389,7 +445,7 @@ final class ChatStore {
                     case "!pw" where reply.count > 1: return .success(.verify(hash: reply[1].text))
                     case "!claim": return .success(.claim)
                     case "!taken": return .success(.nicknameTaken)
-                    case "!limited": return .success(.passwordLimited)
+                    case "!limited": return .success(.passwordLimited(waitMillis: reply.count > 1 ? Int(reply[1].integer) : 1_000))
                     default: return .failure(.refused("unexpected script reply \(reply[0].text)"))
                     }
                 }
@@ -459,9 +515,18 @@ final class ChatStore {
     /// One more wrong password for a channel from an address (the window is a minute
     /// from the first).
     func countWrongPassword(_ key: [UInt8]) {
-        command([Array("INCR".utf8), key]) { _ in }
-        command([Array("PEXPIRE".utf8), key, Array("60000".utf8), Array("NX".utf8)]) { _ in }
+        command([Array("EVAL".utf8), Array(Self.wrongPasswordScript.utf8), Array("1".utf8), key]) { _ in }
     }
+
+    /// One more wrong password, and when (Redis's clock); forgotten ten minutes after
+    /// the last one.
+    static let wrongPasswordScript = """
+        local t = redis.call('TIME')
+        redis.call('HINCRBY', KEYS[1], 'n', 1)
+        redis.call('HSET', KEYS[1], 'at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+        redis.call('PEXPIRE', KEYS[1], 600000)
+        return 0
+        """
 
     /// Any other command (queries, the instance registry), counted in flight like the rest.
     func command(_ words: [[UInt8]], _ done: @escaping (Result<RedisReply, StoreFailure>) -> Void) {
@@ -489,19 +554,42 @@ final class ChatStore {
         return 0
         """
 
-    struct ChannelInfo {
+    struct MemberPage {
         var protected: Bool
+        /// Members in all.
+        var count: Int
+        /// One page of nicknames, in the hash's order.
         var members: [String]
+        /// Where the next page starts; nil after the last.
+        var next: String?
+
+        /// The page sorted for display. HSCAN's count is a hint: a page with a next one
+        /// is given whole (cutting it would lose names); the last page (a small hash
+        /// comes whole in one) is cut to `limit`.
+        func trimmed(to limit: Int) -> [String] {
+            let sorted = Names.sortedForDisplay(members)
+            return next == nil ? Array(sorted.prefix(limit)) : sorted
+        }
     }
 
-    /// Whether a channel has a password, and its members' nicknames (two pipelined reads).
-    func channelInfo(_ keys: ChannelKeys, _ done: @escaping (Result<ChannelInfo, StoreFailure>) -> Void) {
-        var protected = false
+    /// Whether a channel has a password, its member count, and one page of its
+    /// members' nicknames from `cursor` (HSCAN: about `pageSize` of them, never the
+    /// whole hash), in three pipelined reads.
+    func memberPage(_ keys: ChannelKeys, cursor: String, pageSize: Int, _ done: @escaping (Result<MemberPage, StoreFailure>) -> Void) {
+        var protected = false, count = 0
         command([Array("HGET".utf8), keys.meta, Array("pw".utf8)]) { result in
             if case .success(let reply) = result { protected = reply.isString && reply.bytes.count > 0 }
         }
-        command([Array("HVALS".utf8), keys.members]) { result in
-            done(result.map { reply in ChannelInfo(protected: protected, members: (0..<reply.count).map { reply[$0].text }) })
+        command([Array("HLEN".utf8), keys.members]) { result in
+            if case .success(let reply) = result { count = Int(reply.integer) }
+        }
+        command([Array("HSCAN".utf8), keys.members, Array(cursor.utf8), Array("COUNT".utf8), Array(String(max(pageSize, 1)).utf8)]) { result in
+            done(result.flatMap { reply in
+                guard reply.count == 2 else { return .failure(.refused("unexpected HSCAN reply")) }
+                let pairs = reply[1], next = reply[0].text
+                let names = stride(from: 1, to: pairs.count, by: 2).map { pairs[$0].text }
+                return .success(MemberPage(protected: protected, count: count, members: names, next: next == "0" ? nil : next))
+            })
         }
     }
 
@@ -569,8 +657,8 @@ final class ChatStore {
         }
         args.add(mode)
         args.add(keys.topic)
-        args.add(historySize)
-        args.add(maxAgeMillis)
+        args.add(historySize * (Self.noticesPerMessage + 1))  // MAXLEN: HISTORY_SIZE messages and their notices
+        args.add("\(maxAgeMillis):\(channelTTLMillis):\(protectedTTLMillis)")
         args.add(body)
     }
 
