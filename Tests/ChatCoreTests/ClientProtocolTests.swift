@@ -272,5 +272,11 @@ struct ClientProtocolTests {
         #expect(request(#"{"op":"presence","channel":"g","ref":1}"#) == ClientRequest(op: .presence(channel: "g"), ref: .integer(1)))
         #expect(error(#"{"op":"presence"}"#)?.code == .badRequest)
         #expect(error(#"{"op":"presence","channel":"a b"}"#)?.code == .invalidChannel)
+        // A page of members from a cursor the previous reply gave.
+        #expect(request(#"{"op":"presence","channel":"g","cursor":"1536"}"#) == ClientRequest(op: .presence(channel: "g", cursor: "1536"), ref: nil))
+        for bad in [#""""#, #""-1""#, #""12x""#, "12", #""123456789012345678901""#] {
+            let e = error(#"{"op":"presence","channel":"g","cursor":"# + bad + "}")
+            #expect(e?.code == .badRequest && e?.channel == "g", "\(bad)")
+        }
     }
 }
