@@ -90,7 +90,7 @@ class ChatServer:
     """One chat-server process (one instance towards Redis)."""
 
     def __init__(self, redis: RedisServer | None, name: str, env: dict | None = None, args: list | None = None,
-                 wait_ready: bool = True, port: int | None = None):
+                 wait_ready: bool = True, port: int | None = None, files_limit: int | None = None):
         self.port = port or free_port()
         self.name = name
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -109,8 +109,11 @@ class ChatServer:
         full_env.update(env or {})
         self._log = open(self.log_path, "w")
         # The working directory is the log folder so that no stray .env is read.
+        def limit_files():  # `files_limit`: the process's descriptor limit, soft and hard
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files_limit, files_limit))
         self.proc = subprocess.Popen([str(SERVER_BIN)] + (args or []), env=full_env, cwd=LOG_DIR,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=limit_files if files_limit else None)
         if wait_ready:
             try:
                 wait_until(lambda: self.health()[0] == 200, timeout=15, what=f"chat-server {name} ready")

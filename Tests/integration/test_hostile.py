@@ -617,3 +617,29 @@ def test_join_and_leave_churn_does_not_push_messages_out_of_history(redis):
         run(body())
     finally:
         server.stop()
+
+
+def test_running_out_of_descriptors_logs_a_few_lines_not_a_flood(redis):
+    """Connections until the process has no descriptor left: accepting pauses and
+    retries every 100 ms, and says so in at most 5 lines per 10 s, then one summary
+    (it wrote 421 lines in 25 s)."""
+    from harness import wait_until
+    import socket
+    server = ChatServer(redis, "no-fds", env={"MAX_CONNECTIONS": "1000", "HANDSHAKE_TIMEOUT": "120"}, files_limit=64)
+    socks = []
+    try:
+        for _ in range(120):  # past the 64 descriptors; the rest wait in the backlog
+            socks.append(socket.create_connection(("127.0.0.1", server.port)))
+        def summed_up():
+            return any("similar lines suppressed" in line and "key=accept_paused" in line for line in server.log().splitlines())
+        wait_until(summed_up, timeout=40, interval=0.5,
+                   what="the accept-paused lines summed up")
+        import re
+        log = server.log()
+        summary = next(line for line in log.splitlines() if "similar lines suppressed" in line and "key=accept_paused" in line)
+        before = log[:log.index(summary)]
+        assert before.count("accept paused") == 5 and int(re.search(r"count=(\d+)", summary).group(1)) >= 20
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
