@@ -244,7 +244,14 @@ final class ChannelHub {
         replaysDue = false
         for m in historyReads.next() {
             m.channel.replayWaiters -= 1
-            if m.state == .waitingForReplay { startJoin(m) } else { endReplay(m) }
+            guard m.state == .waitingForReplay else { endReplay(m); continue }
+            guard m.channel.subscription == .active, store.isAvailable else {  // Redis went away meanwhile
+                endReplay(m)
+                refuseJoin(m, .unavailable, "could not join \(m.channel.name): chat storage is unavailable")
+                release(m.channel)
+                continue
+            }
+            startJoin(m)
         }
     }
 

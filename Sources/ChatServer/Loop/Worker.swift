@@ -321,6 +321,7 @@ final class Worker {
     /// dropped (its channels see it leave).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
+        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         hub.publishCounts()
         hub.drainLeaves()
