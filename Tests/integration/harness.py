@@ -76,8 +76,22 @@ class RedisServer:
         out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
+    def stall(self):
+        """SIGSTOP, and wait until the kernel has stopped it (delivery is asynchronous):
+        every command sent to it now waits until `resume`."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+        def stopped():
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        wait_until(stopped, what="redis-server stopped")
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self):
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stalled one must run to exit
             self.proc.terminate()
             try:
                 self.proc.wait(5)

@@ -1,8 +1,6 @@
 """What a hostile client tried and must not get: each test is one attack that worked
 once (issue "Safe to put on the internet"), with the bound that now holds
 (docs/OPERATIONS.md, "Limits and abuse")."""
-import asyncio
-
 from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique
 
 
@@ -190,25 +188,6 @@ def test_mass_disconnect_leaves_no_ghosts(redis):
         server.stop()
 
 
-def _freeze(redis: RedisServer):
-    """Stops a private Redis (SIGSTOP) and waits until the kernel has: every command
-    sent to it now waits until `_thaw`."""
-    import signal
-
-    from harness import wait_until
-    redis.proc.send_signal(signal.SIGSTOP)
-
-    def stopped():
-        with open(f"/proc/{redis.proc.pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "T"
-    wait_until(stopped, what="redis stopped")
-
-
-def _thaw(redis: RedisServer):
-    import signal
-    redis.proc.send_signal(signal.SIGCONT)
-
-
 def test_history_reads_are_capped_per_process_and_per_address():
     """History reads running in Redis are bounded: past HISTORY_READS an HTTP history
     request gets 503 and a join with history waits its turn (and then gets its
@@ -240,7 +219,7 @@ def test_history_reads_are_capped_per_process_and_per_address():
         async def body():
             c = await Client.connect(f"{one.url}/ws?nickname=waiter")
             await c.expect("welcome")
-            _freeze(redis)
+            redis.stall()
             try:
                 read_in_background(one)
                 wait_until(lambda: reads(one) == 1, what="the only read slot taken")
@@ -253,7 +232,7 @@ def test_history_reads_are_capped_per_process_and_per_address():
                 status, r = http(many, "GET", f"/api/channels/{channel}/history")
                 assert status == 429 and r["error"] == "too_many_requests"
             finally:
-                _thaw(redis)
+                redis.resume()
             j = await c.expect("joined", timeout=15)
             assert j["replayed"] == 1
             kept = await c.recv()
@@ -269,7 +248,7 @@ def test_history_reads_are_capped_per_process_and_per_address():
         assert codes[:4] == [200] * 4 and 429 in codes  # bursts of twice the rate, then refused
         assert http(limited, "GET", f"/api/channels/{channel}/history", key=API_KEY)[0] == 200  # the key is not limited
     finally:
-        _thaw(redis)
+        redis.resume()
         for s in (one, many, limited):
             s.stop()
         redis.stop()
@@ -602,10 +581,8 @@ def test_join_and_leave_churn_does_not_push_messages_out_of_history(redis):
             await churner.join(channel)
             await churner.send({"op": "leave", "channel": channel})
             await churner.expect("left", channel=channel)
-        notices = 0
-        while notices < 300:  # every notice still went out live
-            e = await watcher.recv_until(lambda e: e.get("type") == "system" and e.get("nickname") == "churner")
-            notices += 1
+        for _ in range(300):  # every notice still went out live
+            await watcher.recv_until(lambda e: e.get("type") == "system" and e.get("nickname") == "churner")
         status, h = http(server, "GET", f"/api/channels/{channel}/history?limit=1000")
         assert status == 200 and any(e.get("message") == "the only message" for e in h["messages"])
         stored = [e for e in h["messages"] if e.get("type") == "system"]

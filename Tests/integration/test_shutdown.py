@@ -17,17 +17,6 @@ def held_open_server(name, shutdown_timeout):
     return redis, server
 
 
-def stall(redis):
-    """SIGSTOP, and wait until the kernel has stopped it (delivery is asynchronous)."""
-    redis.proc.send_signal(signal.SIGSTOP)
-
-    def stopped():
-        with open(f"/proc/{redis.proc.pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "T"
-
-    wait_until(stopped, what="redis-server stopped")
-
-
 async def member(server, channel, nickname):
     c = await Client.connect(f"{server.url}/ws?nickname={nickname}")
     await c.join(channel)
@@ -60,7 +49,7 @@ def test_no_websocket_is_opened_while_the_server_drains():
             pending.sendall(b"GET /ws?nickname=late HTTP/1.1\r\nHost: x\r\n")  # not finished yet
             # Accepted (the holder, the pending one, and this /healthz request itself).
             wait_until(lambda: (server.health()[1] or {}).get("connections") == 3, what="the pending connection accepted")
-            stall(redis)
+            redis.stall()
             server.signal(signal.SIGTERM)
             assert await closed_with(c) == 1001
             wait_until(lambda: "shutdown: clients told" in server.log(), what="the drain started")
@@ -82,13 +71,13 @@ def test_no_websocket_is_opened_while_the_server_drains():
             assert server.proc.poll() is None and "shutdown deadline reached" not in server.log()
 
         run(body())
-        redis.proc.send_signal(signal.SIGCONT)
+        redis.resume()
         assert server.proc.wait(30) == 0
         assert "shutdown deadline reached" not in server.log()
     finally:
         if pending:
             pending.close()
-        redis.proc.send_signal(signal.SIGCONT)
+        redis.resume()
         server.stop()
         redis.stop()
 
@@ -100,7 +89,7 @@ def test_shutdown_timeout_ends_a_drain_that_cannot_finish():
     try:
         async def body():
             c = await member(server, unique(), "holder")
-            stall(redis)
+            redis.stall()
             server.signal(signal.SIGTERM)
             assert await closed_with(c) == 1001
 
@@ -115,6 +104,6 @@ def test_shutdown_timeout_ends_a_drain_that_cannot_finish():
         assert len(deadline) == 1 and "redis_in_flight=0" not in deadline[0], deadline  # what held it: the unanswered leave
         assert "shutdown: closing redis connections" in log
     finally:
-        redis.proc.send_signal(signal.SIGCONT)
+        redis.resume()
         server.stop()
         redis.stop()
