@@ -140,6 +140,21 @@ struct SeedEnvelopeTests {
         #expect(out.isEmpty)
     }
 
+    @Test("data reads back to the same strings, with no raw <, >, &, U+2028/9 or control character, for random text")
+    func goEscapingRoundTrips() throws {
+        var rng = SplitMix64(seed: 42)
+        let pool: [Unicode.Scalar] = ["a", "<", ">", "&", "\"", "\\", "/", "\n", "\u{0}", "\u{1f}", "\u{7f}", "é", "\u{2028}", "\u{2029}",
+                                      "\u{2027}", "\u{202a}", "\u{20ac}", "😀", " "]
+        for _ in 0..<300 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0...12, using: &rng) { text.unicodeScalars.append(pool.randomElement(using: &rng)!) }
+            let data = SeedEnvelope.data(sender: text, message: text + "x")
+            #expect(try JSONReader.parseObject(data).map(\.value) == [.string(text), .string(text + "x")], "\(text.debugDescription)")
+            let raw = self.text(data)
+            #expect(!raw.contains { "<>&\u{2028}\u{2029}".contains($0) } && !raw.unicodeScalars.contains { $0.value < 0x20 })
+        }
+    }
+
     @Test("not a JSON object: no envelope")
     func notJSON() {
         #expect(SeedEnvelope.encode(event: bytes("{\"id\":"), channel: "c") == nil)

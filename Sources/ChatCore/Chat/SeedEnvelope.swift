@@ -121,28 +121,41 @@ public enum SeedEnvelope {
 
     /// Appends `s` as a JSON string the way Go's encoding/json does (HTML escaping on).
     public static func appendGoString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { appendGoString(UnsafeRawBufferPointer($0), to: &out) }
+    }
+
+    /// The same for UTF-8 bytes: runs that need no escape are copied whole.
+    public static func appendGoString(_ utf8: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var previous: (UInt8, UInt8) = (0, 0)  // the two bytes before, for U+2028/2029
-        for c in s.utf8 {
-            defer { previous = (previous.1, c) }
+        var run = 0, k = 0
+        while k < utf8.count {
+            let c = utf8[k]
+            let escape: UInt16
             switch c {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\")); out.append(c)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09, 0x08, 0x0C, 0..<0x20,
+                 UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
+                escape = UInt16(c)
+            case 0xE2 where k + 2 < utf8.count && utf8[k + 1] == 0x80 && (utf8[k + 2] == 0xA8 || utf8[k + 2] == 0xA9):
+                escape = utf8[k + 2] == 0xA8 ? 0x2028 : 0x2029  // U+2028, U+2029 (E2 80 A8, E2 80 A9)
+            default:
+                k += 1
+                continue
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[run..<k]))
+            switch escape {
+            case UInt16(UInt8(ascii: "\"")), UInt16(UInt8(ascii: "\\")): out.append(UInt8(ascii: "\\")); out.append(c)
             case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
             case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
             case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
             case 0x08: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
             case 0x0C: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
-            case 0..<0x20, UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
-                appendEscape(UInt16(c), to: &out)
-            case 0xA8...0xA9 where previous == (0xE2, 0x80):
-                // U+2028 / U+2029 (E2 80 A8 / E2 80 A9): its first two bytes are out already.
-                out.removeLast(2)
-                appendEscape(c == 0xA8 ? 0x2028 : 0x2029, to: &out)
-            default:
-                out.append(c)
+            default: appendEscape(escape, to: &out)
             }
+            k += escape >= 0x2028 ? 3 : 1
+            run = k
         }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[run...]))
         out.append(UInt8(ascii: "\""))
     }
 

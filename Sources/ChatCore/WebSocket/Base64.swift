@@ -11,25 +11,30 @@ public enum Base64 {
 
     /// Appends the encoding of `input` (ASCII) to `out`.
     public static func append(_ input: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        out.reserveCapacity(out.count + (input.count + 2) / 3 * 4)
+        let start = out.count, length = (input.count + 2) / 3 * 4
+        guard length > 0 else { return }
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
         alphabet.withUnsafeBufferPointer { alphabet in
-            var i = 0
-            while i + 3 <= input.count {
-                let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                out.append(alphabet[Int(n >> 18)])
-                out.append(alphabet[Int((n >> 12) & 63)])
-                out.append(alphabet[Int((n >> 6) & 63)])
-                out.append(alphabet[Int(n & 63)])
-                i += 3
-            }
-            let rest = input.count - i
-            if rest > 0 {
-                var n = UInt32(input[i]) << 16
-                if rest == 2 { n |= UInt32(input[i + 1]) << 8 }
-                out.append(alphabet[Int((n >> 18) & 63)])
-                out.append(alphabet[Int((n >> 12) & 63)])
-                out.append(rest == 2 ? alphabet[Int((n >> 6) & 63)] : UInt8(ascii: "="))
-                out.append(UInt8(ascii: "="))
+            out.withUnsafeMutableBufferPointer { buffer in
+                let o = UnsafeMutableBufferPointer(rebasing: buffer[start...])
+                var i = 0, j = 0
+                while i + 3 <= input.count {
+                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    o[j] = alphabet[Int(n >> 18)]
+                    o[j + 1] = alphabet[Int((n >> 12) & 63)]
+                    o[j + 2] = alphabet[Int((n >> 6) & 63)]
+                    o[j + 3] = alphabet[Int(n & 63)]
+                    i += 3
+                    j += 4
+                }
+                let rest = input.count - i
+                if rest > 0 {  // the padding is in place already
+                    var n = UInt32(input[i]) << 16
+                    if rest == 2 { n |= UInt32(input[i + 1]) << 8 }
+                    o[j] = alphabet[Int((n >> 18) & 63)]
+                    o[j + 1] = alphabet[Int((n >> 12) & 63)]
+                    if rest == 2 { o[j + 2] = alphabet[Int((n >> 6) & 63)] }
+                }
             }
         }
     }
