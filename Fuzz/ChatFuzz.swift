@@ -3,7 +3,7 @@
 // boundary, so no `import ChatCore`). FUZZ_TARGET picks the parser:
 //   http      HTTPRequestParser (+ the handshake check and body framing on complete requests)
 //   frames    FrameParser + MessageReader
-//   protocol  JSONReader + ClientProtocol + ServerEvents
+//   protocol  JSONReader + ClientProtocol + ServerEvents + SeedEnvelope
 // Beyond "no crash, no memory error", each target checks properties that must hold
 // for every input, and aborts (a finding) when one does not.
 
@@ -164,6 +164,14 @@ func fuzzProtocol(_ data: [UInt8]) {
             ServerEvents.appendMessageBody(channel: c ?? "general", sender: "n", text: text, to: &body)
             let members = try? JSONReader.parseObject(body)
             check(members?.first { $0.key == "message" }?.value == .string(text), "message does not survive encoding")
+            // The seed envelope: data is base64 of exactly {"sender","message"}, the same text.
+            let envelope = SeedEnvelope.encode(event: body, channel: "general").flatMap { try? JSONReader.parseObject($0) }
+            let data: [UInt8]? = envelope.flatMap { e in
+                if case .string(let d)? = e.first(where: { $0.key == "data" })?.value { return Base64.decode(d) }
+                return nil
+            }
+            let payload = data.flatMap { try? JSONReader.parseObject($0) }
+            check(payload?.map(\.key) == ["sender", "message"] && payload?.last?.value == .string(text), "message does not survive the seed envelope")
         case .broadcast(let text):
             check(text.unicodeScalars.count <= 50, "accepted a message over the limit")
         case .ping:
@@ -172,6 +180,8 @@ func fuzzProtocol(_ data: [UInt8]) {
     case .failure(let error):
         let encoded = ServerEvents.error(error)
         check((try? JSONReader.parseObject(encoded)) != nil, "error event is not valid JSON")
+        let envelope = SeedEnvelope.encode(event: encoded, channel: "general")
+        check(envelope.flatMap { try? JSONReader.parseObject($0) }?.prefix(2).map(\.key) == ["channel", "data"], "error not in the seed envelope")
     }
 }
 

@@ -4,6 +4,7 @@ Everything a test starts is stopped by the fixture that started it; logs go to
 build/test-logs/ so a failure can be read after the run.
 """
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -229,6 +230,30 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def seed_data(event: dict) -> tuple[str, str]:
+    """What a client of the original (Go) server reads from an event: `data`, base64
+    (Go's encoding of a []byte) of exactly {"sender": …, "message": …}."""
+    raw = base64.b64decode(event["data"], validate=True)
+    payload = json.loads(raw)
+    assert isinstance(payload, dict) and list(payload) == ["sender", "message"], raw
+    assert all(isinstance(v, str) for v in payload.values()), raw
+    return payload["sender"], payload["message"]
+
+
+class SeedClient(Client):
+    """A /chat/join client. Every event it reads must come in the original server's
+    envelope, {"channel": …, "data": …} first, with the event's own members beside
+    them: `data` decodes to the event's sender and message (System and "" for a reply
+    that has none)."""
+
+    async def recv(self, timeout: float = 5.0) -> dict:
+        event = await super().recv(timeout)
+        assert list(event)[:2] == ["channel", "data"], event
+        assert isinstance(event["channel"], str), event
+        assert seed_data(event) == (event.get("sender", "System"), event.get("message", "")), event
+        return event
 
 
 class RawClient:

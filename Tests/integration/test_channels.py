@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique, wait_until
+from harness import API_KEY, ChatServer, Client, RedisServer, SeedClient, http, metrics, run, unique, wait_until
 
 
 def hlen(redis, channel):
@@ -66,7 +66,7 @@ def test_nicknames_are_unique_per_channel_across_instances(instances):
             await c.join(other)
             await c.close()
         # The seed endpoint: an error event, then close 1008.
-        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=aLiCe")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=aLiCe")
         e = await seed.expect("error")
         assert e["code"] == "nickname_taken"
         await seed.ws.wait_closed()
@@ -100,7 +100,7 @@ def test_nicknames_are_unique_per_channel_on_one_instance(instances):
             e = await c.recv_until(lambda e: e["type"] in ("error", "joined"))
             assert (e["type"], e.get("code"), e["channel"], e["ref"]) == ("error", "nickname_taken", channel, "j"), (nick, e)
             await c.close()
-        seed = await Client.connect(f"{a.url}/chat/join?channel={channel}&nickname=ALICE")
+        seed = await SeedClient.connect(f"{a.url}/chat/join?channel={channel}&nickname=ALICE")
         e = await seed.recv()
         assert (e["type"], e.get("code")) == ("error", "nickname_taken"), e
         await seed.ws.wait_closed()
@@ -193,10 +193,10 @@ def test_channel_passwords(instances):
         assert j["protected"] is True and j["count"] == 2
         await owner.expect("system", event="join", nickname="guest")
         # The seed endpoint takes &password=.
-        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=wrong")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=wrong")
         assert (await seed.expect("error"))["code"] == "wrong_password"
         await seed.ws.wait_closed()
-        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=s3cret!")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling&password=s3cret!")
         await seed.expect("system", message="seedling joined the chat.")
         # Members and history of a protected channel need the API key.
         assert http(a, "GET", f"/api/channels/{channel}/members")[0] == 403
@@ -298,7 +298,7 @@ def test_a_protected_channel_keeps_its_password_when_everyone_leaves(instances, 
         assert http(a, "GET", f"/api/channels/{channel}/members")[0] == 403
         status, m = http(a, "GET", f"/api/channels/{channel}/members", key=API_KEY)
         assert status == 200 and m["protected"] is True and m["count"] == 0
-        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=seedling")
         assert (await seed.recv()).get("code") == "wrong_password"
         await seed.ws.wait_closed()
         j = await newcomer.join(channel, password="k33p")
@@ -583,11 +583,11 @@ def test_seed_endpoint_takes_since_and_history(instances):
             await talker.send({"op": "send", "channel": channel, "message": f"h{k}"})
             ids.append((await talker.expect("message", message=f"h{k}"))["id"])
         for query, expected in [("history=3", range(7, 10)), (f"since={ids[5]}", range(6, 10))]:
-            seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&{query}")
+            seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&{query}")
             events = await until_own_join_notice(seed, "seed")
             assert [(e["type"], e.get("message"), e.get("replay")) for e in events[:-1]] == [("message", f"h{k}", True) for k in expected], query
             await seed.close()
-        seed = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&since={ids[5]}&history=3")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=seed&since={ids[5]}&history=3")
         assert (await seed.recv()).get("code") == "bad_request"
         await seed.ws.wait_closed()
         assert seed.ws.close_code == 1008
@@ -686,7 +686,7 @@ def test_a_killed_instance_leaves_no_ghosts(redis, instances):
             g = await Client.connect(f"{doomed.url}/ws?nickname=ghost{k}")
             await g.join(channel)
             ghosts.append(g)
-        seed = await Client.connect(f"{doomed.url}/chat/join?channel={channel}&nickname=ghostseed")
+        seed = await SeedClient.connect(f"{doomed.url}/chat/join?channel={channel}&nickname=ghostseed")
         await seed.expect("system")
         wait_until(lambda: hlen(redis, channel) == 5, what="five members")
         doomed.proc.send_signal(signal.SIGKILL)

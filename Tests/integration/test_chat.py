@@ -1,7 +1,8 @@
 """Chat behaviour across two instances sharing one Redis (issue: core)."""
 import asyncio
+import base64
 
-from harness import Client, run, unique, wait_until
+from harness import Client, SeedClient, run, seed_data, unique, wait_until
 
 
 
@@ -146,7 +147,7 @@ def test_broadcast_reaches_every_client_on_every_instance(instances):
     async def body():
         sender = await Client.connect(f"{a.url}/ws?nickname=announcer")
         lonely = await Client.connect(f"{b.url}/ws?nickname=lonely")  # in no channel
-        seed = await Client.connect(f"{b.url}/chat/join?channel={unique()}&nickname=seedy")
+        seed = await SeedClient.connect(f"{b.url}/chat/join?channel={unique()}&nickname=seedy")
         await lonely.expect("welcome")
         await seed.expect("system")
         text = unique("news")
@@ -228,10 +229,12 @@ def test_seed_endpoint_contract(instances):
     async def body():
         watcher = await Client.connect(f"{a.url}/ws?nickname=watcher")
         await watcher.join(channel)
-        carol = await Client.connect(f"{b.url}/chat/join?channel={channel}&nickname=carol")
-        # Every event a seed client gets has sender and message; the first is its own join.
+        carol = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=carol")
+        # Every event a seed client gets is in the original envelope (SeedClient checks
+        # each), with sender and message beside it; the first is its own join.
         first = await carol.recv()
         assert (first["sender"], first["message"], first["count"]) == ("System", "carol joined the chat.", 2)
+        assert (first["channel"], seed_data(first)) == (channel, ("System", "carol joined the chat."))
         await watcher.expect("system", message="carol joined the chat.")
         await carol.send({"message": "hi from the seed protocol"})
         for c in (carol, watcher):
@@ -247,6 +250,137 @@ def test_seed_endpoint_contract(instances):
         await watcher.close()
 
     run(body())
+
+
+def test_seed_clients_read_the_original_envelope(instances):
+    """/chat/join clients read every event as the original (Go) server sent it:
+    {"channel": …, "data": base64 of {"sender": …, "message": …}}, decoded here exactly
+    as its clients do. Messages from /ws clients and from seed clients, join notices,
+    broadcasts and replies, on two instances; /ws clients keep the flat events."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        watcher = await Client.connect(f"{a.url}/ws?nickname=watcher")
+        await watcher.join(channel)
+        dora = await SeedClient.connect(f"{a.url}/chat/join?channel={channel}&nickname=dora")
+        first = await dora.recv()
+        assert first["channel"] == channel and seed_data(first) == ("System", "dora joined the chat.")
+        assert (first["type"], first["event"], first["count"]) == ("system", "join", 2)
+        await watcher.expect("system", message="dora joined the chat.")
+        erin = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=erin")
+        assert seed_data(await erin.recv()) == ("System", "erin joined the chat.")
+        e = await dora.recv()
+        assert (e["channel"], seed_data(e)) == (channel, ("System", "erin joined the chat."))
+        # A message from a /ws client reaches both seed clients (one per instance).
+        text = "hello <seeds> & \"friends\" \u00e9\u2028\n"
+        await watcher.send({"op": "send", "channel": channel, "message": text})
+        flat = await watcher.expect("message", channel=channel)
+        assert "data" not in flat and flat["message"] == text
+        for c in (dora, erin):
+            e = await c.recv()
+            assert (e["channel"], seed_data(e)) == (channel, ("watcher", text)), e
+            assert (e["type"], e["id"], e["ts"]) == ("message", flat["id"], flat["ts"])
+        # Go's encoding/json escapes <, > and & (and U+2028) in `data`.
+        raw = base64.b64decode(e["data"]).decode()
+        assert "\\u003cseeds\\u003e \\u0026" in raw and "\\u2028" in raw and "<" not in raw, raw
+        # A message from a seed client (the original's {"message": …}), across instances.
+        await erin.send({"message": "from the seed side"})
+        for c in (dora, erin):
+            e = await c.recv()
+            assert (e["channel"], seed_data(e)) == (channel, ("erin", "from the seed side")), e
+        e = await watcher.expect("message", channel=channel)
+        assert (e["sender"], e["message"]) == ("erin", "from the seed side") and "data" not in e
+        # An error for the seed client alone.
+        await dora.send({"message": " "})
+        e = await dora.recv()
+        assert (e["type"], e["code"], e["channel"], seed_data(e)[0]) == ("error", "empty_message", channel, "System")
+        # A reply to an op (no sender, no message): from System, empty.
+        await dora.send({"op": "ping", "ref": "p"})
+        e = await dora.recv()
+        assert (e["type"], e["ref"], e["channel"], seed_data(e)) == ("pong", "p", channel, ("System", ""))
+        # A leave notice.
+        await erin.close()
+        e = await dora.recv()
+        assert seed_data(e) == ("System", "erin left the chat.") and e["count"] == 2
+        for c in (dora, watcher):
+            await c.close()
+
+    run(body())
+
+
+def test_seed_replay_arrives_in_the_original_envelope(instances):
+    """/chat/join?…&history=N: the replayed events, then the join notice, all in the
+    envelope (a seed client's own earlier message among them), on either instance."""
+    from harness import http
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+        await talker.join(channel)
+        early = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=early")
+        await early.recv()
+        await early.send({"message": "seeded"})
+        await talker.expect("message", message="seeded")
+        for k in range(3):
+            await talker.send({"op": "send", "channel": channel, "message": f"h{k} <&>"})
+        await talker.expect("message", message="h2 <&>")
+        await early.close()
+        await talker.expect("system", event="leave")
+        for k, server in enumerate((a, b)):
+            # The replay is the channel's last five events before the join notice.
+            status, history = http(a, "GET", f"/api/channels/{channel}/history?limit=5")
+            assert status == 200
+            expected = [(e["sender"], e["message"]) for e in history["messages"]]
+            if k == 0:
+                assert expected == [("early", "seeded"), ("talker", "h0 <&>"), ("talker", "h1 <&>"), ("talker", "h2 <&>"),
+                                    ("System", "early left the chat.")]
+            late = await SeedClient.connect(f"{server.url}/chat/join?channel={channel}&nickname=late&history=5")
+            events = []
+            while not events or events[-1].get("event") != "join" or events[-1].get("replay"):  # to its own notice
+                events.append(await late.recv())
+            assert [seed_data(e) for e in events] == expected + [("System", "late joined the chat.")], events
+            assert all(e["channel"] == channel for e in events)
+            assert all(e.get("replay") is True for e in events[:-1]) and "replay" not in events[-1]
+            await late.close()
+            await talker.expect("system", event="leave", nickname="late")
+        await talker.close()
+
+    run(body())
+
+
+def test_seed_clients_get_broadcasts_in_the_envelope_of_their_channel(redis):
+    """A broadcast has no channel: each seed client's envelope names its own seed
+    channel (made once per channel on each worker), /ws clients get it flat."""
+    from harness import API_KEY, ChatServer, http
+    server = ChatServer(redis, "seed-broadcast", env={"ALLOW_BROADCAST": "true", "API_KEY": API_KEY})
+    one, two = unique(), unique()
+
+    async def body():
+        plain = await Client.connect(f"{server.url}/ws?nickname=plain")
+        await plain.expect("welcome")
+        seeds = []
+        for channel, nick in ((one, "s1"), (one, "s2"), (two, "s3")):
+            c = await SeedClient.connect(f"{server.url}/chat/join?channel={channel}&nickname={nick}")
+            await c.expect("system", nickname=nick)
+            seeds.append((channel, c))
+        await plain.send({"op": "broadcast", "message": "to all & everyone"})
+        assert http(server, "POST", "/api/broadcast", {"message": "from ops", "sender": "ops"}, key=API_KEY)[0] == 200
+        for expected in (("plain", "to all & everyone"), ("ops", "from ops")):
+            e = await plain.expect("broadcast")
+            assert (e["sender"], e["message"]) == expected and "data" not in e
+            for channel, c in seeds:
+                e = await c.expect("broadcast")
+                assert (e["channel"], seed_data(e)) == (channel, expected), e
+        for _, c in seeds:
+            await c.close()
+        await plain.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()
 
 
 def test_bad_ops_get_error_events_and_the_connection_stays_usable(instances):
@@ -296,9 +430,12 @@ def test_invalid_names_are_refused_after_the_upgrade(instances):
                            ("/ws?nickname=System", "invalid_nickname"),
                            ("/chat/join?channel=&nickname=dan", "invalid_channel"),
                            ("/chat/join?channel=ok&nickname=a%20%20b", "invalid_nickname")]:
-            c = await Client.connect(a.url + path)
+            seed = path.startswith("/chat/join")
+            c = await (SeedClient if seed else Client).connect(a.url + path)
             err = await c.recv()
             assert (err["type"], err["code"]) == ("error", code), path
+            if seed:  # refused in the seed envelope too, naming the channel asked for
+                assert err["channel"] == ("" if code == "invalid_channel" else "ok"), err
             try:
                 await c.recv()
                 raise AssertionError("connection stayed open")
@@ -363,7 +500,8 @@ def test_topic_subscriptions_follow_local_members(instances, redis):
 def test_joiner_sees_exactly_what_follows_its_join_while_traffic_flows(instances, redis):
     """The `joined` reply comes first, then the joiner's own notice, then every later
     event of the channel with no gap and nothing from before, although the join reply
-    and the Pub/Sub stream arrive on two different Redis connections."""
+    and the Pub/Sub stream arrive on two different Redis connections. The same for
+    seed joiners (no `joined`; every event in the seed envelope)."""
     a, b = instances
     channel = unique()
     stream = f"chat:{{{channel}}}:stream"
@@ -388,19 +526,27 @@ def test_joiner_sees_exactly_what_follows_its_join_while_traffic_flows(instances
             await c.expect("welcome")
             await c.send({"op": "join", "channel": channel})
             joiners.append(c)
-        # Every join through (the talker and eight joiners in the member hash) before the
-        # talking stops, so that "last" comes after each join on any machine.
-        await asyncio.to_thread(wait_until, lambda: int(redis.cli("HLEN", f"chat:{{{channel}}}:members")) == 9, 15, 0.05,
+            # Seed joiners too (their events in the seed envelope: SeedClient checks each).
+            if i % 2:
+                await asyncio.sleep(0.01)
+                joiners.append(await SeedClient.connect(f"{(b if i % 4 == 1 else a).url}/chat/join?channel={channel}&nickname=s{i}"))
+        # Every join through (the talker, eight joiners and four seed joiners in the member
+        # hash) before the talking stops, so that "last" comes after each join on any machine.
+        await asyncio.to_thread(wait_until, lambda: int(redis.cli("HLEN", f"chat:{{{channel}}}:members")) == 13, 15, 0.05,
                                 "every join in the member hash")
         await asyncio.sleep(0.05)  # (a little more traffic after the last join)
         stop.set()
         await talking
         await talker.send({"op": "send", "channel": channel, "message": "last"})
-        for i, c in enumerate(joiners):
+        for c in joiners:
             first = await c.recv()
-            assert first["type"] == "joined", first
-            received = [await c.recv()]
-            assert received[0]["id"] == first["id"] and received[0]["nickname"] == f"j{i}"
+            if isinstance(c, SeedClient):  # no `joined`: its own notice comes first
+                received = [first]
+                assert first["nickname"].startswith("s") and first["event"] == "join", first
+            else:
+                assert first["type"] == "joined", first
+                received = [await c.recv()]
+                assert received[0]["id"] == first["id"] and received[0]["nickname"].startswith("j")
             while received[-1].get("message") != "last":
                 received.append(await c.recv())
             expected = redis.cli("XRANGE", stream, first["id"], "+").split("\n")
@@ -469,6 +615,38 @@ def test_big_channels_get_count_updates_instead_of_every_notice(redis):
         assert (notice["event"], notice["nickname"], notice["count"]) == ("leave", "m2", 2)
         assert "quiet" not in notice
         for c in first[:2]:
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_seed_clients_in_a_big_channel_get_quiet_notices_and_counts_in_the_envelope(redis):
+    """Past PRESENCE_NOTICE_LIMIT a seed joiner's own (quiet) notice, rebuilt for it,
+    and the count updates reach seed clients in the envelope too."""
+    from harness import ChatServer
+    a = ChatServer(redis, "quiet-seed-a", env={"PRESENCE_NOTICE_LIMIT": "1"})
+    b = ChatServer(redis, "quiet-seed-b", env={"PRESENCE_NOTICE_LIMIT": "1"})
+    channel = unique()
+
+    async def body():
+        first = await SeedClient.connect(f"{a.url}/chat/join?channel={channel}&nickname=first")
+        e = await first.recv()
+        assert (e["event"], seed_data(e)) == ("join", ("System", "first joined the chat.")) and "quiet" not in e
+        second = await SeedClient.connect(f"{b.url}/chat/join?channel={channel}&nickname=second")
+        own = await second.recv()
+        assert (own["event"], own["quiet"], own["count"], own["channel"]) == ("join", True, 2, channel)
+        assert seed_data(own) == ("System", "second joined the chat.")
+        third = await SeedClient.connect(f"{a.url}/chat/join?channel={channel}&nickname=third")
+        own = await third.recv()
+        assert (own["quiet"], own["count"], seed_data(own)) == (True, 3, ("System", "third joined the chat."))
+        for c in (first, second):
+            update = await c.recv_until(lambda e: e.get("event") == "count" and e["count"] == 3, timeout=5)
+            assert (update["channel"], seed_data(update)) == (channel, ("System", "Members: 3"))
+        for c in (first, second, third):
             await c.close()
 
     try:

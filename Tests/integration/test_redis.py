@@ -2,7 +2,7 @@
 import asyncio
 import subprocess
 
-from harness import ChatServer, Client, RedisServer, run, unique, wait_until
+from harness import ChatServer, Client, RedisServer, SeedClient, run, unique, wait_until
 
 
 
@@ -70,12 +70,12 @@ def test_seed_join_while_redis_is_down_closes_with_1013():
     channel = unique()
 
     async def body():
-        before = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=early")
+        before = await SeedClient.connect(f"{server.url}/chat/join?channel={channel}&nickname=early")
         assert (await before.recv())["message"] == "early joined the chat."
         redis.proc.kill()
         redis.proc.wait()
         wait_until(lambda: server.health()[0] == 503, what="healthz 503")
-        seed = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=late")
+        seed = await SeedClient.connect(f"{server.url}/chat/join?channel={channel}&nickname=late")
         e = await seed.recv()
         assert (e["type"], e.get("code"), e["channel"]) == ("error", "unavailable", channel), e
         await seed.ws.wait_closed()

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import ChatServer, Client, RawClient, RedisServer, metrics, rss_kib, run, unique, wait_until
+from harness import ChatServer, Client, RawClient, RedisServer, SeedClient, metrics, rss_kib, run, unique, wait_until
 
 
 
@@ -51,7 +51,7 @@ def test_shutdown_notifies_then_closes_with_1001(redis):
 
     async def body():
         going = await Client.connect(f"{a.url}/ws?nickname=going")
-        seed = await Client.connect(f"{a.url}/chat/join?channel={channel}&nickname=seedling")
+        seed = await SeedClient.connect(f"{a.url}/chat/join?channel={channel}&nickname=seedling")
         staying = await Client.connect(f"{b.url}/ws?nickname=staying")
         await staying.join(channel)
         await going.join(channel)
@@ -274,7 +274,7 @@ def test_rate_limit_refuses_then_closes_a_flood(server):
         assert (refused["code"], refused["ref"], refused["channel"]) == ("rate_limited", "m1", channel)
         await eager.close()
         # The same on the seed endpoint, whose messages name no channel.
-        seed = await Client.connect(f"{server.url}/chat/join?channel={channel}&nickname=seedy")
+        seed = await SeedClient.connect(f"{server.url}/chat/join?channel={channel}&nickname=seedy")
         await seed.expect("system", nickname="seedy")
         seed.send_together([{"message": f"s{k}", "ref": k} for k in range(6)])
         refused = await seed.expect("error")

@@ -23,6 +23,9 @@ public struct JSONReader {
     private let maxDepth: Int
     /// Members of the top-level object (depth 1), in order.
     private var members: [(key: String, value: JSONValue)] = []
+    /// Where each of them is in the input (from its name's opening quote to the end of
+    /// its value), when asked for (`parseObjectSpans`).
+    private var spans: [Range<Int>]?
 
     /// Parses `bytes` as a JSON object and returns its members in order.
     public static func parseObject(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16) throws(JSONError) -> [(key: String, value: JSONValue)] {
@@ -38,6 +41,21 @@ public struct JSONReader {
     public static func parseObject(_ bytes: [UInt8], maxDepth: Int = 16) throws(JSONError) -> [(key: String, value: JSONValue)] {
         let result = bytes.withUnsafeBytes { b in Result { () throws(JSONError) in try parseObject(b, maxDepth: maxDepth) } }
         return try result.get()
+    }
+
+    /// Like `parseObject`, and also where each member is in `bytes`: the range from its
+    /// name's opening quote to the end of its value, so that a member can be copied or
+    /// left out verbatim (`SeedEnvelope`).
+    public static func parseObjectSpans(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16) throws(JSONError)
+        -> [(key: String, value: JSONValue, span: Range<Int>)] {
+        var reader = JSONReader(bytes: bytes, maxDepth: maxDepth)
+        reader.spans = []
+        reader.skipWhitespace()
+        guard reader.peek() == UInt8(ascii: "{") else { throw reader.error("expected an object") }
+        try reader.readObject(depth: 1)
+        reader.skipWhitespace()
+        guard reader.i == bytes.count else { throw reader.error("unexpected data after the object") }
+        return zip(reader.members, reader.spans!).map { ($0.key, $0.value, $1) }
     }
 
     private init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
@@ -68,10 +86,14 @@ public struct JSONReader {
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let start = i
             let key = try parseString()
             try expect(UInt8(ascii: ":"), "':'")
             let value = try parseValue(depth: depth)
-            if depth == 1 { members.append((key, value)) }
+            if depth == 1 {
+                members.append((key, value))
+                spans?.append(start..<i)
+            }
             skipWhitespace()
             guard let c = peek() else { throw error("unterminated object") }
             i += 1

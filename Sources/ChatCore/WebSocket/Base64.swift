@@ -1,27 +1,42 @@
-/// Standard base64 (RFC 4648, with padding), for the handshake key and accept value.
+/// Standard base64 (RFC 4648, with padding), for the handshake key and accept value
+/// and the seed envelope's `data`.
 public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        let input = Array(bytes)
         var out: [UInt8] = []
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((n >> UInt32(shift)) & 63)]) }
-            i += 3
-        }
-        let rest = input.count - i
-        if rest > 0 {
-            var n = UInt32(input[i]) << 16
-            if rest == 2 { n |= UInt32(input[i + 1]) << 8 }
-            out.append(alphabet[Int((n >> 18) & 63)])
-            out.append(alphabet[Int((n >> 12) & 63)])
-            out.append(rest == 2 ? alphabet[Int((n >> 6) & 63)] : UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
-        }
+        Array(bytes).withUnsafeBytes { append($0, to: &out) }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the encoding of `input` (ASCII) to `out`.
+    public static func append(_ input: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let start = out.count, length = (input.count + 2) / 3 * 4
+        guard length > 0 else { return }
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
+        alphabet.withUnsafeBufferPointer { alphabet in
+            out.withUnsafeMutableBufferPointer { buffer in
+                let o = UnsafeMutableBufferPointer(rebasing: buffer[start...])
+                var i = 0, j = 0
+                while i + 3 <= input.count {
+                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    o[j] = alphabet[Int(n >> 18)]
+                    o[j + 1] = alphabet[Int((n >> 12) & 63)]
+                    o[j + 2] = alphabet[Int((n >> 6) & 63)]
+                    o[j + 3] = alphabet[Int(n & 63)]
+                    i += 3
+                    j += 4
+                }
+                let rest = input.count - i
+                if rest > 0 {  // the padding is in place already
+                    var n = UInt32(input[i]) << 16
+                    if rest == 2 { n |= UInt32(input[i + 1]) << 8 }
+                    o[j] = alphabet[Int((n >> 18) & 63)]
+                    o[j + 1] = alphabet[Int((n >> 12) & 63)]
+                    if rest == 2 { o[j + 2] = alphabet[Int((n >> 6) & 63)] }
+                }
+            }
+        }
     }
 
     /// Strict decoding: returns nil for a wrong length, a character outside the

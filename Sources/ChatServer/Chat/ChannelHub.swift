@@ -26,6 +26,9 @@ final class ChannelHub {
     private var batchedChannels: [LocalChannel] = []
     private var globalBatch: [UInt8] = []
     private var globalBatchEvents = 0
+    /// `/chat/join` connections by seed channel: they get broadcasts in the seed
+    /// envelope, made once per group (empty: nobody here needs it, nothing is made).
+    private var seedGroups: [String: SeedGroup] = [:]
     /// Sends accepted while a join waits for its subscription, per membership.
     static let queuedSendLimit = 64
     /// Password checks or hashes one connection may have running at once.
@@ -400,7 +403,7 @@ final class ChannelHub {
                 let joinID = StreamID(appended.id) ?? channel.lastSeen
                 // A quiet notice was published as a marker only: the joiner's own copy is
                 // rebuilt here from the reply.
-                let ownNotice = appended.quiet ? quietNotice(channel: channel, nickname: conn.nickname, appended: appended) : nil
+                let ownNotice = appended.quiet ? quietNotice(channel: channel, nickname: conn.nickname, appended: appended, seed: m.seed) : nil
                 if channel.lastSeen >= joinID {
                     // The notice already came through: replay from it, then live. The member
                     // is added first, so that if the replay finds the client too slow and
@@ -411,8 +414,12 @@ final class ChannelHub {
                                               [("channel", channel.name), ("nickname", conn.nickname)])
                     }
                     ownNotice?.withUnsafeBytes { conn.deliver(frame: $0) }
-                    for entry in channel.seam[channel.seamStart(from: joinID)...] {
-                        entry.frame.withUnsafeBytes { conn.deliver(frame: $0) }
+                    for k in channel.seamStart(from: joinID)..<channel.seam.count {
+                        if m.seed {
+                            channel.seedFrame(at: k).withUnsafeBytes { conn.deliver(frame: $0) }
+                        } else {
+                            channel.seam[k].frame.withUnsafeBytes { conn.deliver(frame: $0) }
+                        }
                     }
                 } else {
                     // Events from before the join may still be on their way: start at the notice.
@@ -471,6 +478,31 @@ final class ChannelHub {
     func disconnect(_ conn: Connection) {
         for m in conn.memberships.values { detach(m, ack: false, ref: nil) }
         conn.memberships.removeAll()
+        removeSeedConnection(conn)
+    }
+
+    /// A `/chat/join` connection is open: it gets broadcasts with its seed group.
+    func addSeedConnection(_ conn: Connection) {
+        guard conn.seedGroupIndex < 0, let channel = conn.envelopeChannel else { return }
+        let group = seedGroups[channel] ?? {
+            let g = SeedGroup(channel: channel)
+            seedGroups[channel] = g
+            return g
+        }()
+        conn.seedGroupIndex = group.targets.count
+        group.targets.append(.passUnretained(conn))
+    }
+
+    private func removeSeedConnection(_ conn: Connection) {
+        let i = conn.seedGroupIndex
+        guard i >= 0, let channel = conn.envelopeChannel, let group = seedGroups[channel] else { return }
+        conn.seedGroupIndex = -1
+        let last = group.targets.removeLast()
+        if i < group.targets.count {
+            group.targets[i] = last
+            last._withUnsafeGuaranteedRef { $0.seedGroupIndex = i }
+        }
+        if group.targets.isEmpty { seedGroups[channel] = nil }
     }
 
     private func removeMembership(_ m: Membership) {
@@ -593,7 +625,7 @@ final class ChannelHub {
     func commandsReady() {
         var restored = 0
         restoreMembers()
-        for channel in channels.values where !(channel.members.isEmpty && channel.activating.isEmpty) { restored += 1 }
+        for channel in channels.values where channel.hasMembers || !channel.activating.isEmpty { restored += 1 }
         let waiting = leaves.count
         drainLeaves()
         if waiting > 0 || restored > 0 {
@@ -606,7 +638,7 @@ final class ChannelHub {
     /// the registry finds this instance was taken for dead.
     func restoreMembers() {
         for channel in channels.values {
-            let present = channel.members.map { ($0.entry, $0.folded) }
+            let present = channel.members.map { ($0.entry, $0.folded) } + channel.seedMembers.map { ($0.entry, $0.folded) }
                 + channel.activating.elements.map { ($0.member.entry, $0.member.folded) }
             store.restoreMembers(channel.keys, channel: channel.name, passwordHash: channel.passwordHash, present.map { (entry: $0.0, folded: $0.1) },
                                  instance: worker.redisID) { [unowned self] in
@@ -779,6 +811,7 @@ final class ChannelHub {
             FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch)
             globalBatch.append(contentsOf: payload)
             globalBatchEvents += 1
+            if !seedGroups.isEmpty { batchForSeedGroups(payload) }
             worker.scheduleEndOfTurn()
             return
         }
@@ -804,13 +837,44 @@ final class ChannelHub {
             if !channel.members.isEmpty {
                 channel.batch.append(contentsOf: f)
                 channel.batchEvents += 1
-                if !channel.batchQueued {
-                    channel.batchQueued = true
-                    batchedChannels.append(channel)
-                    worker.scheduleEndOfTurn()
-                }
+                queueBatch(channel)
             }
-            if let id { channel.record(id, frame: f, quiet: false) }
+            // Seed members get the event in the seed envelope: made here once for all
+            // of them, only in a channel that has some.
+            var seed: [UInt8]?
+            if !channel.seedMembers.isEmpty {
+                let start = channel.seedBatch.count
+                if !SeedEnvelope.appendFrame(event: payload, channel: channel.name, to: &channel.seedBatch) {
+                    channel.seedBatch.append(contentsOf: f)  // not an object (not expected): as it is
+                }
+                channel.seedBatchEvents += 1
+                queueBatch(channel)
+                if id != nil, channel.joinsInFlight > 0 { seed = Array(channel.seedBatch[start...]) }
+            }
+            if let id { channel.record(id, frame: f, seed: seed, quiet: false) }
+        }
+    }
+
+    @inline(__always)
+    private func queueBatch(_ channel: LocalChannel) {
+        guard !channel.batchQueued else { return }
+        channel.batchQueued = true
+        batchedChannels.append(channel)
+        worker.scheduleEndOfTurn()
+    }
+
+    /// A broadcast in the seed envelope for each seed group: parsed and encoded once,
+    /// the envelopes differing only in the channel they name.
+    private func batchForSeedGroups(_ payload: UnsafeRawBufferPointer) {
+        let parts = SeedEnvelope.Parts(event: payload)
+        for group in seedGroups.values {
+            if let parts {
+                parts.appendFrame(channel: group.channel, to: &group.batch)
+            } else {  // not an object (not expected): as it is
+                FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &group.batch)
+                group.batch.append(contentsOf: payload)
+            }
+            group.batchEvents += 1
         }
     }
 
@@ -849,27 +913,47 @@ final class ChannelHub {
     private func flushChannelBatches() {
         for channel in batchedChannels {
             channel.batchQueued = false
-            guard channel.batchEvents > 0 else { continue }
-            // Taken out of the channel first: a member closed while we write (too slow)
-            // leaves the channel, and that must not hand this batch out a second time.
-            let events = channel.batchEvents
-            var batch: [UInt8] = []
-            swap(&batch, &channel.batch)
-            channel.batchEvents = 0
-            let targets = channel.targets  // a copy: members may leave while we write
-            batch.withUnsafeBytes { b in
-                if targets.count > 1, !ringInUse, let ring = worker.sendRing {
-                    fanOut(b, events: events, ring: ring, to: targets)
-                } else {
-                    for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
+            if channel.batchEvents > 0 {
+                // Taken out of the channel first: a member closed while we write (too slow)
+                // leaves the channel, and that must not hand this batch out a second time.
+                let events = channel.batchEvents
+                var batch: [UInt8] = []
+                swap(&batch, &channel.batch)
+                channel.batchEvents = 0
+                let targets = channel.targets  // a copy: members may leave while we write
+                fanOut(batch, events: events, to: targets)
+                if channel.batch.isEmpty, batch.capacity <= 262_144 {
+                    batch.removeAll(keepingCapacity: true)
+                    channel.batch = batch  // keep the buffer for the next turn
                 }
             }
-            if channel.batch.isEmpty, batch.capacity <= 262_144 {
-                batch.removeAll(keepingCapacity: true)
-                channel.batch = batch  // keep the buffer for the next turn
+            if channel.seedBatchEvents > 0 {
+                let events = channel.seedBatchEvents
+                var batch: [UInt8] = []
+                swap(&batch, &channel.seedBatch)
+                channel.seedBatchEvents = 0
+                let targets = channel.seedTargets
+                fanOut(batch, events: events, to: targets)
+                if channel.seedBatch.isEmpty, batch.capacity <= 262_144 {
+                    batch.removeAll(keepingCapacity: true)
+                    channel.seedBatch = batch
+                }
             }
         }
         batchedChannels.removeAll(keepingCapacity: batchedChannels.count < 4_096)
+    }
+
+    /// One batch (shared bytes) to `targets`: through the send ring when there are
+    /// several, else with a send each.
+    @inline(__always)
+    private func fanOut(_ batch: [UInt8], events: Int, to targets: ContiguousArray<Unmanaged<Connection>>) {
+        batch.withUnsafeBytes { b in
+            if targets.count > 1, !ringInUse, let ring = worker.sendRing {
+                fanOut(b, events: events, ring: ring, to: targets)
+            } else {
+                for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
+            }
+        }
     }
 
     private func flushGlobalBatch() {
@@ -878,16 +962,37 @@ final class ChannelHub {
             var batch: [UInt8] = []
             swap(&batch, &globalBatch)
             globalBatchEvents = 0
+            // Seed connections, if any, get their envelopes from their groups (below).
+            let skipSeed = !seedGroups.isEmpty
             batch.withUnsafeBytes { b in
                 if !ringInUse, let ring = worker.sendRing {
-                    fanOutToAll(b, events: events, ring: ring)
+                    fanOutToAll(b, events: events, ring: ring, skipSeed: skipSeed)
                 } else {
-                    for conn in worker.connections where conn.isOpenChat { conn.writeShared(b, events: events) }
+                    for conn in worker.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
+                        conn.writeShared(b, events: events)
+                    }
                 }
             }
             if globalBatch.isEmpty, batch.capacity <= 262_144 {
                 batch.removeAll(keepingCapacity: true)
                 globalBatch = batch
+            }
+        }
+        if !seedGroups.isEmpty { flushSeedGroups() }
+    }
+
+    /// Each seed group's broadcasts (in the seed envelope) to its connections.
+    private func flushSeedGroups() {
+        for group in seedGroups.values where group.batchEvents > 0 {
+            let events = group.batchEvents
+            var batch: [UInt8] = []
+            swap(&batch, &group.batch)
+            group.batchEvents = 0
+            let targets = group.targets  // a copy: connections may close while we write
+            fanOut(batch, events: events, to: targets)
+            if group.batch.isEmpty, batch.capacity <= 65_536 {
+                batch.removeAll(keepingCapacity: true)
+                group.batch = batch
             }
         }
     }
@@ -915,11 +1020,13 @@ final class ChannelHub {
         worker.stats.deliveries += UInt64(taken * events)
     }
 
-    private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing) {
+    private func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, skipSeed: Bool) {
         ringInUse = true
         defer { ringInUse = false }
         var taken = 0
-        for conn in worker.connections where conn.isOpenChat { if queueShared(conn, batch, events: events, ring) { taken += 1 } }
+        for conn in worker.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
+            if queueShared(conn, batch, events: events, ring) { taken += 1 }
+        }
         submitRing(ring, batch)
         worker.stats.deliveries += UInt64(taken * events)
     }
@@ -972,13 +1079,18 @@ final class ChannelHub {
         return false
     }
 
-    /// The frame of a quiet join notice as the stream stores it, for its joiner.
-    private func quietNotice(channel: LocalChannel, nickname: String, appended: ChatStore.Appended) -> [UInt8] {
+    /// The frame of a quiet join notice as the stream stores it, for its joiner (in the
+    /// seed envelope for a seed member).
+    private func quietNotice(channel: LocalChannel, nickname: String, appended: ChatStore.Appended, seed: Bool) -> [UInt8] {
         var json = Array("{\"id\":\"\(appended.id)\",\"ts\":\(appended.id.prefix { $0 != "-" }),".utf8)
         json += ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname)
         json += Array("\(appended.count ?? 0),\"quiet\":true}".utf8)
         var frame: [UInt8] = []
-        json.withUnsafeBytes { FrameEncoder.appendFrame(opcode: Opcode.text, payload: $0, to: &frame) }
+        json.withUnsafeBytes {
+            if !seed || !SeedEnvelope.appendFrame(event: $0, channel: channel.name, to: &frame) {
+                FrameEncoder.appendFrame(opcode: Opcode.text, payload: $0, to: &frame)
+            }
+        }
         return frame
     }
 

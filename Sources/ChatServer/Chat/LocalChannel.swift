@@ -25,8 +25,11 @@ final class Membership {
 
     let channel: LocalChannel
     let connection: Connection
+    /// A `/chat/join` connection's: it reads events in the seed server's envelope, so it
+    /// is in `channel.seedMembers`, not `members` (see LocalChannel).
+    let seed: Bool
     var state: State = .waitingForSubscription
-    /// Index in `channel.members` while active.
+    /// Index in `channel.members` (`seedMembers` for a seed member) while active.
     var index = -1
     /// The `ref` of the join op, echoed in the `joined` reply.
     var joinRef: Ref?
@@ -68,6 +71,7 @@ final class Membership {
         self.field = field
         self.folded = folded
         self.options = options
+        self.seed = connection.envelopeChannel != nil
         if options.password != nil { newPassword = "?" }
     }
 
@@ -91,6 +95,11 @@ final class LocalChannel {
     var subscription: Subscription = .none
     /// Members that receive the channel's messages, swap-removed by index.
     var members: ContiguousArray<Membership> = []
+    /// Members on `/chat/join` connections, which read every event in the seed server's
+    /// envelope (`SeedEnvelope`): kept apart with a batch of their own, so that a
+    /// channel's events are put in that envelope once per worker, and only in a channel
+    /// that has such members: a channel without them pays nothing for it.
+    var seedMembers: ContiguousArray<Membership> = []
     /// Joins waiting for the subscription (or, subscribed, for Redis to take more
     /// commands: then `heldForRedis`).
     var waiting: [Membership] = []
@@ -107,8 +116,9 @@ final class LocalChannel {
     /// subscriber connection, in either order. So while joins are in flight the
     /// channel keeps the frames that arrived (`seam`, replayed from the join id when
     /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
-    /// reply comes early waits in `activating` until its own notice arrives.
-    var seam: [(id: StreamID, frame: [UInt8])] = []
+    /// reply comes early waits in `activating` until its own notice arrives. `seed` is
+    /// the frame's seed envelope, made when a seed member needed it (`seedFrame(at:)`).
+    private(set) var seam: [(id: StreamID, frame: [UInt8], seed: [UInt8]?)] = []
     private var seamBytes = 0
     /// The newest event dropped from the seam (its bounds), if any since it was cleared.
     private(set) var seamDropped: StreamID?
@@ -128,7 +138,9 @@ final class LocalChannel {
         self.keys = keys
     }
 
-    var isUnused: Bool { members.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && replayWaiters == 0 && !hasActivating }
+    var hasMembers: Bool { !members.isEmpty || !seedMembers.isEmpty }
+
+    var isUnused: Bool { members.isEmpty && seedMembers.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && replayWaiters == 0 && !hasActivating }
     /// Joins waiting for a history-read slot.
     var replayWaiters = 0
 
@@ -165,24 +177,41 @@ final class LocalChannel {
     var batch: [UInt8] = []
     var batchEvents = 0
     var batchQueued = false
+    /// The same events in the seed envelope, for `seedMembers` (empty without them).
+    var seedBatch: [UInt8] = []
+    var seedBatchEvents = 0
 
     /// Gives the pending batch to the current members now (through their output
     /// buffers): called before the member list changes, so that a joiner never gets
     /// what came before its join and a leaver gets everything up to its leave.
     func commitBatch() {
-        guard batchEvents > 0 else { return }
-        // Taken out first: a member found too slow here leaves the channel, which
-        // commits again, and must find nothing left to hand out.
-        let events = batchEvents
-        var taken: [UInt8] = []
-        swap(&taken, &batch)
-        batchEvents = 0
-        taken.withUnsafeBytes { b in
-            for m in members { m.connection.deliver(frame: b, events: events) }
+        if batchEvents > 0 {
+            // Taken out first: a member found too slow here leaves the channel, which
+            // commits again, and must find nothing left to hand out.
+            let events = batchEvents
+            var taken: [UInt8] = []
+            swap(&taken, &batch)
+            batchEvents = 0
+            taken.withUnsafeBytes { b in
+                for m in members { m.connection.deliver(frame: b, events: events) }
+            }
+            if batch.isEmpty, taken.capacity <= 262_144 {
+                taken.removeAll(keepingCapacity: true)
+                batch = taken
+            }
         }
-        if batch.isEmpty, taken.capacity <= 262_144 {
-            taken.removeAll(keepingCapacity: true)
-            batch = taken
+        if seedBatchEvents > 0 {
+            let events = seedBatchEvents
+            var taken: [UInt8] = []
+            swap(&taken, &seedBatch)
+            seedBatchEvents = 0
+            taken.withUnsafeBytes { b in
+                for m in seedMembers { m.connection.deliver(frame: b, events: events) }
+            }
+            if seedBatch.isEmpty, taken.capacity <= 262_144 {
+                taken.removeAll(keepingCapacity: true)
+                seedBatch = taken
+            }
         }
     }
 
@@ -190,17 +219,35 @@ final class LocalChannel {
     /// fan-out loop then touches no reference counts (the memberships keep the
     /// connections alive).
     private(set) var targets: ContiguousArray<Unmanaged<Connection>> = []
+    /// The same for `seedMembers`.
+    private(set) var seedTargets: ContiguousArray<Unmanaged<Connection>> = []
 
     func addMember(_ m: Membership) {
         commitBatch()
-        m.index = members.count
         m.state = .active
-        members.append(m)
-        targets.append(.passUnretained(m.connection))
+        if m.seed {
+            m.index = seedMembers.count
+            seedMembers.append(m)
+            seedTargets.append(.passUnretained(m.connection))
+        } else {
+            m.index = members.count
+            members.append(m)
+            targets.append(.passUnretained(m.connection))
+        }
     }
 
     func removeMember(_ m: Membership) {
         commitBatch()
+        if m.seed {
+            Self.remove(m, from: &seedMembers, &seedTargets)
+        } else {
+            Self.remove(m, from: &members, &targets)
+        }
+    }
+
+    /// Swap-removes `m` from a member list and its targets.
+    private static func remove(_ m: Membership, from members: inout ContiguousArray<Membership>,
+                               _ targets: inout ContiguousArray<Unmanaged<Connection>>) {
         let i = m.index
         guard i >= 0, i < members.count, members[i] === m else { return }
         let last = members.removeLast()
@@ -229,17 +276,29 @@ final class LocalChannel {
 
     /// After an event is delivered while joins are in flight. Quiet markers only move
     /// `lastSeen` (they are nobody's to replay: a joiner's own notice is rebuilt).
-    func record(_ id: StreamID, frame: UnsafeRawBufferPointer, quiet: Bool) {
+    /// `seed`: the event's seed envelope frame, when seed members made one.
+    func record(_ id: StreamID, frame: UnsafeRawBufferPointer, seed: [UInt8]? = nil, quiet: Bool) {
         lastSeen = id
         guard joinsInFlight > 0, !quiet else { return }
-        if seam.count >= Self.seamFrameLimit || seamBytes + frame.count > Self.seamByteLimit {
+        let size = frame.count + (seed?.count ?? 0)
+        if seam.count >= Self.seamFrameLimit || seamBytes + size > Self.seamByteLimit {
             let drop = max(1, seam.count / 4)
             seamDropped = seam[drop - 1].id
-            seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count }
+            seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count + ($1.seed?.count ?? 0) }
             seam.removeFirst(drop)
         }
-        seam.append((id, Array(frame)))
-        seamBytes += frame.count
+        seam.append((id, Array(frame), seed))
+        seamBytes += size
+    }
+
+    /// The seed envelope of seam entry `k` (a late seed joiner's replay), made once and
+    /// kept for the next seed joiner; the plain frame if its payload is not an object.
+    func seedFrame(at k: Int) -> [UInt8] {
+        if let seed = seam[k].seed { return seed }
+        let made = seam[k].frame.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: name) } ?? seam[k].frame
+        seam[k].seed = made
+        seamBytes += made.count
+        return made
     }
 
     func clearSeam() {

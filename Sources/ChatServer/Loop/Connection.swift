@@ -69,6 +69,13 @@ final class Connection {
     private var awaitingBody: (request: HTTPRequest, length: Int, body: [UInt8])?
     private var reader = MessageReader(maxMessageSize: 0)
     private(set) var endpoint: Endpoint = .echo
+    /// Set on `/chat/join` connections, whose clients read every event in the seed
+    /// server's envelope (`SeedEnvelope`): the channel the envelope names for an event
+    /// without one of its own (a broadcast, an error). The channel asked for, valid or
+    /// not (an invalid one is refused in that envelope too).
+    var envelopeChannel: String?
+    /// Position in the hub's seed group of `envelopeChannel` (broadcasts), -1 if none.
+    var seedGroupIndex = -1
     /// Trimmed, valid nickname (chat endpoints).
     var nickname = "" {
         didSet { foldedNickname = worker.nicknameFolding.folded(nickname) }
@@ -364,10 +371,14 @@ final class Connection {
         sendEvent(json)
     }
 
-    /// Sends a JSON event as a text frame.
+    /// Sends a JSON event as a text frame (in the seed envelope on `/chat/join`).
     func sendEvent(_ json: [UInt8]) {
         guard phase == .open else { return }
-        json.withUnsafeBytes { sendFrame(Opcode.text, $0) }
+        if let channel = envelopeChannel, let envelope = SeedEnvelope.encode(event: json, channel: channel) {
+            envelope.withUnsafeBytes { sendFrame(Opcode.text, $0) }
+        } else {
+            json.withUnsafeBytes { sendFrame(Opcode.text, $0) }
+        }
         worker.stats.eventsOut += 1
     }
 

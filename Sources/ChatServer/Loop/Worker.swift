@@ -373,6 +373,13 @@ final class Worker {
         case "/chat/join":
             let channel = Names.channel(request.queryValue("channel") ?? "")
             upgrade(conn, request, endpoint: { if case .success(let c) = channel { return .seed(channel: c) }; return .multi }()) { [unowned self] conn in
+                // Every event, refusals included, in the seed server's envelope.
+                if case .success(let name) = channel {
+                    conn.envelopeChannel = name
+                    self.hub.addSeedConnection(conn)
+                } else {
+                    conn.envelopeChannel = request.queryValue("channel") ?? ""
+                }
                 guard case .success(let name) = channel else {
                     if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
                     return
