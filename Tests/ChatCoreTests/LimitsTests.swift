@@ -243,5 +243,9 @@ struct AddressLimitsTests {
         #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: []) == "10.0.0.5")
         #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["nonsense"]) == "10.0.0.5")
         #expect(p.clientAddress(peer: "198.51.100.1", forwardedFor: ["203.0.113.9"]) == "198.51.100.1")  // not a proxy
+        // One spelling per client: leading zeros, ports and IPv6 case do not make it several.
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["203.000.113.009"]) == "203.0.113.9")
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["203.0.113.9:5678"]) == "203.0.113.9")
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["[2001:DB8::1]:443"]) == "2001:db8:0:0:0:0:0:1")
     }
 }

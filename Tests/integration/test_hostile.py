@@ -620,3 +620,51 @@ def test_running_out_of_descriptors_logs_a_few_lines_not_a_flood(redis):
         for s in socks:
             s.close()
         server.stop()
+
+
+def test_joins_waiting_for_history_leave_nothing_behind(redis):
+    """A join waiting for its history-read turn that the client leaves and then drops
+    (found by attacking): the channel is released, its subscription dropped; and
+    presence runs one at a time per connection."""
+    from harness import wait_until
+    server = ChatServer(redis, "replay-waiters", env={"RATE_LIMIT": "0", "HISTORY_READS": "1"})
+    fat, leaks = unique("fat"), [unique("leak") for _ in range(5)]
+
+    def channels():
+        return metrics(server)["chat_channels"]
+
+    async def body():
+        keeper = await Client.connect(f"{server.url}/ws?nickname=keeper")
+        await keeper.expect("welcome")
+        await keeper.join(fat)
+        b = await Client.connect(f"{server.url}/ws?nickname=b")
+        await b.expect("welcome")
+        for leak in leaks:
+            await b.join(leak)
+        a = await Client.connect(f"{server.url}/ws?nickname=a")
+        await a.expect("welcome")
+        ops = [{"op": "join", "channel": fat, "history": 50}]
+        for leak in leaks:  # each waits behind a's first replay, then is left
+            ops += [{"op": "join", "channel": leak, "history": 5}, {"op": "leave", "channel": leak}]
+        a.send_together(ops)
+        a.ws.transport.abort()  # dropped at once
+        for leak in leaks:
+            await b.send({"op": "leave", "channel": leak})
+            await b.expect("left", channel=leak)
+        wait_until(lambda: channels() == 1, timeout=15, what="only the kept channel left")
+        assert redis.cli("PUBSUB", "NUMSUB", *(f"chat:{{{c}}}:pub" for c in leaks)).split("\n")[1::2] == ["0"] * len(leaks)
+        assert metrics(server)["chat_history_reads"] == 0
+        # presence: one at a time per connection
+        keeper.send_together([{"op": "presence", "channel": fat, "ref": 1}, {"op": "presence", "channel": fat, "ref": 2}])
+        answers = {}
+        for _ in range(2):
+            e = await keeper.recv_until(lambda e: e.get("ref") in (1, 2))
+            answers[e["ref"]] = e
+        assert answers[1]["type"] == "presence" and answers[2]["code"] == "rate_limited"
+        for c in (keeper, b):
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()

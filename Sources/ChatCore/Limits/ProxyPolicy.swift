@@ -56,11 +56,26 @@ public struct ProxyPolicy: Equatable, Sendable {
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { String($0).trimmingWhitespace() }
         var client = peer
         for hop in hops.reversed() {
-            guard Self.parse(hop) != nil else { break }  // garbage: stop at the last good hop
-            client = hop
-            if !trusts(hop) { break }
+            guard let address = Self.canonical(hop) else { break }  // garbage: stop at the last good hop
+            client = address
+            if !trusts(address) { break }
         }
         return client
+    }
+
+    /// One spelling per address (so that `010.0.0.1` or a port cannot make one client
+    /// several): IPv4 dotted decimal, IPv6 lowercase groups; a port (`1.2.3.4:80`,
+    /// `[::1]:80`) left out. Nil when it is no address.
+    static func canonical(_ hop: String) -> String? {
+        var text = hop
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {  // [v6] or [v6]:port
+            text = String(text[text.index(after: text.startIndex)..<close])
+        } else if text.contains("."), let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {  // v4:port
+            text = String(text[..<colon])
+        }
+        guard let bytes = parse(text) else { return nil }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
     }
 
     /// 4 or 16 bytes, or nil.

@@ -101,6 +101,9 @@ final class ChannelHub {
     func join(_ conn: Connection, _ name: String, options: JoinOptions = JoinOptions(), ref: Ref?) {
         guard conn.isOpenChat else { return }
         if membership(conn, name) != nil { return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref) }
+        if conn.replaysWaiting.count >= worker.config.maxChannelsPerConnection {  // joined and left again and again while waiting
+            return fail(conn, .rateLimited, "too many joins waiting for their history; wait for them", channel: name, ref: ref)
+        }
         if conn.memberships.count >= worker.config.maxChannelsPerConnection {
             return fail(conn, .tooManyChannels, "a connection may be in at most \(worker.config.maxChannelsPerConnection) channels", channel: name, ref: ref)
         }
@@ -129,6 +132,7 @@ final class ChannelHub {
         }
         if channel.subscription == .active, channel.waiting.isEmpty, store.canSend {
             startJoin(m)
+            release(channel)  // a join refused at once (leaves waiting) leaves the channel unused
         } else {
             // Waits for the channel's subscription, or (backpressure) for Redis to take
             // more commands: then `startWaiting` runs it, in order.
@@ -191,7 +195,7 @@ final class ChannelHub {
             endReplay(m)
             return refuseJoin(m, .unavailable, "could not join \(channel.name): the server is catching up with chat storage, try again shortly")
         }
-        if m.wantsReplay, !m.holdsReplaySlot, !historyReads.admit(m) {
+        if m.wantsReplay, !m.leaveQueued, !m.holdsReplaySlot, !historyReads.admit(m) {
             m.state = .waitingForReplay
             channel.replayWaiters += 1
             return
@@ -202,7 +206,9 @@ final class ChannelHub {
         var request = ChatStore.JoinRequest(field: m.field, nickname: conn.nickname, folded: m.folded, entry: m.entry.encoded, channel: channel.name)
         request.verifiedHash = m.verifiedHash
         request.newPassword = m.newPassword
-        if let since = m.options.since {
+        if m.leaveQueued {
+            // Left before it ran: joined and left at once, so nobody would see a replay.
+        } else if let since = m.options.since {
             request.replay = .since(since)
         } else if let n = m.options.history, n > 0 {
             request.replay = .last(min(n, worker.config.replayLimit))
@@ -255,6 +261,7 @@ final class ChannelHub {
                 continue
             }
             startJoin(m)
+            release(m.channel)  // a join that did not go on (left, then closed) leaves the channel unused
         }
     }
 
@@ -451,8 +458,14 @@ final class ChannelHub {
     /// One page of MEMBER_LIST_LIMIT names at most (read with HSCAN, sorted within the
     /// page: never the whole member list), and the cursor of the next.
     func presence(_ conn: Connection, _ name: String, cursor: String?, ref: Ref?) {
+        // One at a time per connection: a page of a big channel is work in Redis and here.
+        guard !conn.presencePending else {
+            return fail(conn, .rateLimited, "one presence at a time: wait for the answer to the last one", channel: name, ref: ref)
+        }
+        conn.presencePending = true
         let pageSize = max(worker.config.memberListLimit, 1)
         store.memberPage(ChannelKeys(prefix: worker.config.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize) { [unowned self] result in
+            conn.presencePending = false
             guard conn.isOpenChat else { return }
             // A member is one whose join went through (not one still proving its password).
             let state = self.membership(conn, name)?.state
@@ -698,7 +711,9 @@ final class ChannelHub {
     /// RATE_LIMIT_BYTES: a message's bytes as stored count against its sender's
     /// allowance (refused: `rate_limited`, the message dropped).
     private func admitBytes(_ conn: Connection, _ text: String, channel: String?, ref: Ref?) -> Bool {
-        guard conn.admitBytes(JSONWriter.escapedLength(text)) else {
+        // As stored: the text escaped, and the channel and sender it goes with.
+        let size = JSONWriter.escapedLength(text) + (channel?.utf8.count ?? 0) + conn.nickname.utf8.count + 64
+        guard conn.admitBytes(size) else {
             worker.stats.rateLimited += 1
             fail(conn, .rateLimited, "too many bytes of messages: at most \(worker.config.rateLimitBytes) a second, not sent", channel: channel, ref: ref)
             return false

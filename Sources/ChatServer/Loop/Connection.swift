@@ -51,7 +51,7 @@ final class Connection {
                 countedHandshake = false
                 worker.addressLimits.handshakeDone(AddressBuckets.key(peerAddress))
             }
-            if oldValue == .open, phase != .open, countedWebSocket {
+            if phase == .closed, countedWebSocket {  // closing still holds the socket: counted until closed
                 countedWebSocket = false
                 worker.addressLimits.webSocketClosed(AddressBuckets.key(clientAddress))
             }
@@ -82,6 +82,8 @@ final class Connection {
     }
     /// The nickname's keys for uniqueness in a channel (`NicknameFolding.folded`).
     private(set) var foldedNickname = ""
+    /// A `presence` is in flight (one at a time per connection).
+    var presencePending = false
     /// Joins with a replay running and waiting (see `HistoryReads`), and whether the
     /// connection is in its queue.
     var replaysRunning: Int8 = 0
@@ -477,6 +479,10 @@ final class Connection {
     /// End of turn: closes a connection found too slow during the turn.
     func closeIfTooSlow() {
         guard tooSlow, phase == .open else { return }
+        // Its backlog stays in front of the close frame: the buffer may begin with the
+        // rest of a frame the socket took part of, so it cannot be cut without breaking
+        // the stream. Closing lasts a minute at most (`closingLimitMillis`), and its
+        // address keeps counting the connection until then.
         close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer)
     }
 
@@ -534,10 +540,15 @@ final class Connection {
 
     private func onWritable() { flush() }
 
-    /// Redis is relieved: reading goes on.
+    var isHeldForRedis: Bool { heldForRedis }
+
+    /// Redis is relieved: reading goes on (and the heartbeat starts over: the client's
+    /// silence while it was held was ours).
     func release() {
         guard heldForRedis else { return }
         heldForRedis = false
+        lastReceived = Platform.monotonicMillis()
+        pingSentAt = 0
         if phase != .closed, !readPaused { event_add(readEvent, nil) }
     }
 
@@ -561,8 +572,15 @@ final class Connection {
         enterClosing(.httpAnswered)
     }
 
+    /// The longest a connection may take to read its last answer or events once it is
+    /// closing (a reader that trickles a few bytes at a time would hold its socket and
+    /// buffers for as long as it liked).
+    static let closingLimitMillis: UInt64 = 60_000
+    private var closingSince: UInt64 = 0
+
     private func enterClosing(_ why: CloseReason) {
         if closeReason == nil { closeReason = why }
+        closingSince = Platform.monotonicMillis()
         if phase == .open { worker.openWebSockets -= 1 }
         // The phase changes first: leaving the channels hands their pending batches to
         // the members, and nothing may follow our close frame (nor close us twice).
@@ -586,7 +604,7 @@ final class Connection {
     func lingerExpired(now: UInt64) {
         let queued = kernelQueue()
         defer { lingerKernelQueue = queued }
-        if pendingOutput > 0, queued < lingerKernelQueue {
+        if pendingOutput > 0, queued < lingerKernelQueue, now - closingSince < Self.closingLimitMillis {
             deadline = now + Worker.lingerMillis
             return
         }

@@ -193,7 +193,7 @@ extension Worker {
             || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
             return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
         }
-        let keyed = hasAPIKey(request), address = conn.clientAddress
+        let keyed = hasAPIKey(request), address = AddressBuckets.key(conn.clientAddress)
         switch hub.historyReads.admitRequest(from: address) {
         case .busy?:
             return apiError(conn, 503, "busy", "too many history reads at once, try again shortly", headers: [("Retry-After", "1")])

@@ -78,6 +78,8 @@ final class Worker {
     /// those closing), so that /healthz and new clients get in when WebSockets fill
     /// the limit; within the descriptor reserve.
     let socketHeadroom: Int
+    private var evictionsThisTurn = 0
+    static let evictionsPerTurn = 16
     /// Chat connections not read while the Redis command link is congested.
     private var held: [Connection] = []
     private var relieved = false
@@ -226,12 +228,15 @@ final class Worker {
     private func accept(_ fd: Int32) {
         let peer = Platform.peerAddress(fd) ?? "?"
         while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
-        if connections.count - doomed.count >= connectionLimit + socketHeadroom {
+        // An evicted socket closes at the end of the turn: at most `evictionsPerTurn` of
+        // them at once keeps the extra descriptors within the reserve.
+        if connections.count >= connectionLimit + socketHeadroom {
             var evicted = false
-            while !evicted, let oldest = handshaking.popFirst() {
+            while !evicted, evictionsThisTurn < Self.evictionsPerTurn, let oldest = handshaking.popFirst() {
                 guard oldest.phase == .http else { continue }
                 oldest.abort(.evicted, "evicted: the process is at its socket limit")
                 evicted = true
+                evictionsThisTurn += 1
             }
             if !evicted {
                 stats.acceptsRefused += 1
@@ -285,6 +290,7 @@ final class Worker {
     /// got), then teardown of connections closed during the turn.
     private func flushAndReap() {
         endOfTurnScheduled = false
+        evictionsThisTurn = 0
         var i = 0
         while i < dirty.count {  // a flush can make another connection dirty (never this list shrinks)
             let conn = dirty[i]
@@ -334,7 +340,9 @@ final class Worker {
             case .closing:
                 if now >= conn.deadline { conn.lingerExpired(now: now) }
             case .open:
-                guard pingInterval > 0 else { break }
+                // Not read while Redis is congested (backpressure): its pong may be waiting
+                // in the socket, so its silence is ours, not the client's.
+                guard pingInterval > 0, !conn.isHeldForRedis else { break }
                 if conn.pingSentAt != 0 {
                     if now - conn.pingSentAt >= pongTimeout { conn.abort(.pongTimeout, "no pong within \(pongTimeout) ms") }
                 } else if now - conn.lastReceived >= pingInterval {
