@@ -340,6 +340,17 @@ def test_a_protected_channel_stays_protected_when_redis_loses_its_data():
         owner = await Client.connect(f"{server.url}/ws?nickname=owner")
         await owner.expect("welcome")
         assert (await owner.join(channel, password="s3cret"))["protected"] is True
+        await owner.send({"op": "send", "channel": channel, "message": "for members only"})
+        await owner.expect("message", message="for members only")
+        # At once after the loss, before any refresh: a join without the password (on
+        # the instance that knows it) puts it back first, and is refused.
+        redis.cli("FLUSHALL")
+        early = await Client.connect(f"{server.url}/ws?nickname=early")
+        await early.expect("welcome")
+        await early.send({"op": "join", "channel": channel})
+        assert (await early.expect("error", channel=channel))["code"] == "wrong_password"
+        assert http(server, "GET", f"/api/channels/{channel}/history")[0] == 403
+        # With nobody joining, the instance's refresh writes it back and says so.
         redis.cli("FLUSHALL")
         wait_until(lambda: redis.cli("HGET", f"chat:{{{channel}}}:meta", "pw") != "", timeout=20, what="the password written back")
         assert server.health()[1]["passwords_restored"] == 1
@@ -492,6 +503,13 @@ def test_abandoned_channels_expire_from_redis():
         await c.join(secret, password="pw")
         await c.send({"op": "leave", "channel": secret})
         await c.expect("left", channel=secret)
+        # A password set through the API on an empty channel keeps it the longer time too.
+        later = unique("later")
+        await c.join(later)
+        await c.send({"op": "leave", "channel": later})
+        await c.expect("left", channel=later)
+        assert http(server, "PUT", f"/api/channels/{later}", {"password": "ops"}, key=API_KEY)[0] == 200
+        assert ttl(f"chat:{{{later}}}:meta") > 500_000
         await c.send({"op": "leave", "channel": channel})
         await c.expect("left", channel=channel)
         stream = f"chat:{{{channel}}}:stream"
@@ -668,3 +686,34 @@ def test_joins_waiting_for_history_leave_nothing_behind(redis):
         run(body())
     finally:
         server.stop()
+
+
+def test_password_guesses_sent_at_once_get_no_more_checks(redis):
+    """Guesses sent at the same moment, on two instances, from addresses of one IPv6
+    /64 behind a trusted proxy: each check counts as wrong from the moment it is asked
+    for (until found right), so past PASSWORD_ATTEMPTS the others wait their backoff —
+    they are not all checked before the first failure is counted."""
+    env = {"PASSWORD_ATTEMPTS": "3", "RATE_LIMIT": "0", "API_KEY": API_KEY, "TRUSTED_PROXIES": "127.0.0.1"}
+    a, b = ChatServer(redis, "guess-a", env=env), ChatServer(redis, "guess-b", env=env)
+    channel = unique("vault")
+
+    async def body():
+        assert http(a, "PUT", f"/api/channels/{channel}", {"password": "right"}, key=API_KEY)[0] == 200
+        clients = []
+        for k in range(6):
+            server = (a, b)[k % 2]
+            c = await Client.connect(f"{server.url}/ws?nickname=g{k}", additional_headers={"X-Forwarded-For": f"2001:db8:1:2::{k + 1}"})
+            await c.expect("welcome")
+            clients.append(c)
+        for k, c in enumerate(clients):
+            c.send_together([{"op": "join", "channel": channel, "password": f"guess{k}", "ref": k}])
+        codes = sorted([(await c.expect("error", ref=k))["code"] for k, c in enumerate(clients)])
+        assert codes.count("wrong_password") <= 3 and codes.count("rate_limited") >= 3, codes
+        for c in clients:
+            await c.close()
+
+    try:
+        run(body())
+    finally:
+        a.stop()
+        b.stop()

@@ -219,7 +219,8 @@ final class ChannelHub {
         // history API), so that a channel of big messages can neither get every joiner
         // cut off as too slow nor make Redis build replies larger than that.
         request.replayBudget = worker.config.outputBufferLimit / 2
-        request.passwordFailures = channel.keys.passwordFailures(conn.clientAddress)
+        request.passwordFailures = channel.keys.passwordFailures(AddressBuckets.key(conn.clientAddress))
+        request.knownHash = channel.passwordHash
         request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
         store.join(channel.keys, request,
@@ -304,6 +305,11 @@ final class ChannelHub {
         let accepted = worker.hasher.submit(job) { [unowned self] outcome in
             channel.authorizing -= 1
             defer { self.release(channel) }
+            // The join script counted this check as a wrong password; a right one is
+            // taken back (even if the client left meanwhile).
+            if case .verified(true) = outcome {
+                self.store.forgiveWrongPassword(channel.keys.passwordFailures(AddressBuckets.key(m.connection.clientAddress)))
+            }
             guard m.state == .authorizing else { return }  // left (or closed) meanwhile
             switch outcome {
             case .verified(true):
@@ -311,7 +317,6 @@ final class ChannelHub {
                 self.proceed(m)
             case .verified(false):
                 self.worker.logger.limited("wrong_password", .info, "wrong channel password", [("channel", channel.name), ("nickname", m.connection.nickname)])
-                self.store.countWrongPassword(channel.keys.passwordFailures(m.connection.clientAddress))
                 self.refuseJoin(m, .wrongPassword, "wrong password for channel \(channel.name)")
             case .hashed(let hash?):
                 m.newPassword = hash

@@ -312,16 +312,14 @@ extension Worker {
         }
         switch fields["password"] {
         case .null?:
-            hub.store.command([Array("HDEL".utf8), keys.meta, Array("pw".utf8)]) { _ in }
-            hub.store.listInDirectory(name, protected: false) { [unowned self] ok in
+            hub.store.setPassword(keys, channel: name, hash: "") { [unowned self] ok in
                 if ok { done(false) } else { self.unavailable(conn) }
             }
         case .string(let password)? where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength
                                             && !password.utf8.contains(0):
             let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
                 guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
-                self.hub.store.command([Array("HSET".utf8), keys.meta, Array("pw".utf8), Array(hash.utf8)]) { _ in }
-                self.hub.store.listInDirectory(name, protected: true) { [unowned self] ok in
+                self.hub.store.setPassword(keys, channel: name, hash: hash) { [unowned self] ok in
                     if ok { done(true) } else { self.unavailable(conn) }
                 }
             }

@@ -122,7 +122,8 @@ final class ChatStore {
     /// '?' = one was given but not hashed yet, else its hash), 14 replay kind
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
     /// list limit, 18 wrong passwords allowed a minute, 19 the replay's byte budget
-    /// (see `HistoryScript`). r: 6 channel name, 7 the password hash this instance
+    /// (see `HistoryScript`), 20 the password hash this instance knows the channel by
+    /// ('' = none: written back if Redis lost it). r: 6 channel name, 7 the password hash this instance
     /// knows the channel by ('' = none), then field, nickname, nickname keys, entry per
     /// member.
     ///
@@ -188,6 +189,12 @@ final class ChatStore {
           return c
         end
         if mode == 'j' then
+          -- Fail closed: a channel this instance knows as protected (ARGV[20], its hash)
+          -- whose password Redis lost — not removed through the API, which leaves
+          -- `opened` — gets it back before anyone joins.
+          if ARGV[20] ~= '' and redis.call('HEXISTS', KEYS[5], 'pw') == 0 and redis.call('HEXISTS', KEYS[5], 'opened') == 0 then
+            redis.call('HSET', KEYS[5], 'pw', ARGV[20])
+          end
           local pw = redis.call('HGET', KEYS[5], 'pw') or ''
           if pw ~= ARGV[12] then
             if pw ~= '' then
@@ -201,6 +208,14 @@ final class ChatStore {
                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
                 local wait = math.min(60000, 1000 * 2 ^ math.min(fails - allowed, 16)) - (now - tonumber(f[2] or '0'))
                 if wait > 0 then return {'!limited', math.ceil(wait)} end
+              end
+              if ARGV[13] ~= '' then
+                -- The check this asks for counts as wrong until it is found right (then
+                -- taken back), so that guesses sent at once cannot all pass the backoff.
+                local t = redis.call('TIME')
+                redis.call('HINCRBY', KEYS[9], 'n', 1)
+                redis.call('HSET', KEYS[9], 'at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+                redis.call('PEXPIRE', KEYS[9], 600000)
               end
             end
             return {'!pw', pw}
@@ -245,7 +260,7 @@ final class ChatStore {
           -- Fail closed: a channel this instance knows as protected whose settings Redis
           -- lost (a restart without persistence) gets its password back.
           local restored = 0
-          if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
+          if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[5], 'pw') == 0 and redis.call('HEXISTS', KEYS[5], 'opened') == 0 then
             redis.call('HSET', KEYS[5], 'pw', ARGV[7])
             restored = 1
           end
@@ -388,6 +403,8 @@ final class ChatStore {
         var replayLimit = 0
         /// Bytes of replayed events at most (read in pages inside Redis).
         var replayBudget = 0
+        /// The password hash this instance knows the channel by (fail closed).
+        var knownHash = ""
         var listLimit = 0
     }
 
@@ -437,7 +454,7 @@ final class ChatStore {
         case .since(let id): args.add("s"); args.add(id)
         case .last(let n): args.add("h"); args.add(n)
         }
-        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit); args.add(j.replayBudget)
+        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit); args.add(j.replayBudget); args.add(j.knownHash)
         send(args) { result in
             done(result.flatMap { reply in
                 if reply.count >= 1, reply[0].isString, reply[0].bytes.first == UInt8(ascii: "!") {
@@ -514,17 +531,14 @@ final class ChatStore {
 
     /// One more wrong password for a channel from an address (the window is a minute
     /// from the first).
-    func countWrongPassword(_ key: [UInt8]) {
-        command([Array("EVAL".utf8), Array(Self.wrongPasswordScript.utf8), Array("1".utf8), key]) { _ in }
+    /// A password check the join script counted as wrong (see the script) was right:
+    /// taken back.
+    func forgiveWrongPassword(_ key: [UInt8]) {
+        command([Array("EVAL".utf8), Array(Self.forgiveScript.utf8), Array("1".utf8), key]) { _ in }
     }
 
-    /// One more wrong password, and when (Redis's clock); forgotten ten minutes after
-    /// the last one.
-    static let wrongPasswordScript = """
-        local t = redis.call('TIME')
-        redis.call('HINCRBY', KEYS[1], 'n', 1)
-        redis.call('HSET', KEYS[1], 'at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-        redis.call('PEXPIRE', KEYS[1], 600000)
+    static let forgiveScript = """
+        if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
         return 0
         """
 
@@ -536,20 +550,45 @@ final class ChatStore {
         send(call, script: nil, done)
     }
 
-    /// Moves a channel to the public or the protected directory (its password was
-    /// set or removed). `done(false)`: Redis did not take it.
-    func listInDirectory(_ channel: String, protected: Bool, _ done: @escaping (Bool) -> Void) {
-        let (from, to) = protected ? (global.channels, global.protectedChannels) : (global.protectedChannels, global.channels)
-        command([Array("EVAL".utf8), Array(Self.moveScript.utf8), Array("2".utf8), from, to, Array(channel.utf8)]) { result in
+    /// Sets a channel's password (a crypt hash) or removes it (`hash` empty), in one
+    /// step: the settings, the directory it is listed in, and the settings' lifetime
+    /// (none while the channel has members; else CHANNEL_TTL, or PROTECTED_CHANNEL_TTL for
+    /// a protected one). A removal leaves `opened`, so that an instance that knew the
+    /// password does not write it back (it does when Redis lost it). `done(false)`:
+    /// Redis did not take it.
+    func setPassword(_ keys: ChannelKeys, channel: String, hash: String, _ done: @escaping (Bool) -> Void) {
+        command([Array("EVAL".utf8), Array(Self.passwordScript.utf8), Array("4".utf8), keys.meta, keys.members, global.channels,
+                 global.protectedChannels, Array(channel.utf8), Array(hash.utf8), Array(String(channelTTLMillis).utf8),
+                 Array(String(protectedTTLMillis).utf8)]) { result in
             if case .success = result { done(true) } else { done(false) }
         }
     }
 
-    static let moveScript = """
-        local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+    static let passwordScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local from, to = KEYS[4], KEYS[3]
+        if ARGV[2] == '' then
+          redis.call('HDEL', KEYS[1], 'pw')
+          redis.call('HSET', KEYS[1], 'opened', now)
+        else
+          redis.call('HSET', KEYS[1], 'pw', ARGV[2])
+          redis.call('HDEL', KEYS[1], 'opened')
+          from, to = KEYS[3], KEYS[4]
+        end
+        redis.call('HSETNX', KEYS[1], 'created', now)
+        local score = redis.call('ZSCORE', from, ARGV[1])
         if score then
-          redis.call('ZREM', KEYS[1], ARGV[1])
-          redis.call('ZADD', KEYS[2], score, ARGV[1])
+          redis.call('ZREM', from, ARGV[1])
+          redis.call('ZADD', to, score, ARGV[1])
+        end
+        local ttl, pttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+        if ttl == 0 or redis.call('HLEN', KEYS[2]) > 0 or (ARGV[2] ~= '' and pttl == 0) then
+          redis.call('PERSIST', KEYS[1])
+        elseif ARGV[2] == '' then
+          redis.call('PEXPIRE', KEYS[1], ttl)
+        else
+          redis.call('PEXPIRE', KEYS[1], math.max(ttl, pttl))
         end
         return 0
         """
