@@ -20,7 +20,7 @@ measure() {  # messages -> "instructions deliveries"
   local messages=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   redis-cli -p "$redis_port" FLUSHALL >/dev/null
-  HOST=127.0.0.1 PORT=$port REDIS_PORT=$redis_port RATE_LIMIT=0 MAX_CONNECTIONS_PER_ADDRESS=0 MAX_HANDSHAKES_PER_ADDRESS=0 ECHO_ENABLED=false \
+  HOST=127.0.0.1 PORT=$port REDIS_PORT=$redis_port RATE_LIMIT=0 MAX_CONNECTIONS_PER_ADDRESS=0 MAX_HANDSHAKES_PER_ADDRESS=0 CHANNEL_CREATE_RATE=0 ECHO_ENABLED=false \
     valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$messages" "$ROOT/.build/release/chat-server" \
     >"$out/server.$messages.log" 2>&1 &
   local pid=$!

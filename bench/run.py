@@ -69,7 +69,7 @@ class Redis:
 
 class Ours:
     name = "chat-server"
-    env_line_example = ("RATE_LIMIT=0 MAX_CHANNELS_PER_CONNECTION=10000 MAX_CONNECTIONS_PER_ADDRESS=0 MAX_HANDSHAKES_PER_ADDRESS=0 "
+    env_line_example = ("RATE_LIMIT=0 MAX_CHANNELS_PER_CONNECTION=10000 MAX_CONNECTIONS_PER_ADDRESS=0 MAX_HANDSHAKES_PER_ADDRESS=0 CHANNEL_CREATE_RATE=0 "
                         "ECHO_ENABLED=false (W6: WORKERS=14)")
 
     def __init__(self, redis, workers=1):
@@ -77,7 +77,7 @@ class Ours:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOST": "127.0.0.1", "PORT": str(self.port),
                "REDIS_PORT": str(redis.port), "RATE_LIMIT": "0", "MAX_CHANNELS_PER_CONNECTION": "10000",
                # every benchmark client comes from 127.0.0.1: no per-address bounds
-               "MAX_CONNECTIONS_PER_ADDRESS": "0", "MAX_HANDSHAKES_PER_ADDRESS": "0",
+               "MAX_CONNECTIONS_PER_ADDRESS": "0", "MAX_HANDSHAKES_PER_ADDRESS": "0", "CHANNEL_CREATE_RATE": "0",
                "ECHO_ENABLED": "false", "WORKERS": str(workers), "WEB_ROOT": ""}
         if "IO_URING" in os.environ:  # to compare the two fan-out writers
             env["IO_URING"] = os.environ["IO_URING"]

@@ -115,7 +115,7 @@ class ChatServer:
                          "WEB_ROOT": str(ROOT / "web"),
                          # Every test client comes from 127.0.0.1: the per-address bounds
                          # are off unless a test sets them (test_hostile.py does).
-                         "MAX_CONNECTIONS_PER_ADDRESS": "0", "MAX_HANDSHAKES_PER_ADDRESS": "0"})
+                         "MAX_CONNECTIONS_PER_ADDRESS": "0", "MAX_HANDSHAKES_PER_ADDRESS": "0", "CHANNEL_CREATE_RATE": "0"})
         if redis is not None:
             full_env["REDIS_PORT"] = str(redis.port)
             full_env["REDIS_HOST"] = "127.0.0.1"

@@ -717,3 +717,29 @@ def test_password_guesses_sent_at_once_get_no_more_checks(redis):
     finally:
         a.stop()
         b.stop()
+
+
+def test_new_channels_are_limited_per_address(redis):
+    """Each new channel stays in Redis for CHANNEL_TTL, so one address creates at most
+    CHANNEL_CREATE_RATE a minute; joining channels that exist is not limited."""
+    server = ChatServer(redis, "creations", env={"CHANNEL_CREATE_RATE": "3", "RATE_LIMIT": "0"})
+    existing, new = unique("old"), [unique("new") for _ in range(4)]
+
+    async def body():
+        c = await Client.connect(f"{server.url}/ws?nickname=maker")
+        await c.expect("welcome")
+        for name in new[:3]:
+            await c.join(name)
+        await c.send({"op": "join", "channel": new[3], "ref": 4})
+        e = await c.expect("error", ref=4)
+        assert e["code"] == "rate_limited" and "new channels" in e["message"]
+        assert redis.cli("EXISTS", f"chat:{{{new[3]}}}:meta") == "0"  # nothing was written
+        # A channel that exists can be joined whatever the allowance.
+        redis.cli("HSET", f"chat:{{{existing}}}:meta", "created", "1")
+        assert (await c.join(existing))["count"] == 1
+        await c.close()
+
+    try:
+        run(body())
+    finally:
+        server.stop()

@@ -59,6 +59,7 @@ public struct Config: Equatable, Sendable {
     public var historyMaxAgeMillis = 0
     public var channelTTLMillis = 86_400_000
     public var protectedChannelTTLMillis = 2_592_000_000
+    public var channelCreateRate = 60
     public var replayLimit = 500
     public var historyReads = 16
     // Channel passwords and the HTTP API.
@@ -139,6 +140,7 @@ public enum ConfigKeys {
         int("HISTORY_MAX_AGE", 0, 0...315_360_000, "Seconds a message is kept in history at most (trimmed when the channel gets its next event); 0 = no age limit.") { $0.historyMaxAgeMillis = $1 * 1_000 },
         int("CHANNEL_TTL", 86_400, 0...315_360_000, "Seconds a channel's keys (history, settings, indexes) stay in Redis after its last member left and its last event; activity and members keep them; 0 = forever.") { $0.channelTTLMillis = $1 * 1_000 },
         int("PROTECTED_CHANNEL_TTL", 2_592_000, 0...315_360_000, "Seconds a protected channel's settings (its password) stay after that, never less than CHANNEL_TTL; 0 = forever.") { $0.protectedChannelTTLMillis = $1 * 1_000 },
+        int("CHANNEL_CREATE_RATE", 60, 0...1_000_000, "New channels one client address may create a minute on each process (in bursts of as many; each lives in Redis for CHANNEL_TTL); over it: rate_limited. 0 = no limit.") { $0.channelCreateRate = $1 },
         int("REPLAY_LIMIT", 500, 1...100_000, "Messages replayed at most on a join with since or history (older ones: history_truncated, and the HTTP history API).") { $0.replayLimit = $1 },
         int("HISTORY_READS", 16, 1...10_000, "History reads running in Redis at once per process (joins with since or history, HTTP history requests); more joins wait their turn (one at a time per connection), more HTTP requests get 503 (and over 2 at once from one address, 429).") { $0.historyReads = $1 },
         int("PASSWORD_ATTEMPTS", 10, 1...1_000_000, "Channel password attempts per minute per client address on each process, and wrong passwords per minute per channel and address across all instances (over it: rate_limited).") { $0.passwordAttempts = $1 },

@@ -221,6 +221,7 @@ final class ChannelHub {
         request.replayBudget = worker.config.outputBufferLimit / 2
         request.passwordFailures = channel.keys.passwordFailures(AddressBuckets.key(conn.clientAddress))
         request.knownHash = channel.passwordHash
+        request.mayCreate = m.mayCreate || worker.config.channelCreateRate == 0
         request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
         store.join(channel.keys, request,
@@ -366,6 +367,14 @@ final class ChannelHub {
                 return refuseJoin(m, .rateLimited, "too many password attempts, wait a minute")
             }
             authorize(m, .verify(password, against: hash))
+        case .success(.new):
+            // A new channel lives in Redis for CHANNEL_TTL: one address creates at most
+            // CHANNEL_CREATE_RATE a minute (bursts of as many).
+            guard m.attempts < 4, worker.allowChannelCreation(conn) else {
+                return refuseJoin(m, .rateLimited, "too many new channels from your address, try again in a minute (or join an existing one)")
+            }
+            m.mayCreate = true
+            proceed(m)
         case .success(.claim):
             guard let password = m.options.password, m.attempts < 4 else { return refuseJoin(m, .unavailable, "could not set the channel's password") }
             guard worker.allowPasswordAttempt(conn) else {  // hashing is costly on purpose: creating is limited too

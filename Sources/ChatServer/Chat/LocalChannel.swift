@@ -54,6 +54,8 @@ final class Membership {
     var newPassword = ""
     /// Join scripts run for this membership (a changing password can ask again).
     var attempts = 0
+    /// Its address's allowance let this join create the channel (CHANNEL_CREATE_RATE).
+    var mayCreate = false
     /// Holds one of the process's history-read slots for its replay.
     var holdsReplaySlot = false
     /// The join replays history (`since` or `history`).

@@ -54,6 +54,8 @@ final class Worker {
     private var passwordBuckets: AddressBuckets
     /// HTTP API requests per client address (API_RATE_LIMIT).
     var apiBuckets: AddressBuckets
+    /// Channels created per client address (CHANNEL_CREATE_RATE a minute).
+    private var creationBuckets: AddressBuckets
     let httpLimits: HTTPLimits
     /// How nicknames are compared (reserved names, uniqueness in a channel): with
     /// ICU's confusable skeletons, which ChatCore cannot import itself.
@@ -116,6 +118,7 @@ final class Worker {
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
         apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
+        creationBuckets = AddressBuckets(rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
         connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
         addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
@@ -357,6 +360,10 @@ final class Worker {
 
     /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
     /// client address, so reconnecting does not reset it).
+    func allowChannelCreation(_ conn: Connection) -> Bool {
+        config.channelCreateRate == 0 || creationBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
+    }
+
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
         passwordBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
     }

@@ -123,7 +123,8 @@ final class ChatStore {
     /// ('' | 's' since | 'h' last N), 15 its argument, 16 replay limit, 17 member
     /// list limit, 18 wrong passwords allowed a minute, 19 the replay's byte budget
     /// (see `HistoryScript`), 20 the password hash this instance knows the channel by
-    /// ('' = none: written back if Redis lost it). r: 6 channel name, 7 the password hash this instance
+    /// ('' = none: written back if Redis lost it), 21 '1' when the caller lets the join
+    /// create the channel (else a new channel answers {'!new'}). r: 6 channel name, 7 the password hash this instance
     /// knows the channel by ('' = none), then field, nickname, nickname keys, entry per
     /// member.
     ///
@@ -228,9 +229,13 @@ final class ChatStore {
               return {'!taken'}  -- held by another connection (a connection may join, leave and join again)
             end
           end
+          local new = pw == '' and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[5]) == 0
+          -- A new channel costs Redis memory for a day (CHANNEL_TTL): its creation is
+          -- counted per client address by the caller, who asks again with ARGV[21] = 1.
+          if new and ARGV[21] ~= '1' then return {'!new'} end
           if pw ~= '' then
             protected = 1
-          elseif ARGV[13] ~= '' and redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[5]) == 0 then
+          elseif ARGV[13] ~= '' and new then
             -- Only a channel that never existed (no history, no members, no settings)
             -- is claimed by its first joiner; an established one that is empty for a
             -- moment stays public (its password is set through the API).
@@ -405,6 +410,8 @@ final class ChatStore {
         var replayBudget = 0
         /// The password hash this instance knows the channel by (fail closed).
         var knownHash = ""
+        /// The join may create the channel (counted against the address's allowance).
+        var mayCreate = false
         var listLimit = 0
     }
 
@@ -421,6 +428,8 @@ final class ChatStore {
         case nicknameTaken
         /// Too many wrong passwords for the channel from this address, on any instance.
         case passwordLimited(waitMillis: Int)
+        /// The channel does not exist: the caller counts its creation and asks again.
+        case new
 
         var isJoined: Bool {
             if case .joined = self { return true }
@@ -455,12 +464,14 @@ final class ChatStore {
         case .last(let n): args.add("h"); args.add(n)
         }
         args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit); args.add(j.replayBudget); args.add(j.knownHash)
+        args.add(j.mayCreate ? "1" : "0")
         send(args) { result in
             done(result.flatMap { reply in
                 if reply.count >= 1, reply[0].isString, reply[0].bytes.first == UInt8(ascii: "!") {
                     switch reply[0].text {
                     case "!pw" where reply.count > 1: return .success(.verify(hash: reply[1].text))
                     case "!claim": return .success(.claim)
+                    case "!new": return .success(.new)
                     case "!taken": return .success(.nicknameTaken)
                     case "!limited": return .success(.passwordLimited(waitMillis: reply.count > 1 ? Int(reply[1].integer) : 1_000))
                     default: return .failure(.refused("unexpected script reply \(reply[0].text)"))
