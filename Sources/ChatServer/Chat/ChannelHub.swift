@@ -24,8 +24,7 @@ final class ChannelHub {
     private var subscriptionArgs = RedisArgs()
     /// Channels with a batch this turn, and the batch of broadcasts to everyone.
     private var batchedChannels: [LocalChannel] = []
-    private var globalBatch: [UInt8] = []
-    private var globalBatchEvents = 0
+    private var globalBatch = FrameBatch()
     /// `/chat/join` connections by seed channel: they get broadcasts in the seed
     /// envelope, made once per group (empty: nobody here needs it, nothing is made).
     private var seedGroups: [String: SeedGroup] = [:]
@@ -837,14 +836,14 @@ final class ChannelHub {
         if isGlobal(topic) {
             // One order for everyone: what channels got before this broadcast goes out first.
             if !batchedChannels.isEmpty { flushChannelBatches() }
-            FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch)
-            globalBatch.append(contentsOf: payload)
-            globalBatchEvents += 1
+            FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch.bytes)
+            globalBatch.bytes.append(contentsOf: payload)
+            globalBatch.events += 1
             if !seedGroups.isEmpty { batchForSeedGroups(payload) }
             worker.scheduleEndOfTurn()
             return
         }
-        if globalBatchEvents > 0 { flushGlobalBatch() }  // and broadcasts before what follows them
+        if globalBatch.events > 0 { flushGlobalBatch() }  // and broadcasts before what follows them
         frame.removeAll(keepingCapacity: true)
         FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
@@ -864,21 +863,21 @@ final class ChannelHub {
             }
             if let id { channel.activate(upTo: id) }
             if !channel.members.isEmpty {
-                channel.batch.append(contentsOf: f)
-                channel.batchEvents += 1
+                channel.batch.bytes.append(contentsOf: f)
+                channel.batch.events += 1
                 queueBatch(channel)
             }
             // Seed members get the event in the seed envelope: made here once for all
             // of them, only in a channel that has some.
             var seed: [UInt8]?
             if !channel.seedMembers.isEmpty {
-                let start = channel.seedBatch.count
-                if !SeedEnvelope.appendFrame(event: payload, channel: channel.name, to: &channel.seedBatch) {
-                    channel.seedBatch.append(contentsOf: f)  // not an object (not expected): as it is
+                let start = channel.seedBatch.bytes.count
+                if !SeedEnvelope.appendFrame(event: payload, channel: channel.name, to: &channel.seedBatch.bytes) {
+                    channel.seedBatch.bytes.append(contentsOf: f)  // not an object (not expected): as it is
                 }
-                channel.seedBatchEvents += 1
+                channel.seedBatch.events += 1
                 queueBatch(channel)
-                if id != nil, channel.joinsInFlight > 0 { seed = Array(channel.seedBatch[start...]) }
+                if id != nil, channel.joinsInFlight > 0 { seed = Array(channel.seedBatch.bytes[start...]) }
             }
             if let id { channel.record(id, frame: f, seed: seed, quiet: false) }
         }
@@ -898,12 +897,12 @@ final class ChannelHub {
         let parts = SeedEnvelope.Parts(event: payload)
         for group in seedGroups.values {
             if let parts {
-                parts.appendFrame(channel: group.channel, to: &group.batch)
+                parts.appendFrame(channel: group.channel, to: &group.batch.bytes)
             } else {  // not an object (not expected): as it is
-                FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &group.batch)
-                group.batch.append(contentsOf: payload)
+                FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &group.batch.bytes)
+                group.batch.bytes.append(contentsOf: payload)
             }
-            group.batchEvents += 1
+            group.batch.events += 1
         }
     }
 
@@ -942,31 +941,15 @@ final class ChannelHub {
     private func flushChannelBatches() {
         for channel in batchedChannels {
             channel.batchQueued = false
-            if channel.batchEvents > 0 {
-                // Taken out of the channel first: a member closed while we write (too slow)
-                // leaves the channel, and that must not hand this batch out a second time.
-                let events = channel.batchEvents
-                var batch: [UInt8] = []
-                swap(&batch, &channel.batch)
-                channel.batchEvents = 0
-                let targets = channel.targets  // a copy: members may leave while we write
-                fanOut(batch, events: events, to: targets)
-                if channel.batch.isEmpty, batch.capacity <= 262_144 {
-                    batch.removeAll(keepingCapacity: true)
-                    channel.batch = batch  // keep the buffer for the next turn
-                }
+            if channel.batch.events > 0 {
+                var taken = channel.batch.take()
+                fanOut(taken, to: channel.targets)  // a copy of the targets: members may leave while we write
+                channel.batch.recycle(&taken)
             }
-            if channel.seedBatchEvents > 0 {
-                let events = channel.seedBatchEvents
-                var batch: [UInt8] = []
-                swap(&batch, &channel.seedBatch)
-                channel.seedBatchEvents = 0
-                let targets = channel.seedTargets
-                fanOut(batch, events: events, to: targets)
-                if channel.seedBatch.isEmpty, batch.capacity <= 262_144 {
-                    batch.removeAll(keepingCapacity: true)
-                    channel.seedBatch = batch
-                }
+            if channel.seedBatch.events > 0 {
+                var taken = channel.seedBatch.take()
+                fanOut(taken, to: channel.seedTargets)
+                channel.seedBatch.recycle(&taken)
             }
         }
         batchedChannels.removeAll(keepingCapacity: batchedChannels.count < 4_096)
@@ -975,8 +958,9 @@ final class ChannelHub {
     /// One batch (shared bytes) to `targets`: through the send ring when there are
     /// several, else with a send each.
     @inline(__always)
-    private func fanOut(_ batch: [UInt8], events: Int, to targets: ContiguousArray<Unmanaged<Connection>>) {
-        batch.withUnsafeBytes { b in
+    private func fanOut(_ batch: FrameBatch, to targets: ContiguousArray<Unmanaged<Connection>>) {
+        let events = batch.events
+        batch.bytes.withUnsafeBytes { b in
             if targets.count > 1, !ringInUse, let ring = worker.sendRing {
                 fanOut(b, events: events, ring: ring, to: targets)
             } else {
@@ -986,14 +970,12 @@ final class ChannelHub {
     }
 
     private func flushGlobalBatch() {
-        if globalBatchEvents > 0 {
-            let events = globalBatchEvents
-            var batch: [UInt8] = []
-            swap(&batch, &globalBatch)
-            globalBatchEvents = 0
+        if globalBatch.events > 0 {
+            var taken = globalBatch.take()
+            let events = taken.events
             // Seed connections, if any, get their envelopes from their groups (below).
             let skipSeed = !seedGroups.isEmpty
-            batch.withUnsafeBytes { b in
+            taken.bytes.withUnsafeBytes { b in
                 if !ringInUse, let ring = worker.sendRing {
                     fanOutToAll(b, events: events, ring: ring, skipSeed: skipSeed)
                 } else {
@@ -1002,27 +984,17 @@ final class ChannelHub {
                     }
                 }
             }
-            if globalBatch.isEmpty, batch.capacity <= 262_144 {
-                batch.removeAll(keepingCapacity: true)
-                globalBatch = batch
-            }
+            globalBatch.recycle(&taken)
         }
         if !seedGroups.isEmpty { flushSeedGroups() }
     }
 
     /// Each seed group's broadcasts (in the seed envelope) to its connections.
     private func flushSeedGroups() {
-        for group in seedGroups.values where group.batchEvents > 0 {
-            let events = group.batchEvents
-            var batch: [UInt8] = []
-            swap(&batch, &group.batch)
-            group.batchEvents = 0
-            let targets = group.targets  // a copy: connections may close while we write
-            fanOut(batch, events: events, to: targets)
-            if group.batch.isEmpty, batch.capacity <= 65_536 {
-                batch.removeAll(keepingCapacity: true)
-                group.batch = batch
-            }
+        for group in seedGroups.values where group.batch.events > 0 {
+            var taken = group.batch.take()
+            fanOut(taken, to: group.targets)  // a copy: connections may close while we write
+            group.batch.recycle(&taken, limit: 65_536)
         }
     }
 

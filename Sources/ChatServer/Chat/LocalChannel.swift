@@ -176,44 +176,28 @@ final class LocalChannel {
 
     /// Events that arrived this loop turn, framed, written to every member at the end
     /// of the turn (`ChannelHub.flushBatches`).
-    var batch: [UInt8] = []
-    var batchEvents = 0
+    var batch = FrameBatch()
     var batchQueued = false
     /// The same events in the seed envelope, for `seedMembers` (empty without them).
-    var seedBatch: [UInt8] = []
-    var seedBatchEvents = 0
+    var seedBatch = FrameBatch()
 
     /// Gives the pending batch to the current members now (through their output
     /// buffers): called before the member list changes, so that a joiner never gets
     /// what came before its join and a leaver gets everything up to its leave.
     func commitBatch() {
-        if batchEvents > 0 {
-            // Taken out first: a member found too slow here leaves the channel, which
-            // commits again, and must find nothing left to hand out.
-            let events = batchEvents
-            var taken: [UInt8] = []
-            swap(&taken, &batch)
-            batchEvents = 0
-            taken.withUnsafeBytes { b in
-                for m in members { m.connection.deliver(frame: b, events: events) }
+        if batch.events > 0 {
+            var taken = batch.take()
+            taken.bytes.withUnsafeBytes { b in
+                for m in members { m.connection.deliver(frame: b, events: taken.events) }
             }
-            if batch.isEmpty, taken.capacity <= 262_144 {
-                taken.removeAll(keepingCapacity: true)
-                batch = taken
-            }
+            batch.recycle(&taken)
         }
-        if seedBatchEvents > 0 {
-            let events = seedBatchEvents
-            var taken: [UInt8] = []
-            swap(&taken, &seedBatch)
-            seedBatchEvents = 0
-            taken.withUnsafeBytes { b in
-                for m in seedMembers { m.connection.deliver(frame: b, events: events) }
+        if seedBatch.events > 0 {
+            var taken = seedBatch.take()
+            taken.bytes.withUnsafeBytes { b in
+                for m in seedMembers { m.connection.deliver(frame: b, events: taken.events) }
             }
-            if seedBatch.isEmpty, taken.capacity <= 262_144 {
-                taken.removeAll(keepingCapacity: true)
-                seedBatch = taken
-            }
+            seedBatch.recycle(&taken)
         }
     }
 

@@ -10,8 +10,7 @@ final class SeedGroup {
     /// (`ChannelHub.disconnect`). Swap-removed by `Connection.seedGroupIndex`.
     var targets: ContiguousArray<Unmanaged<Connection>> = []
     /// This turn's broadcasts in the envelope, framed.
-    var batch: [UInt8] = []
-    var batchEvents = 0
+    var batch = FrameBatch()
 
     init(channel: String) {
         self.channel = channel
