@@ -43,5 +43,7 @@ let package = Package(
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
         .testTarget(name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
         .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
+        // The server's own logic (@testable: the executable's internal types).
+        .testTarget(name: "ChatServerTests", dependencies: ["ChatServer"], path: "Tests/ChatServerTests"),
     ]
 )
