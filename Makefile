@@ -8,7 +8,7 @@ DEBUG_BIN := .build/debug/chat-server
 RELEASE_BIN := .build/release/chat-server
 AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
 
-.PHONY: help deps build release run bench test test-unit test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
+.PHONY: help deps build release run bench test test-unit test-web test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
 
 help:
 	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
@@ -43,10 +43,14 @@ test: deps
 	@scripts/deps.sh --test
 	@scripts/py-venv.sh
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-unit test-integration conformance-core fuzz-quick docker-check
+	$(MAKE) --no-print-directory test-unit test-web test-integration conformance-core fuzz-quick docker-check
 
 test-unit:
 	$(SWIFT) test --skip-build
+
+# The web client's pure modules (web/js/), with node's own test runner (Debian's nodejs).
+test-web:
+	node --test Tests/web/*.test.mjs
 
 test-integration:
 	@scripts/py-venv.sh

@@ -63,7 +63,9 @@ export function nicknameProblem(nickname) {
 
 // ---- Message text. A lone half of a surrogate pair (a broken emoji) is not valid UTF-8:
 // the server could not read the message. Replace it, as browsers do when they encode text.
-export const wellFormed = (text) => (text.toWellFormed ? text.toWellFormed() : text);
+// (Where toWellFormed is missing — older browsers, node 18 — each lone half is replaced here.)
+export const wellFormed = (text) => (text.toWellFormed ? text.toWellFormed()
+  : [...text].map((c) => (c.length === 1 && (c.charCodeAt(0) & 0xf800) === 0xd800 ? "\ufffd" : c)).join(""));
 export const tooLong = (text, maxLength) => [...text].length > maxLength;
 
 // ---- Ops the page sends (each also gets a `ref` when sent).
