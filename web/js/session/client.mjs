@@ -2,18 +2,18 @@
 // them. Decisions come from the pure modules (protocol, net, session/channel,
 // session/unconfirmed, session/storage, session/tablock); this class keeps the state,
 // runs the timers and tells the view (the object main.mjs builds from view/*.mjs).
+// Events are handled in session/events.mjs, sending in sends.mjs, signing in and out
+// and the tab lock in signin.mjs.
 
-import {
-  ERROR_TEXT, errorText, historyUrl, leaveOp, lineFor, presenceOp, sendOp, socketUrl, tooLong, wellFormed,
-} from "../protocol.mjs";
+import { ERROR_TEXT, errorText, historyUrl, leaveOp, lineFor, presenceOp, socketUrl } from "../protocol.mjs";
 import { Link, OVERDUE_MS, reconnectDelay } from "../net.mjs";
 import * as C from "./channel.mjs";
 import { Unconfirmed } from "./unconfirmed.mjs";
 import { saveSession } from "./storage.mjs";
 import { TabLock } from "./tablock.mjs";
-import { HINT_NO_CHANNEL } from "../view/composer.mjs";
 import { broadcastEvent, channelEvent, errorEvent, joinRefused, joinedEvent, systemEvent, welcomed } from "./events.mjs";
 import { cameBack, park, signIn, signOut, takeOver } from "./signin.mjs";
+import { giveBack, resumed, sendMessage, submitMessage } from "./sends.mjs";
 
 export class Client {
   // env: {WebSocket, location, storage, bus, pageId, fetch, online(), visible(), reload(),
@@ -334,63 +334,11 @@ export class Client {
     return true;
   }
 
-  // Our own join notice comes after the replay of everything since the last id: sends
-  // of an earlier connection not back by now never arrived (session/unconfirmed.mjs).
-  // Each is shown in the channel, and they go back into the box when that is certain.
-  resumed(ch) {
-    const { texts, certain } = this.unconfirmed.takeLost(ch, this.link.connection);
-    for (const t of texts) {
-      this.addLine(ch, { kind: "error", text: certain ? `Not delivered (the connection dropped): “${t}”` : `Maybe not delivered (the connection dropped): “${t}”` });
-    }
-    if (certain && texts.length) this.giveBack(ch, texts, "Your message did not arrive before the connection dropped: it is back in the box.", false);
-  }
-
-  // Puts undelivered texts back (nothing typed is lost): each is shown in the channel's
-  // log (unless the caller already did), and they go into the box when it is this
-  // channel's and free, otherwise into the channel's draft, for when it is opened.
-  giveBack(ch, texts, hint, showLines = true) {
-    if (!texts.length) return;
-    if (showLines) for (const t of texts) this.addLine(ch, { kind: "error", text: `Not sent: “${t}”` });
-    const text = texts.join("\n");
-    const composer = this.view.composer;
-    if (ch.name === this.active && !composer.value) {
-      composer.value = text;
-      composer.autoGrow();
-      this.restored = { channel: ch.name, text };
-      if (hint) this.setHint(hint);
-    } else {
-      ch.draft = ch.draft ? `${ch.draft}\n${text}` : text;
-    }
-  }
-
-  // ---- Sending.
-  submitMessage() {
-    const composer = this.view.composer;
-    const text = wellFormed(composer.value);
-    const ch = this.activeChannel();
-    if (!text.trim()) { if (text) this.setHint("The message is empty."); return; }
-    if (!ch) { this.setHint(HINT_NO_CHANNEL); return; }
-    if (tooLong(text, this.maxLength)) { this.setHint(ERROR_TEXT.message_too_long({}, this.ctx)); return; }
-    if (this.phase !== "open") { this.setHint("Not connected: your message was not sent. It is still in the box."); return; }
-    if (ch.phase !== "joined" && ch.phase !== "joining") { this.updateComposer(); return; }
-    if (ch.phase === "joining") {
-      // Held here until the join is through (and given back if it is refused).
-      if (ch.outbox.length >= C.OUTBOX_LIMIT) { this.setHint("Still joining: wait a moment."); return; }
-      ch.outbox.push(text);
-    } else if (!this.sendMessage(ch, text)) {
-      return;
-    }
-    composer.value = "";
-    this.setHint("");
-    composer.autoGrow();
-  }
-
-  sendMessage(ch, text) {
-    const ref = this.link.send(sendOp(ch.name, text), { text });
-    if (!ref) return false;
-    this.unconfirmed.add(ref, this.link.connection, ch.name, text, Date.now());
-    return true;
-  }
+  // ---- Sending, and giving back what did not go (session/sends.mjs).
+  submitMessage() { submitMessage(this); }
+  sendMessage(ch, text) { return sendMessage(this, ch, text); }
+  giveBack(ch, texts, hint, showLines) { giveBack(this, ch, texts, hint, showLines); }
+  resumed(ch) { resumed(this, ch); }
 
   // ---- Rendering (the view does the DOM).
   addLine(ch, line) { if (ch) ch.view.addLine(line); }
