@@ -3,7 +3,10 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import * as C from "../../web/js/session/channel.mjs";
 
-const joinedAs = (ch, ref, ev = {}) => { C.joinSent(ch, ref); return C.joined(ch, { ref, count: 1, members: ["me"], ...ev }, 0); };
+function joinedAs(ch, ref, ev = {}) {
+  C.joinSent(ch, ref);
+  return C.joined(ch, { ref, count: 1, members: ["me"], ...ev }, 0);
+}
 
 test("a new channel asks for history; one with a last id resumes after it", () => {
   const fresh = C.newChannel("a", {}, 1);
@@ -122,7 +125,8 @@ test("presence is asked for only when needed, paced by the channel's size", () =
 
 test("retries: 5 s doubling to a minute; a ghost nickname every 5 s", () => {
   const ch = C.newChannel("a", {}, 1);
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => C.retryWait(ch, false)), [5000, 10000, 20000, 40000, 60000, 60000, 60000]);
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => C.retryWait(ch, false)),
+    [5000, 10000, 20000, 40000, 60000, 60000, 60000]);
   assert.equal(ch.retries, 7);
   assert.equal(C.retryWait(ch, true), 5000);
 });
@@ -158,7 +162,8 @@ test("a channel that was open waits out passing refusals, a ghost for about a mi
   assert.deepEqual(C.refusal(ch, { ref: 2, code: "rate_limited" }, {}, 2, "t"),
     { act: "retry", why: "Rejoining in a moment…", flat: false });
   const ghost = C.refusal(ch, { ref: 2, code: "nickname_taken" }, { withPassword: true }, 2, "t");
-  assert.deepEqual(ghost, { act: "retry", why: "Waiting for your previous connection to time out before rejoining…", flat: true });
+  const why = "Waiting for your previous connection to time out before rejoining…";
+  assert.deepEqual(ghost, { act: "retry", why, flat: true });
   assert.equal(ch.withPassword, true, "past the password check: the retry may carry it");
   ch.retries = C.GHOST_RETRIES;
   assert.deepEqual(C.refusal(ch, { ref: 2, code: "nickname_taken" }, {}, 2, "t"), { act: "close", wasOpen: true },

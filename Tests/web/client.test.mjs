@@ -9,7 +9,8 @@ import { FakeSocket, MemoryStorage } from "./fakes.mjs";
 
 class FakeChannelView {
   constructor(name, handlers) {
-    Object.assign(this, { name, handlers, lines: [], busy: false, locked: false, isProtected: false, selected: false, atEnd: true, removed: false, focus: "" });
+    Object.assign(this, { name, handlers, lines: [], busy: false, locked: false, isProtected: false });
+    Object.assign(this, { selected: false, atEnd: true, removed: false, focus: "" });
   }
   addLine(line) { this.lines.push(line); }
   prepend(lines) { this.lines.unshift(...lines); }
@@ -29,8 +30,22 @@ class FakeChannelView {
 function fakeView() {
   const v = {
     channels: {},
-    status: { phase: "idle", text: "", show(p, t) { this.phase = p; this.text = t; }, countdown() {}, showUseHere(on) { this.useHere = on; }, me() {}, signedIn() {} },
-    login: { shown: true, showApp() { this.shown = false; }, showLogin(message) { this.shown = true; this.message = message; } },
+    status: {
+      phase: "idle", text: "",
+      show(phase, text) {
+        this.phase = phase;
+        this.text = text;
+      },
+      countdown() {}, showUseHere(on) { this.useHere = on; }, me() {}, signedIn() {},
+    },
+    login: {
+      shown: true,
+      showApp() { this.shown = false; },
+      showLogin(message) {
+        this.shown = true;
+        this.message = message;
+      },
+    },
     joinForm: { error: "", showError(t) { this.error = t; }, focus() { v.focused = "join"; } },
     header: { render() {} },
     composer: {
@@ -54,13 +69,19 @@ function start(t, { storage = new MemoryStorage() } = {}) {
   t.after(() => client.signOut(""));   // clears every timer
   const socket = () => client.link.ws;
   // The server's side of a connection: welcome, and answers to joins.
-  const welcome = (nickname = client.nickname) => { socket().accept(); socket().receive({ type: "welcome", nickname, maxMessageLength: 100 }); };
+  const welcome = (nickname = client.nickname) => {
+    socket().accept();
+    socket().receive({ type: "welcome", nickname, maxMessageLength: 100 });
+  };
   const joinOk = (channel, extra = {}) => {
     const join = socket().ops("join").filter((j) => j.channel === channel).at(-1);
     socket().receive({ type: "joined", channel, ref: join.ref, count: 1, members: [client.nickname], ...extra });
     return join;
   };
-  const type = (text) => { view.composer.value = text; client.submitMessage(); };
+  const type = (text) => {
+    view.composer.value = text;
+    client.submitMessage();
+  };
   return { client, view, socket, welcome, joinOk, type, storage };
 }
 
@@ -81,7 +102,8 @@ test("sign in: connect with the nickname, join with history, show what comes", (
   assert.deepEqual(view.channels.lobby.texts(), ["history", "hello"], "a repeat and anything older are dropped");
   assert.equal(view.channels.lobby.lines[1].kind, "message");
   client.save();
-  assert.deepEqual(JSON.parse(storage.getItem(STORAGE_KEY)), { nickname: "ann", channels: [{ name: "lobby", lastId: "11-0" }], active: "lobby" });
+  assert.deepEqual(JSON.parse(storage.getItem(STORAGE_KEY)),
+    { nickname: "ann", channels: [{ name: "lobby", lastId: "11-0" }], active: "lobby" });
 });
 
 test("messages written while joining go once joined, after the join", (t) => {
@@ -144,7 +166,8 @@ test("a refused join closes its tab and says why next to the join form", (t) => 
   socket().receive({ type: "error", code: "nickname_taken", ref: socket().last("join").ref, channel: "design" });
   assert.equal(client.channels.has("design"), false);
   assert.equal(view.channels.design.removed, true);
-  assert.equal(view.joinForm.error, "Someone in #design already goes by “ann”. Pick another nickname to join it. Not sent: “for design”.");
+  assert.equal(view.joinForm.error,
+    "Someone in #design already goes by “ann”. Pick another nickname to join it. Not sent: “for design”.");
   assert.equal(view.focused, "join");
   assert.equal(client.active, "lobby");
   assert.equal(view.composer.value, "", "the text does not stay to go to the next channel");
@@ -177,8 +200,10 @@ test("after a drop: rejoin with since; a send the old connection lost comes back
   assert.equal(rejoin.since, "10-0");
   assert.equal(rejoin.history, undefined);
   // The replay: someone else's message, then our own join notice: "into the void" never arrived.
-  socket().receive({ type: "joined", channel: "lobby", ref: rejoin.ref, count: 1, members: ["ann"], id: "12-0", replayed: true });
-  socket().receive({ type: "message", channel: "lobby", id: "11-0", sender: "bob", message: "meanwhile", replay: true });
+  socket().receive({ type: "joined", channel: "lobby", ref: rejoin.ref, count: 1, members: ["ann"], id: "12-0",
+    replayed: true });
+  socket().receive({ type: "message", channel: "lobby", id: "11-0", sender: "bob", message: "meanwhile",
+    replay: true });
   assert.equal(view.composer.value, "", "not yet: the replay is not over");
   socket().receive({ type: "system", event: "join", channel: "lobby", id: "12-0", nickname: "ann", count: 1 });
   assert.ok(view.channels.lobby.texts().includes("Not delivered (the connection dropped): “into the void”"));
@@ -199,7 +224,8 @@ test("a rejoin refused by our own ghost connection waits and says so once", (t) 
   const ch = client.channels.get("lobby");
   assert.equal(ch.phase, "waiting");
   assert.equal(view.channels.lobby.removed, false, "the tab stays");
-  assert.deepEqual(view.channels.lobby.texts(), ["Waiting for your previous connection to time out before rejoining…"]);
+  assert.deepEqual(view.channels.lobby.texts(),
+    ["Waiting for your previous connection to time out before rejoining…"]);
   assert.ok(ch.retryTimer, "a retry is scheduled");
 });
 

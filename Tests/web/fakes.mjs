@@ -20,7 +20,14 @@ export class FakeSocket {
 }
 
 export function clock(start = 1_000_000) {
-  const c = { t: start, now: () => c.t, advance: (ms) => { c.t += ms; return c.t; } };
+  const c = {
+    t: start,
+    now: () => c.t,
+    advance: (ms) => {
+      c.t += ms;
+      return c.t;
+    },
+  };
   return c;
 }
 

@@ -85,7 +85,8 @@ test("message text: broken emoji halves replaced, length in code points", () => 
 test("a join resumes with since, or asks for history; a password only when given", () => {
   assert.deepEqual(joinOp("a", { since: "5-1", history: 50 }), { op: "join", channel: "a", since: "5-1" });
   assert.deepEqual(joinOp("a", { since: "", history: 50 }), { op: "join", channel: "a", history: 50 });
-  assert.deepEqual(joinOp("a", { password: "pw", history: 50 }), { op: "join", channel: "a", password: "pw", history: 50 });
+  assert.deepEqual(joinOp("a", { password: "pw", history: 50 }),
+    { op: "join", channel: "a", password: "pw", history: 50 });
 });
 
 test("addresses: the socket of the page's own origin, the history before an id", () => {

@@ -59,7 +59,8 @@ test("a resume reports the sends an earlier connection lost: certain only after 
   assert.deepEqual(u.takeLost(ch, 3), { texts: ["cut short"], certain: false }, "replay cut short: maybe");
   u.add(7, 3, "a", "fresh tab", 0);
   Object.assign(ch, { countReplay: false, truncatedRef: 0 });
-  assert.deepEqual(u.takeLost(ch, 4), { texts: ["fresh tab"], certain: false }, "joined with history, not since: maybe");
+  assert.deepEqual(u.takeLost(ch, 4), { texts: ["fresh tab"], certain: false },
+    "joined with history, not since: maybe");
 });
 
 test("the stored session: nickname, channels with their last ids, the active one; never a password", () => {
@@ -69,20 +70,27 @@ test("the stored session: nickname, channels with their last ids, the active one
   const b = newChannel("b", {}, 1);
   saveSession(s, { nickname: "ann", channels: [a, b], active: "b" });
   assert.ok(!s.getItem(STORAGE_KEY).includes("secret"));
-  assert.deepEqual(loadSession(s), { nickname: "ann", channels: [{ name: "a", lastId: "5-1" }, { name: "b", lastId: "" }], active: "b" });
+  assert.deepEqual(loadSession(s),
+    { nickname: "ann", channels: [{ name: "a", lastId: "5-1" }, { name: "b", lastId: "" }], active: "b" });
   forgetSession(s);
   assert.equal(loadSession(s), null);
 });
 
 test("a stored session of an older format is taken; a broken one is not", () => {
   const s = new MemoryStorage();
-  s.setItem(STORAGE_KEY, JSON.stringify({ nickname: "ann", channels: ["a", { name: "b", lastId: "bad" }, { name: "c", lastId: "2-0" }, 7, null] }));
+  const channels = ["a", { name: "b", lastId: "bad" }, { name: "c", lastId: "2-0" }, 7, null];
+  s.setItem(STORAGE_KEY, JSON.stringify({ nickname: "ann", channels }));
   assert.deepEqual(loadSession(s).channels, [{ name: "a", lastId: "" }, { name: "c", lastId: "2-0" }]);
-  for (const broken of ["{", "null", "[]", JSON.stringify({ nickname: 3, channels: [] }), JSON.stringify({ nickname: "x" })]) {
+  const wrongShape = [JSON.stringify({ nickname: 3, channels: [] }), JSON.stringify({ nickname: "x" })];
+  for (const broken of ["{", "null", "[]", ...wrongShape]) {
     s.setItem(STORAGE_KEY, broken);
     assert.equal(loadSession(s), null, broken);
   }
-  const refusing = { getItem() { throw new Error("denied"); }, setItem() { throw new Error("full"); }, removeItem() { throw new Error("denied"); } };
+  const refusing = {
+    getItem() { throw new Error("denied"); },
+    setItem() { throw new Error("full"); },
+    removeItem() { throw new Error("denied"); },
+  };
   assert.equal(loadSession(refusing), null);
   assert.doesNotThrow(() => saveSession(refusing, { nickname: "a", channels: [], active: "" }));
   assert.doesNotThrow(() => forgetSession(refusing));
@@ -93,7 +101,11 @@ function browser() {
   const pages = [];
   return {
     bus() {
-      const b = { postMessage: (data) => { for (const o of pages) if (o !== b && o.onmessage) o.onmessage({ data: structuredClone(data) }); } };
+      const b = {
+        postMessage: (data) => {
+          for (const o of pages) if (o !== b && o.onmessage) o.onmessage({ data: structuredClone(data) });
+        },
+      };
       pages.push(b);
       return b;
     },
@@ -103,8 +115,16 @@ function tab(br, pageId, t, state = { active: true }) {
   const log = [];
   const lock = new TabLock(br.bus(), {
     pageId, now: () => t.now, isActive: () => state.active, isSignedIn: () => state.active || state.parked,
-    onPark: (why) => { log.push(`park: ${why}`); state.active = false; state.parked = true; },
-    onSignOut: () => { log.push("signout"); state.active = false; state.parked = false; },
+    onPark: (why) => {
+      log.push(`park: ${why}`);
+      state.active = false;
+      state.parked = true;
+    },
+    onSignOut: () => {
+      log.push("signout");
+      state.active = false;
+      state.parked = false;
+    },
   });
   return { lock, log, state };
 }
@@ -150,7 +170,10 @@ test("tabs of one browser: Use it here waits for the other tab to let go", () =>
   const waiting = tab(br, "w", t, { active: false, parked: true });
   const events = [];
   waiting.lock.waitForRelease(() => events.push("released"));
-  holder.lock.onPark = (why) => { events.push(why); holder.lock.announce("released"); };
+  holder.lock.onPark = (why) => {
+    events.push(why);
+    holder.lock.announce("released");
+  };
   t.now = 300;
   waiting.lock.announce("take");
   assert.deepEqual(events, ["This chat moved to another tab of this browser.", "released"]);

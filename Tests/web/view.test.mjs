@@ -29,7 +29,8 @@ test("the composer's hint says why nothing can be sent, and goes when that is ov
   assert.equal(composerHint({ parked: false, open: true, ch: undefined }, ""), HINT_NO_CHANNEL);
   assert.equal(composerHint({ open: true, ch: { name: "a", phase: "locked" } }, ""), "#a needs its password first.");
   assert.equal(composerHint({ open: true, ch: { name: "a", phase: "waiting" } }, ""), "Rejoining #a…");
-  assert.equal(composerHint({ open: true, ch: { name: "a", phase: "joining" } }, HINT_OFFLINE), "", "joining: writing allowed");
+  assert.equal(composerHint({ open: true, ch: { name: "a", phase: "joining" } }, HINT_OFFLINE), "",
+    "joining: writing allowed");
   for (const stale of [HINT_OFFLINE, HINT_NO_CHANNEL, HINT_PARKED, "Rejoining #b…", "#b needs its password first."]) {
     assert.equal(composerHint({ open: true, ch: joined }, stale), "", stale);
   }

@@ -16,18 +16,19 @@ import { createStatus } from "./view/status.mjs";
 import { createTabs, nextTab } from "./view/tabs.mjs";
 
 const ui = {
-  status: $("status"), statusText: $("status-text"), countdown: $("status-countdown"), reconnectNow: $("reconnect-now"),
-  useHere: $("use-here"),
-  me: $("me"), signOut: $("sign-out"),
-  login: $("login"), loginForm: $("login-form"), nickname: $("nickname"), firstChannel: $("first-channel"), loginError: $("login-error"),
+  status: $("status"), statusText: $("status-text"), countdown: $("status-countdown"),
+  reconnectNow: $("reconnect-now"), useHere: $("use-here"), me: $("me"), signOut: $("sign-out"),
+  login: $("login"), loginForm: $("login-form"), nickname: $("nickname"), firstChannel: $("first-channel"),
+  loginError: $("login-error"),
   app: $("app"), sidebar: document.querySelector(".sidebar"), conversation: document.querySelector(".conversation"),
   tabs: $("tabs"), joinToggle: $("join-toggle"), joinForm: $("join-form"), joinChannel: $("join-channel"),
   joinPassword: $("join-password"), joinPasswordBox: $("join-password-box"), joinError: $("join-error"),
-  channelTitle: $("channel-title"), channelLock: $("channel-lock"), membersToggle: $("members-toggle"), memberCount: $("member-count"),
-  leave: $("leave"), panels: $("panels"),
-  composer: $("composer"), composerInput: $("composer-input"), composerLabel: $("composer-label"), composerHint: $("composer-hint"),
-  members: $("members"), membersClose: $("members-close"), membersCount: $("members-count"), memberList: $("member-list"),
-  membersNote: $("members-note"),
+  channelTitle: $("channel-title"), channelLock: $("channel-lock"), membersToggle: $("members-toggle"),
+  memberCount: $("member-count"), leave: $("leave"), panels: $("panels"),
+  composer: $("composer"), composerInput: $("composer-input"), composerLabel: $("composer-label"),
+  composerHint: $("composer-hint"),
+  members: $("members"), membersClose: $("members-close"), membersCount: $("members-count"),
+  memberList: $("member-list"), membersNote: $("members-note"),
 };
 const narrow = window.matchMedia("(max-width: 760px)");
 const search = new URLSearchParams(location.search);
@@ -77,8 +78,12 @@ ui.loginForm.addEventListener("submit", (e) => {
 ui.joinForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const { name, password } = view.joinForm.read();
-  if (!name) { view.joinForm.showError("Type the name of a channel."); view.joinForm.focus(); return; }
-  if (!validChannel(name)) { view.joinForm.showError(ERROR_TEXT.invalid_channel()); view.joinForm.focus(); return; }
+  const problem = !name ? "Type the name of a channel." : !validChannel(name) ? ERROR_TEXT.invalid_channel() : "";
+  if (problem) {
+    view.joinForm.showError(problem);
+    view.joinForm.focus();
+    return;
+  }
   view.joinForm.showError("");
   view.joinForm.clear();
   client.joinTyped(name, password);
@@ -96,7 +101,12 @@ ui.useHere.addEventListener("click", () => client.takeOver());
 
 narrow.addEventListener("change", () => {
   view.tabs.orient();
-  if (!narrow.matches) { view.header.showMembers(false, false); view.joinForm.fold(true); } else view.joinForm.fold(false);
+  if (!narrow.matches) {
+    view.header.showMembers(false, false);
+    view.joinForm.fold(true);
+  } else {
+    view.joinForm.fold(false);
+  }
 });
 
 // ---- The page's life: network, visibility, the back/forward cache.
@@ -119,7 +129,8 @@ if (saved && saved.nickname && saved.channels.length) {
   view.login.restoring(saved.nickname);
   client.tabLock.announce("hello");
   setTimeout(() => {
-    client.signIn(saved.nickname, saved.channels.map((c) => ({ ...c, restored: true })), saved.active, client.tabLock.heardOther);
+    const channels = saved.channels.map((c) => ({ ...c, restored: true }));
+    client.signIn(saved.nickname, channels, saved.active, client.tabLock.heardOther);
     client.renderHeader();
   }, bus ? tabWaitMs : 0);
 } else {

@@ -56,7 +56,11 @@ export class Link {
       this.lastReceived = this.now();
       this.pingSentAt = 0;
       let ev;
-      try { ev = JSON.parse(m.data); } catch (_) { return; }
+      try {
+        ev = JSON.parse(m.data);
+      } catch (_) {
+        return;
+      }
       this.onEvent(ev);
     };
     ws.onclose = (c) => this.onClose(ws, c.code, c.reason);
@@ -70,7 +74,10 @@ export class Link {
     this.ws = null;
     ws.onclose = null;
     ws.onmessage = null;
-    try { if (code) ws.close(code); else ws.close(); } catch (_) { /* already closed */ }
+    try {
+      if (code) ws.close(code);
+      else ws.close();
+    } catch (_) { /* already closed */ }
   }
 
   // The ref the op went with, or 0 when there is no open socket.

@@ -14,14 +14,16 @@ export const ERROR_TEXT = {
   unknown_op: () => "This page asked the server for something it does not know. Reload the page.",
   unsupported_data: () => "The server only accepts text messages.",
   invalid_channel: () => "Channel names are 1–64 letters, digits, _ - or . (no spaces).",
-  invalid_nickname: (e) => `That nickname cannot be used: ${e.message}. Use 1–32 letters, digits, spaces, _ - or . (some names such as “System” are reserved).`,
+  invalid_nickname: (e) => `That nickname cannot be used: ${e.message}. `
+    + "Use 1–32 letters, digits, spaces, _ - or . (some names such as “System” are reserved).",
   empty_message: () => "Type a message first.",
   message_too_long: (e, ctx) => `Messages are at most ${ctx.maxLength} characters.`,
   not_joined: (e) => `You are not in #${e.channel || "that channel"} (yet), so the message was not sent.`,
   already_joined: (e) => `You are already in #${e.channel || "that channel"}.`,
   too_many_channels: () => "You are in too many channels. Leave one first.",
   forbidden: () => "That is not allowed here.",
-  nickname_taken: (e, ctx) => `Someone in #${e.channel} already goes by “${ctx.nickname}”. Pick another nickname to join it.`,
+  nickname_taken: (e, ctx) =>
+    `Someone in #${e.channel} already goes by “${ctx.nickname}”. Pick another nickname to join it.`,
   wrong_password: (e) => `#${e.channel} is protected: enter its password (the one given was missing or wrong).`,
   rate_limited: () => "You are sending too fast. Wait a moment and try again.",
   unavailable: () => "The chat service cannot reach its database right now. Try again in a moment.",
@@ -57,7 +59,9 @@ export const nicknameInput = (typed) => typed.trim().normalize("NFC");
 // Why a typed nickname cannot be sent, or "" (the server checks the rest).
 export function nicknameProblem(nickname) {
   if (!nickname) return "Pick a nickname.";
-  if ([...nickname].length > MAX_NICKNAME) return ERROR_TEXT.invalid_nickname({ message: `longer than ${MAX_NICKNAME} characters` });
+  if ([...nickname].length > MAX_NICKNAME) {
+    return ERROR_TEXT.invalid_nickname({ message: `longer than ${MAX_NICKNAME} characters` });
+  }
   return "";
 }
 
@@ -72,7 +76,8 @@ export const tooLong = (text, maxLength) => [...text].length > maxLength;
 export function joinOp(name, { password, since, history }) {
   const op = { op: "join", channel: name };
   if (password) op.password = password;
-  if (since) op.since = since; else op.history = history;
+  if (since) op.since = since;
+  else op.history = history;
   return op;
 }
 export const sendOp = (channel, message) => ({ op: "send", channel, message });
@@ -93,7 +98,8 @@ export function lineFor(ev, nickname, extraClass) {
   else if (ev.type === "broadcast") kind = "broadcast";
   else kind = `system ${ev.event || ""}`;
   const line = { kind: extraClass ? `${kind} ${extraClass}` : kind, text: ev.message, ts: ev.ts };
-  if (ev.type !== "system") { line.sender = ev.sender; if (ev.type === "broadcast") line.label = "to everyone"; }
+  if (ev.type !== "system") line.sender = ev.sender;
+  if (ev.type === "broadcast") line.label = "to everyone";
   return line;
 }
 

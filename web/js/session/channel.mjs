@@ -88,7 +88,8 @@ export function accept(ch, ev) {
 export function memberNotice(ch, ev) {
   if (typeof ev.count === "number") ch.count = ev.count;
   if (ch.members && ev.nickname && !ev.quiet) {
-    if (ev.event === "join") ch.members.add(ev.nickname); else ch.members.delete(ev.nickname);
+    if (ev.event === "join") ch.members.add(ev.nickname);
+    else ch.members.delete(ev.nickname);
   }
   return !!ch.members && ch.members.size !== ch.count;
 }

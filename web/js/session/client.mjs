@@ -11,7 +11,9 @@ import * as C from "./channel.mjs";
 import { Unconfirmed } from "./unconfirmed.mjs";
 import { saveSession } from "./storage.mjs";
 import { TabLock } from "./tablock.mjs";
-import { broadcastEvent, channelEvent, errorEvent, joinRefused, joinedEvent, systemEvent, welcomed } from "./events.mjs";
+import {
+  broadcastEvent, channelEvent, errorEvent, joinRefused, joinedEvent, systemEvent, welcomed,
+} from "./events.mjs";
 import { cameBack, park, signIn, signOut, takeOver } from "./signin.mjs";
 import { giveBack, resumed, sendMessage, submitMessage } from "./sends.mjs";
 
@@ -66,7 +68,8 @@ export class Client {
     if (this.signedOut || this.parked) return;
     clearTimeout(this.saveTimer);
     this.saveTimer = 0;
-    saveSession(this.env.storage, { nickname: this.nickname, channels: [...this.channels.values()], active: this.active });
+    const channels = [...this.channels.values()];
+    saveSession(this.env.storage, { nickname: this.nickname, channels, active: this.active });
   }
   saveSoon() {
     if (!this.saveTimer) this.saveTimer = setTimeout(() => this.save(), 1000);
@@ -156,7 +159,10 @@ export class Client {
     if (!op) return;
     clearTimeout(ch.retryTimer);
     const ref = this.link.send(op, { withPassword: !!op.password });
-    if (!ref) { ch.phase = "idle"; return; }
+    if (!ref) {
+      ch.phase = "idle";
+      return;
+    }
     C.joinSent(ch, ref);
     ch.view.setBusy(true);
     if (ch.name === this.active) this.renderHeader();
@@ -166,10 +172,16 @@ export class Client {
     ch.phase = "waiting";
     ch.view.setBusy(false);
     const wait = C.retryWait(ch, flat);
-    if (ch.noted !== text) { ch.noted = text; ch.view.addLine({ kind: "notice", text }); }
+    if (ch.noted !== text) {
+      ch.noted = text;
+      ch.view.addLine({ kind: "notice", text });
+    }
     clearTimeout(ch.retryTimer);
     ch.retryTimer = setTimeout(() => {
-      if (this.channels.get(ch.name) === ch && ch.phase === "waiting" && this.phase === "open") { ch.phase = "idle"; this.join(ch); }
+      if (this.channels.get(ch.name) === ch && ch.phase === "waiting" && this.phase === "open") {
+        ch.phase = "idle";
+        this.join(ch);
+      }
     }, wait);
     if (ch.name === this.active) this.renderHeader();
   }
@@ -181,11 +193,18 @@ export class Client {
       const c = ch;
       ch.view = this.view.channel(name, {
         onSelect: () => this.activate(name, true),
-        onPassword: (password) => { C.typedPassword(c, password); this.join(c); this.view.composer.focus(); },
+        onPassword: (password) => {
+          C.typedPassword(c, password);
+          this.join(c);
+          this.view.composer.focus();
+        },
       });
       this.channels.set(name, ch);
       this.view.tabs.add(ch.view);
-      if (ch.restored && ch.lastId) { ch.view.setBusy(true); this.loadContext(ch); }
+      if (ch.restored && ch.lastId) {
+        ch.view.setBusy(true);
+        this.loadContext(ch);
+      }
       if (this.phase === "open") this.join(ch);
       this.save();
     }
@@ -249,7 +268,11 @@ export class Client {
     for (const other of this.channels.values()) other.view.select(other === ch);
     this.active = name;
     ch.unread = 0;
-    if (ch.draft && !composer.value) { composer.value = ch.draft; ch.draft = ""; composer.autoGrow(); }
+    if (ch.draft && !composer.value) {
+      composer.value = ch.draft;
+      ch.draft = "";
+      composer.autoGrow();
+    }
     this.renderUnread();
     this.renderHeader();
     if (ch.view.atEnd) ch.view.scrollToEnd();
@@ -278,7 +301,12 @@ export class Client {
     const wait = C.presenceWait(ch, Date.now());
     if (wait === null) return;
     if (wait > 0) {
-      if (!ch.presenceTimer) ch.presenceTimer = setTimeout(() => { ch.presenceTimer = 0; this.refreshPresence(ch); }, wait);
+      if (!ch.presenceTimer) {
+        ch.presenceTimer = setTimeout(() => {
+          ch.presenceTimer = 0;
+          this.refreshPresence(ch);
+        }, wait);
+      }
       return;
     }
     ch.lastPresence = Date.now();
@@ -290,7 +318,8 @@ export class Client {
     const pending = this.link.take(ev.ref);
     // Events that came through Redis prove it is back: the "cannot reach its database"
     // hint of an earlier refusal is out of date.
-    if ((ev.type === "joined" || ev.id !== undefined) && this.view.composer.hint === ERROR_TEXT.unavailable()) this.setHint("");
+    const throughRedis = ev.type === "joined" || ev.id !== undefined;
+    if (throughRedis && this.view.composer.hint === ERROR_TEXT.unavailable()) this.setHint("");
     switch (ev.type) {
       case "welcome": return welcomed(this, ev);
       case "joined": return joinedEvent(this, ev);
@@ -310,7 +339,8 @@ export class Client {
         const ch = this.channels.get(ev.channel);
         if (ch && ev.ref === ch.joinRef) {
           ch.truncatedRef = ev.ref;
-          this.addLine(ch, { kind: "notice", text: "Earlier messages than these are not shown (beyond the history kept or the replay limit)." });
+          const text = "Earlier messages than these are not shown (beyond the history kept or the replay limit).";
+          this.addLine(ch, { kind: "notice", text });
         }
         return;
       }
@@ -375,6 +405,8 @@ export class Client {
   // The page came into view: the channel on screen has been read.
   seen() {
     const ch = this.activeChannel();
-    if (ch) { ch.unread = 0; this.renderUnread(); }
+    if (!ch) return;
+    ch.unread = 0;
+    this.renderUnread();
   }
 }

@@ -52,7 +52,8 @@ export function channelEvent(c, ev) {
 
 export function systemEvent(c, ev) {
   if (ev.event === "shutdown") {
-    for (const ch of c.channels.values()) c.addLine(ch, { kind: "notice", text: "The server is restarting; this page will reconnect by itself." });
+    const text = "The server is restarting; this page will reconnect by itself.";
+    for (const ch of c.channels.values()) c.addLine(ch, { kind: "notice", text });
     return;
   }
   const ch = c.channels.get(ev.channel);
@@ -129,7 +130,8 @@ export function joinRefused(c, ev, pending, text) {
       // (Someone typing in the composer right now keeps the focus: their next keys must
       // not land in the password field, and Enter send the message's text as a password.)
       const writing = c.view.composer.writing();
-      c.giveBack(ch, ch.outbox.splice(0), "Not sent: you were not in the channel yet. Your message is back in the box.");
+      const hint = "Not sent: you were not in the channel yet. Your message is back in the box.";
+      c.giveBack(ch, ch.outbox.splice(0), hint);
       // The tab stays, with a password field in it.
       C.locked(ch);
       ch.view.setBusy(false);

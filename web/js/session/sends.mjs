@@ -12,9 +12,12 @@ import { OUTBOX_LIMIT } from "./channel.mjs";
 export function resumed(c, ch) {
   const { texts, certain } = c.unconfirmed.takeLost(ch, c.link.connection);
   for (const t of texts) {
-    c.addLine(ch, { kind: "error", text: certain ? `Not delivered (the connection dropped): “${t}”` : `Maybe not delivered (the connection dropped): “${t}”` });
+    const text = `${certain ? "Not" : "Maybe not"} delivered (the connection dropped): “${t}”`;
+    c.addLine(ch, { kind: "error", text });
   }
-  if (certain && texts.length) c.giveBack(ch, texts, "Your message did not arrive before the connection dropped: it is back in the box.", false);
+  if (certain && texts.length) {
+    c.giveBack(ch, texts, "Your message did not arrive before the connection dropped: it is back in the box.", false);
+  }
 }
 
 // Puts undelivered texts back (nothing typed is lost): each is shown in the channel's
@@ -40,14 +43,19 @@ export function submitMessage(c) {
   const composer = c.view.composer;
   const text = wellFormed(composer.value);
   const ch = c.activeChannel();
-  if (!text.trim()) { if (text) c.setHint("The message is empty."); return; }
-  if (!ch) { c.setHint(HINT_NO_CHANNEL); return; }
-  if (tooLong(text, c.maxLength)) { c.setHint(ERROR_TEXT.message_too_long({}, c.ctx)); return; }
-  if (c.phase !== "open") { c.setHint("Not connected: your message was not sent. It is still in the box."); return; }
-  if (ch.phase !== "joined" && ch.phase !== "joining") { c.updateComposer(); return; }
+  if (!text.trim()) {
+    if (text) c.setHint("The message is empty.");
+    return;
+  }
+  const refused = !ch ? HINT_NO_CHANNEL
+    : tooLong(text, c.maxLength) ? ERROR_TEXT.message_too_long({}, c.ctx)
+    : c.phase !== "open" ? "Not connected: your message was not sent. It is still in the box."
+    : "";
+  if (refused) return c.setHint(refused);
+  if (ch.phase !== "joined" && ch.phase !== "joining") return c.updateComposer();
   if (ch.phase === "joining") {
     // Held here until the join is through (and given back if it is refused).
-    if (ch.outbox.length >= OUTBOX_LIMIT) { c.setHint("Still joining: wait a moment."); return; }
+    if (ch.outbox.length >= OUTBOX_LIMIT) return c.setHint("Still joining: wait a moment.");
     ch.outbox.push(text);
   } else if (!c.sendMessage(ch, text)) {
     return;

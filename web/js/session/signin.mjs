@@ -53,7 +53,10 @@ export function takeOver(c) {
   c.view.status.showUseHere(false);
   c.setPhase("connecting", "Taking over…");
   const timer = setTimeout(c.env.reload, 500);
-  c.tabLock.waitForRelease(() => { clearTimeout(timer); c.env.reload(); });
+  c.tabLock.waitForRelease(() => {
+    clearTimeout(timer);
+    c.env.reload();
+  });
   c.tabLock.announce("take");
 }
 
@@ -63,7 +66,10 @@ export function cameBack(c) {
   c.tabLock.ask();
   setTimeout(() => {
     if (c.tabLock.heardOther) park(c, "This chat is open in another tab of this browser.", false);
-    else { c.tabLock.announce("take"); c.wake(); }
+    else {
+      c.tabLock.announce("take");
+      c.wake();
+    }
   }, c.env.tabWaitMs);
 }
 

@@ -35,12 +35,16 @@ export class TabLock {
   // Calls back once another tab says it let go (after a "take" of ours).
   waitForRelease(callback) { this.released = callback; }
 
+  laterThanOurs(msg) {
+    return msg.at > this.takenAt || (msg.at === this.takenAt && msg.from > this.pageId);
+  }
+
   receive(msg) {
     if (msg.from === this.pageId) return;
     const active = this.isActive();
     if (msg.type === "hello" && active) this.bus.postMessage({ type: "here", from: this.pageId, to: msg.from });
     else if (msg.type === "here" && msg.to === this.pageId) this.heardOther = true;
-    else if (msg.type === "take" && active && (msg.at > this.takenAt || (msg.at === this.takenAt && msg.from > this.pageId))) {
+    else if (msg.type === "take" && active && this.laterThanOurs(msg)) {
       // The later take wins (two tabs restoring at once must not park each other).
       this.onPark("This chat moved to another tab of this browser.");
     } else if (msg.type === "signout" && this.isSignedIn()) this.onSignOut();

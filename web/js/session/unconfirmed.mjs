@@ -30,7 +30,10 @@ export class Unconfirmed {
   sweep(now, connection, overdueMs) {
     let overdue = false;
     for (const u of this.list) {
-      if (u.connection === connection && now - u.at > overdueMs) { overdue = true; u.at = now; }
+      if (u.connection === connection && now - u.at > overdueMs) {
+        overdue = true;
+        u.at = now;
+      }
     }
     this.list = this.list.filter((u) => u.connection !== connection || now - u.sent < GIVE_UP_MS);
     return overdue;

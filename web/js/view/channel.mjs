@@ -11,7 +11,8 @@ export function renderLine(line) {
   const li = el("li", { class: `line ${line.kind}` });
   if (line.ts) {
     const d = new Date(line.ts);
-    li.append(el("time", { datetime: d.toISOString(), title: d.toLocaleString() }, d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+    const shown = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    li.append(el("time", { datetime: d.toISOString(), title: d.toLocaleString() }, shown));
   }
   if (line.sender !== undefined) {
     const who = el("span", { class: "sender", dir: "auto" }, line.sender);
@@ -27,22 +28,27 @@ export function renderLine(line) {
 export class ChannelView {
   // onSelect(): the tab was clicked; onPassword(text): the lock form was sent.
   constructor(name, { onSelect, onPassword }) {
-    const log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-labelledby": tabId(name), tabindex: "0" });
+    const log = el("ol",
+      { class: "log", role: "log", "aria-live": "polite", "aria-labelledby": tabId(name), tabindex: "0" });
     const lockForm = el("form", { class: "lock-form", novalidate: "" });
     const lockInputId = `lock-${encodeURIComponent(name)}`;
     const lockInput = el("input", { id: lockInputId, type: "password", maxlength: "128", autocomplete: "off" });
     lockForm.append(el("label", { for: lockInputId }, `Password for #${name} (empty: try without)`),
       el("div", { class: "row" }, [lockInput, el("button", { type: "submit", class: "primary" }, "Join")]));
     lockForm.hidden = true;
-    const panel = el("div", { class: "panel", role: "tabpanel", id: panelId(name), "aria-labelledby": tabId(name) }, [lockForm, log]);
+    const panel = el("div",
+      { class: "panel", role: "tabpanel", id: panelId(name), "aria-labelledby": tabId(name) }, [lockForm, log]);
     panel.hidden = true;
     const badge = el("span", { class: "badge", "aria-hidden": "true" });
     badge.hidden = true;
     const tabLabel = el("span", { class: "visually-hidden" });
-    const lock = el("img", { class: "tab-lock", src: "/lock.svg", width: "14", height: "14", alt: "", title: "Protected by a password" });
+    const lock = el("img",
+      { class: "tab-lock", src: "/lock.svg", width: "14", height: "14", alt: "", title: "Protected by a password" });
     lock.hidden = true;
-    const tab = el("button", { type: "button", role: "tab", class: "tab", id: tabId(name), "aria-controls": panelId(name), "aria-selected": "false", tabindex: "-1" },
-      [el("span", { class: "tab-name" }, `#${name}`), lock, badge, tabLabel]);
+    const tab = el("button", {
+      type: "button", role: "tab", class: "tab", id: tabId(name), "aria-controls": panelId(name),
+      "aria-selected": "false", tabindex: "-1",
+    }, [el("span", { class: "tab-name" }, `#${name}`), lock, badge, tabLabel]);
     Object.assign(this, { panel, log, tab, badge, tabLabel, lock, lockForm, lockInput });
     this.atEnd = true;    // the reader is at the newest line (new lines keep it in view)
     tab.addEventListener("click", onSelect);
@@ -71,7 +77,8 @@ export class ChannelView {
 
   // While a join's history arrives the log is busy: not read out line by line.
   setBusy(busy) {
-    if (busy) this.log.setAttribute("aria-busy", "true"); else this.log.removeAttribute("aria-busy");
+    if (busy) this.log.setAttribute("aria-busy", "true");
+    else this.log.removeAttribute("aria-busy");
   }
 
   showLock(open) { this.lockForm.hidden = !open; }

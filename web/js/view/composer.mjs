@@ -13,7 +13,9 @@ export function composerHint({ parked, open, ch }, current) {
   if (!open) return HINT_OFFLINE;
   if (!ch) return HINT_NO_CHANNEL;
   if (!ready) return ch.phase === "locked" ? `#${ch.name} needs its password first.` : `Rejoining #${ch.name}…`;
-  if ([HINT_OFFLINE, HINT_NO_CHANNEL, HINT_PARKED].includes(current) || /^(Rejoining #|#.* needs its password)/.test(current)) return "";
+  const stale = [HINT_OFFLINE, HINT_NO_CHANNEL, HINT_PARKED].includes(current)
+    || /^(Rejoining #|#.* needs its password)/.test(current);
+  if (stale) return "";
   return null;
 }
 
@@ -47,9 +49,14 @@ export function createComposer(ui, { keepEndInView, onSubmit }) {
       keepEndInView();
     },
   };
-  ui.composer.addEventListener("submit", (e) => { e.preventDefault(); onSubmit(); });
+  ui.composer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    onSubmit();
+  });
   box.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); onSubmit(); }
+    if (e.key !== "Enter" || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+    e.preventDefault();
+    onSubmit();
   });
   box.addEventListener("input", () => composer.autoGrow());
   return composer;

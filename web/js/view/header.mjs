@@ -12,7 +12,8 @@ export function membersNote(ch, parked) {
   return ch.members ? "" : "This channel is too big to list everyone.";
 }
 
-export const sortedMembers = (members) => [...members].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
+export const sortedMembers = (members) =>
+  [...members].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
 
 export function createHeader(ui, narrow) {
   let membersOpen = false;
