@@ -228,15 +228,26 @@ def test_web_files_are_served_with_types_and_caching(web):
         text = f.read_text()
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), f"{f.name} loads from another origin"
         assert not re.search(r"""\bfrom\s+["'](https?:)?//|import\(\s*["'](https?:)?//""", text), f"{f.name} imports from another origin"
-    # The page loads one module; every module it imports (relatively) is there and served.
-    assert '<script type="module" src="/js/main.mjs"></script>' in (WEB_ROOT / "index.html").read_text()
+    # The page loads one module; every module it imports (relatively) is there and served,
+    # every module is reached from it, and each is preloaded (no import waterfall).
+    page = (WEB_ROOT / "index.html").read_text()
+    assert '<script type="module" src="/js/main.mjs"></script>' in page
     modules = [f for f in files if f.suffix == ".mjs"]
-    for f in modules:
+    reached, todo = set(), [WEB_ROOT / "js" / "main.mjs"]
+    while todo:
+        f = todo.pop()
         for target in re.findall(r"""^import [^;]*? from "(\.{1,2}/[^"]+)";""", f.read_text(), re.M | re.S):
             imported = (f.parent / target).resolve()
             assert imported.is_file(), f"{f.name} imports {target}, which is missing"
-            status, headers, _ = fetch(port, "/" + imported.relative_to(WEB_ROOT.resolve()).as_posix())
-            assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8"), target
+            path = "/" + imported.relative_to(WEB_ROOT.resolve()).as_posix()
+            if path not in reached:
+                reached.add(path)
+                todo.append(imported)
+    assert {"/" + f.relative_to(WEB_ROOT).as_posix() for f in modules} - reached == {"/js/main.mjs"}, "a module nothing imports"
+    assert set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', page)) == reached
+    for path in reached:
+        status, headers, _ = fetch(port, path)
+        assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8"), path
     # A sentence for every error code the protocol lists.
     protocol = (ROOT / "docs" / "PROTOCOL.md").read_text()
     codes = set(re.findall(r"^\| `([a-z_]+)` \| ", protocol.split("### `error`")[1].split("##")[0], re.M))

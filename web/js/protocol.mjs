@@ -83,7 +83,6 @@ export function joinOp(name, { password, since, history }) {
 export const sendOp = (channel, message) => ({ op: "send", channel, message });
 export const leaveOp = (channel) => ({ op: "leave", channel });
 export const presenceOp = (channel) => ({ op: "presence", channel });
-export const PING = Object.freeze({ op: "ping" });
 
 export const socketUrl = (loc, nickname) =>
   `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws?nickname=${encodeURIComponent(nickname)}`;
