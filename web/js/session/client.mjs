@@ -5,15 +5,13 @@
 // Events are handled in session/events.mjs, sending in sends.mjs, signing in and out
 // and the tab lock in signin.mjs.
 
-import { ERROR_TEXT, errorText, historyUrl, leaveOp, lineFor, presenceOp, socketUrl } from "../protocol.mjs";
+import { historyUrl, leaveOp, lineFor, presenceOp, socketUrl } from "../protocol.mjs";
 import { Link, OVERDUE_MS, reconnectDelay } from "../net.mjs";
 import * as C from "./channel.mjs";
 import { Unconfirmed } from "./unconfirmed.mjs";
 import { saveSession } from "./storage.mjs";
 import { TabLock } from "./tablock.mjs";
-import {
-  broadcastEvent, channelEvent, errorEvent, joinRefused, joinedEvent, systemEvent, welcomed,
-} from "./events.mjs";
+import { handle } from "./events.mjs";
 import { cameBack, park, signIn, signOut, takeOver } from "./signin.mjs";
 import { giveBack, resumed, sendMessage, submitMessage } from "./sends.mjs";
 
@@ -314,42 +312,7 @@ export class Client {
   }
 
   // ---- Incoming events (session/events.mjs).
-  handle(ev) {
-    const pending = this.link.take(ev.ref);
-    // Events that came through Redis prove it is back: the "cannot reach its database"
-    // hint of an earlier refusal is out of date.
-    const throughRedis = ev.type === "joined" || ev.id !== undefined;
-    if (throughRedis && this.view.composer.hint === ERROR_TEXT.unavailable()) this.setHint("");
-    switch (ev.type) {
-      case "welcome": return welcomed(this, ev);
-      case "joined": return joinedEvent(this, ev);
-      case "left": case "pong": return;
-      case "presence": {
-        const ch = this.channels.get(ev.channel);
-        if (ch && ch.phase === "joined") {
-          C.presence(ch, ev);
-          if (ch.name === this.active) this.renderHeader();
-        }
-        return;
-      }
-      case "message": return channelEvent(this, ev);
-      case "system": return systemEvent(this, ev);
-      case "broadcast": return broadcastEvent(this, ev);
-      case "history_truncated": {
-        const ch = this.channels.get(ev.channel);
-        if (ch && ev.ref === ch.joinRef) {
-          ch.truncatedRef = ev.ref;
-          const text = "Earlier messages than these are not shown (beyond the history kept or the replay limit).";
-          this.addLine(ch, { kind: "notice", text });
-        }
-        return;
-      }
-      case "error":
-        if (pending && pending.op === "join") return joinRefused(this, ev, pending, errorText(ev, this.ctx));
-        return errorEvent(this, ev, pending);
-      default: return;
-    }
-  }
+  handle(ev) { handle(this, ev); }
 
   // Whether to show an event of a channel (session/channel.mjs accept), saving new ids.
   accept(ch, ev) {

@@ -1,13 +1,51 @@
 // What each event from the server does to the session (`c`: the Client of client.mjs).
 // The decisions are session/channel.mjs's; these perform them.
 
-import { errorText, lineFor } from "../protocol.mjs";
+import { ERROR_TEXT, errorText, lineFor } from "../protocol.mjs";
 import { STABLE_MS } from "../net.mjs";
 import * as C from "./channel.mjs";
 
 const BROADCASTS_KEPT = 500;
 
-export function welcomed(c, ev) {
+// Every event from the server, by type.
+export function handle(c, ev) {
+  const pending = c.link.take(ev.ref);
+  // Events that came through Redis prove it is back: the "cannot reach its database"
+  // hint of an earlier refusal is out of date.
+  const throughRedis = ev.type === "joined" || ev.id !== undefined;
+  if (throughRedis && c.view.composer.hint === ERROR_TEXT.unavailable()) c.setHint("");
+  switch (ev.type) {
+    case "welcome": return welcomed(c, ev);
+    case "joined": return joinedEvent(c, ev);
+    case "left": case "pong": return;
+    case "presence": {
+      const ch = c.channels.get(ev.channel);
+      if (ch && ch.phase === "joined") {
+        C.presence(ch, ev);
+        if (ch.name === c.active) c.renderHeader();
+      }
+      return;
+    }
+    case "message": return channelEvent(c, ev);
+    case "system": return systemEvent(c, ev);
+    case "broadcast": return broadcastEvent(c, ev);
+    case "history_truncated": {
+      const ch = c.channels.get(ev.channel);
+      if (ch && ev.ref === ch.joinRef) {
+        ch.truncatedRef = ev.ref;
+        const text = "Earlier messages than these are not shown (beyond the history kept or the replay limit).";
+        c.addLine(ch, { kind: "notice", text });
+      }
+      return;
+    }
+    case "error":
+      if (pending && pending.op === "join") return joinRefused(c, ev, pending, errorText(ev, c.ctx));
+      return errorEvent(c, ev, pending);
+    default: return;
+  }
+}
+
+function welcomed(c, ev) {
   clearInterval(c.countdownTimer);
   // The backoff starts over only once a connection has lasted.
   clearTimeout(c.stableTimer);
@@ -20,7 +58,7 @@ export function welcomed(c, ev) {
   c.save();
 }
 
-export function joinedEvent(c, ev) {
+function joinedEvent(c, ev) {
   const ch = c.channels.get(ev.channel);
   if (!ch || !C.joined(ch, ev, Date.now())) return;   // (the answer to an earlier, abandoned join)
   ch.view.setProtected(ch.isProtected);
@@ -31,7 +69,7 @@ export function joinedEvent(c, ev) {
   for (const text of ch.outbox.splice(0)) c.sendMessage(ch, text);
 }
 
-export function channelEvent(c, ev) {
+function channelEvent(c, ev) {
   const ch = c.channels.get(ev.channel);
   if (!ch || !c.accept(ch, ev)) return;
   if (ev.sender === c.nickname) {
@@ -50,7 +88,7 @@ export function channelEvent(c, ev) {
   if (!ev.replay || ch.countReplay) c.countUnread(ch);
 }
 
-export function systemEvent(c, ev) {
+function systemEvent(c, ev) {
   if (ev.event === "shutdown") {
     const text = "The server is restarting; this page will reconnect by itself.";
     for (const ch of c.channels.values()) c.addLine(ch, { kind: "notice", text });
@@ -77,7 +115,7 @@ export function systemEvent(c, ev) {
   c.addLine(ch, lineFor(ev, c.nickname));
 }
 
-export function broadcastEvent(c, ev) {
+function broadcastEvent(c, ev) {
   if (ev.id) {
     if (c.broadcastsSeen.has(ev.id)) return;
     c.broadcastsSeen.add(ev.id);
@@ -88,7 +126,7 @@ export function broadcastEvent(c, ev) {
 }
 
 // An error that is not the answer to a join.
-export function errorEvent(c, ev, pending) {
+function errorEvent(c, ev, pending) {
   const text = errorText(ev, c.ctx);
   // Leaving something the server no longer had; a ping or presence refused in passing.
   if (pending && (pending.op === "leave" || pending.op === "ping" || pending.op === "presence")) return;
@@ -111,7 +149,7 @@ export function errorEvent(c, ev, pending) {
 }
 
 // A join refused: session/channel.mjs refusal() decides, this performs it.
-export function joinRefused(c, ev, pending, text) {
+function joinRefused(c, ev, pending, text) {
   const ch = c.channels.get(pending.channel);
   if (!ch) return;
   const decision = C.refusal(ch, ev, pending, c.link.connection, text);
