@@ -28,10 +28,6 @@ final class ChannelHub {
     /// `/chat/join` connections by seed channel: they get broadcasts in the seed
     /// envelope, made once per group (empty: nobody here needs it, nothing is made).
     var seedGroups: [String: SeedGroup] = [:]
-    /// Sends accepted while a join waits for its subscription, per membership.
-    static let queuedSendLimit = 64
-    /// Password checks or hashes one connection may have running at once.
-    static let passwordChecksPerConnection = 4
     /// Numbers joins, for unique member-hash fields.
     var nextJoin: UInt64 = 0
     /// Protected channels whose password this instance wrote back after Redis lost it

@@ -8,55 +8,19 @@ extension ChannelHub {
         detach(m, ack: true, ref: ref)
     }
 
+    /// The client left (`ack`: it gets `left` with `ref`) or its connection is going
+    /// away: out of the connection's channels now, and the join's machine says what
+    /// else, in whatever state the join is (JoinMachine, `leave`).
     func detach(_ m: Membership, ack: Bool, ref: Ref?) {
         removeMembership(m)
-        let channel = m.channel
-        switch m.state {
-        case .waitingForSubscription where ack, .authorizing where ack, .waitingForReplay where ack:
-            // The client's leave waits for its join, which goes on (see leaveQueued).
-            m.leaveQueued = true
-            m.leaveRef = ref
-        case .waitingForReplay:
-            historyReads.withdraw(m)
-            channel.replayWaiters -= 1
-            m.state = .gone
-            release(channel)
-        case .waitingForSubscription:
-            channel.waiting.removeAll { $0 === m }
-            m.state = .gone
-            if ack { m.connection.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
-            release(channel)
-        case .joining:
-            // The join's script is on its way to Redis: the leave follows it at once on
-            // the same connection, so Redis runs the two in order and a join that comes
-            // next (join, leave, join in a row) lands after both. Their replies come in
-            // the same order: `joined` (if the join happened), then `left`.
-            m.state = .cancelled
-            m.ackLeave = ack
-            sendLeave(m, ack: ack, ref: ref)
-        case .authorizing:
-            // The password check finishes on its own and finds the membership gone.
-            m.state = .gone
-            if ack { m.connection.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
-        case .active:
-            channel.removeMember(m)
-            runLeave(m, ack: ack, ref: ref)
-            release(channel)
-        case .activating:
-            channel.stopWaiting(m)
-            runLeave(m, ack: ack, ref: ref)
-            release(channel)
-        case .cancelled, .gone:
-            break
-        }
+        step(m, .leave(ack: ack, ref: ref))
+        release(m.channel)
     }
 
-    /// Runs the leave script: presence, the leave notice, and the `left` reply.
-    func runLeave(_ m: Membership, ack: Bool, ref: Ref?) {
-        m.state = .gone
-        sendLeave(m, ack: ack, ref: ref)
-    }
-
+    /// Runs the leave script: presence, the leave notice, and the `left` reply. A leave
+    /// of a join whose script is in flight goes right behind it on the same connection,
+    /// so Redis runs the two in order and a join that comes next (join, leave, join in
+    /// a row) lands after both; their replies come in the same order.
     func sendLeave(_ m: Membership, ack: Bool, ref: Ref?) {
         let channel = m.channel, conn = m.connection
         let leave = LeaveQueue.Leave(keys: channel.keys, entry: m.entry, folded: m.folded)

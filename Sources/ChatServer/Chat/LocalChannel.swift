@@ -1,65 +1,26 @@
 import ChatCore
 
-/// A connection's place in a channel.
+/// A connection's place in a channel. Its join is a `JoinMachine` (ChatCore): the
+/// coordinator (JoinCoordinator.swift) feeds it events and performs its actions.
 final class Membership {
-    enum State {
-        /// The worker is not yet subscribed to the channel's topic; the join waits.
-        case waitingForSubscription
-        /// Waits for a history-read slot (`HistoryReads`): a join with a replay.
-        case waitingForReplay
-        /// The join script is in flight.
-        case joining
-        /// The password is being checked or hashed (off the loop); the join script
-        /// runs again after.
-        case authorizing
-        /// Joined, but the subscriber connection has not yet delivered the join
-        /// notice: activates when it does (see `LocalChannel.activating`).
-        case activating
-        /// Receives the channel's messages.
-        case active
-        /// Left (or the connection closed) while the join script was in flight: the
-        /// reply will undo the join.
-        case cancelled
-        case gone
-    }
-
     let channel: LocalChannel
     let connection: Connection
     /// A `/chat/join` connection's: it reads events in the seed server's envelope, so it
     /// is in `channel.seedMembers`, not `members` (see LocalChannel).
     let seed: Bool
-    var state: State = .waitingForSubscription
+    /// The join's state, held sends, queued leave and password round trips.
+    var join: JoinMachine
+    var state: JoinMachine.State { join.state }
     /// Index in `channel.members` (`seedMembers` for a seed member) while active.
     var index = -1
     /// The `ref` of the join op, echoed in the `joined` reply.
-    var joinRef: Ref?
-    /// Left by the client (not closed) while joining: the join, if it happened, is
-    /// acknowledged before the leave.
-    var ackLeave = false
-    /// A `leave` that came while the join waited for its channel's subscription or a
-    /// password check: the join is made all the same and the leave right behind it,
-    /// so each op gets its reply, in order. Its `ref`.
-    var leaveQueued = false
-    var leaveRef: Ref?
-    /// Messages sent before the join completed; published right after it (dropped if
-    /// the join is refused: nothing reaches a channel its sender could not join).
-    var queued: [(text: String, ref: Ref?)] = []
+    let joinRef: Ref?
     /// Replay, password and the like, from the join op.
     let options: JoinOptions
     /// The nickname's folded form, unique in the channel.
     let folded: String
-    /// The stored password hash the client's password was verified against.
-    var verifiedHash = ""
-    /// '' no password given, '?' given but not hashed yet, else its hash (to protect a new channel).
-    var newPassword = ""
-    /// Join scripts run for this membership (a changing password can ask again).
-    var attempts = 0
-    /// Its address's allowance let this join create the channel (CHANNEL_CREATE_RATE).
-    var mayCreate = false
     /// Holds one of the process's history-read slots for its replay.
     var holdsReplaySlot = false
-    /// The join replays history (`since` or `history`).
-    var wantsReplay: Bool { options.since != nil || (options.history ?? 0) > 0 }
 
     /// This membership's field in the channel's Redis member hash,
     /// `<instance>:<connection>:<join>`: unique per join, so that a join, leave and
@@ -74,7 +35,7 @@ final class Membership {
         self.folded = folded
         self.options = options
         self.seed = connection.envelopeChannel != nil
-        if options.password != nil { newPassword = "?" }
+        self.join = JoinMachine(options: options)
     }
 
     var entry: MemberEntry { MemberEntry(field: field, channel: channel.name, nickname: connection.nickname) }
@@ -131,7 +92,7 @@ final class LocalChannel {
     private(set) var activating = FrontQueue<(member: Membership, from: StreamID, notice: [UInt8]?)>()
     /// Bounds of the seam: more than this arriving within one join round trip means
     /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
-    /// them is told (`finishJoin`).
+    /// them is told (`JoinActions.swift`, `enterFromSeam`).
     static let seamFrameLimit = 16_384
     static let seamByteLimit = 8 * 1_048_576
 
@@ -210,7 +171,6 @@ final class LocalChannel {
 
     func addMember(_ m: Membership) {
         commitBatch()
-        m.state = .active
         if m.seed {
             m.index = seedMembers.count
             seedMembers.append(m)
@@ -255,6 +215,7 @@ final class LocalChannel {
     func activate(upTo id: StreamID) {
         while let first = activating.first, first.from <= id {
             _ = activating.popFirst()
+            _ = first.member.join.handle(.noticeArrived)  // no actions: activating → active
             addMember(first.member)
             first.notice?.withUnsafeBytes { first.member.connection.deliver(frame: $0) }
         }

@@ -6,17 +6,12 @@ extension ChannelHub {
     func send(_ conn: Connection, _ name: String, text: String, ref: Ref?) {
         guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
         guard admitBytes(conn, text, channel: name, ref: ref) else { return }
-        switch m.state {
-        case .waitingForSubscription, .waitingForReplay, .joining, .authorizing:
-            guard m.queued.count < Self.queuedSendLimit else {
-                return fail(conn, .rateLimited, "over \(Self.queuedSendLimit) messages sent while channel \(name) is still being joined: this one was dropped",
-                            channel: name, ref: ref)
-            }
-            m.queued.append((text, ref))
-        case .activating, .active:
+        if m.join.isMember {
             publish(m, text: text, ref: ref)
-        case .cancelled, .gone:
-            fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref)
+        } else {
+            // Held while joining (published after the join, dropped if it is refused),
+            // or refused: the machine decides.
+            step(m, .send(JoinMachine.HeldSend(text: text, ref: ref)))
         }
     }
 

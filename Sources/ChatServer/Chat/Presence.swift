@@ -18,8 +18,7 @@ extension ChannelHub {
             conn.presencePending = false
             guard conn.isOpenChat else { return }
             // A member is one whose join went through (not one still proving its password).
-            let state = self.membership(conn, name)?.state
-            let isMember = state == .active || state == .activating
+            let isMember = self.membership(conn, name)?.join.isMember ?? false
             switch result {
             case .failure:
                 self.fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)

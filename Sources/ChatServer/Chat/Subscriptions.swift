@@ -57,7 +57,7 @@ extension ChannelHub {
             channel.activate(upTo: StreamID(milliseconds: .max, sequence: .max))
             let waiting = channel.waiting
             channel.waiting = []
-            for m in waiting { refuseJoin(m, .unavailable, "could not join \(channel.name): chat storage is unavailable") }
+            for m in waiting { step(m, .storageLost) }
             if channel.isUnused { channels.removeValue(forKey: channel.name) }
         }
     }
