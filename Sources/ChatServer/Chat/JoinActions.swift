@@ -118,11 +118,11 @@ extension ChannelHub {
             conn.deliverEvent(event)
         }
         var next = context
-        next.joinID = StreamID(appended.id) ?? channel.lastSeen
+        next.joinID = StreamID(appended.id) ?? channel.seam.lastSeen
         // A quiet notice was published as a marker only: the joiner's own copy is
         // rebuilt here from the reply.
         next.ownNotice = appended.quiet ? quietNotice(channel: channel, nickname: conn.nickname, appended: appended, seed: m.seed) : nil
-        step(m, .replayed(caughtUp: channel.lastSeen >= next.joinID), next)
+        step(m, .replayed(caughtUp: channel.seam.lastSeen >= next.joinID), next)
     }
 
     /// The notice already came through: a member now, and the seam's events from the
@@ -131,16 +131,16 @@ extension ChannelHub {
     private func enterFromSeam(_ m: Membership, _ context: JoinContext) {
         let channel = m.channel, conn = m.connection
         channel.addMember(m)
-        if let dropped = channel.seamDropped, dropped >= context.joinID {
+        if let dropped = channel.seam.dropped, dropped >= context.joinID {
             worker.logger.limited("seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
                                   [("channel", channel.name), ("nickname", conn.nickname)])
         }
         context.ownNotice?.withUnsafeBytes { conn.deliver(frame: $0) }
-        for k in channel.seamStart(from: context.joinID)..<channel.seam.count {
+        for k in channel.seam.start(from: context.joinID)..<channel.seam.count {
             if m.seed {
-                channel.seedFrame(at: k).withUnsafeBytes { conn.deliver(frame: $0) }
+                channel.seam.seedFrame(at: k, channel: channel.name).withUnsafeBytes { conn.deliver(frame: $0) }
             } else {
-                channel.seam[k].frame.withUnsafeBytes { conn.deliver(frame: $0) }
+                channel.seam.entries[k].frame.withUnsafeBytes { conn.deliver(frame: $0) }
             }
         }
     }

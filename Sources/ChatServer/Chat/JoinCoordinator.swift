@@ -165,7 +165,7 @@ extension ChannelHub {
         channel.joinsInFlight -= 1
         endReplay(m)
         defer {
-            if channel.joinsInFlight == 0 { channel.clearSeam() }
+            if channel.joinsInFlight == 0 { channel.seam.clear() }
             release(channel)
         }
         let reply: JoinMachine.Reply

@@ -74,27 +74,10 @@ final class LocalChannel {
     var joinsInFlight = 0
     /// Joins whose password is being checked off the loop.
     var authorizing = 0
-    /// A joiner must see exactly the events from its own join notice on, after its
-    /// `joined` reply. The reply comes on the command connection, the events on the
-    /// subscriber connection, in either order. So while joins are in flight the
-    /// channel keeps the frames that arrived (`seam`, replayed from the join id when
-    /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
-    /// reply comes early waits in `activating` until its own notice arrives. `seed` is
-    /// the frame's seed envelope, made when a seed member needed it (`seedFrame(at:)`).
-    private(set) var seam: [(id: StreamID, frame: [UInt8], seed: [UInt8]?)] = []
-    private var seamBytes = 0
-    /// The newest event dropped from the seam (its bounds), if any since it was cleared.
-    private(set) var seamDropped: StreamID?
-    var lastSeen = StreamID(milliseconds: 0, sequence: 0)
-    /// Ordered by join id (replies come in command order, ids grow with it).
-    /// Thousands of people joining one channel at once must cost O(1) each here, not
-    /// a scan of everyone still joining.
-    private(set) var activating = FrontQueue<(member: Membership, from: StreamID, notice: [UInt8]?)>()
-    /// Bounds of the seam: more than this arriving within one join round trip means
-    /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
-    /// them is told (`JoinActions.swift`, `enterFromSeam`).
-    static let seamFrameLimit = 16_384
-    static let seamByteLimit = 8 * 1_048_576
+    /// The frames delivered while joins are in flight, and the latest id (JoinSeam.swift).
+    var seam = JoinSeam()
+    /// Joiners whose reply came before their notice, in join-id order.
+    private(set) var activating = ActivationList<Membership>()
 
     init(name: String, keys: ChannelKeys) {
         self.name = name
@@ -114,25 +97,11 @@ final class LocalChannel {
 
     /// `notice`: the joiner's own (quiet) notice frame, delivered to it on activation.
     func waitForNotice(_ m: Membership, from id: StreamID, notice: [UInt8]?) {
-        if let last = activating.last, last.from > id {
-            activating.insert((m, id, notice)) { $0.from > id }  // out of order (not expected)
-        } else {
-            activating.append((m, id, notice))
-        }
+        activating.add(m, from: id, notice: notice)
     }
 
     func stopWaiting(_ m: Membership) {
-        activating.removeFirst { $0.member === m }
-    }
-
-    /// Index of the first seam entry at or after `id` (the seam is in id order).
-    func seamStart(from id: StreamID) -> Int {
-        var low = 0, high = seam.count
-        while low < high {
-            let mid = (low + high) / 2
-            if seam[mid].id < id { low = mid + 1 } else { high = mid }
-        }
-        return low
+        activating.remove(m)
     }
 
     /// Events that arrived this loop turn, framed, written to every member at the end
@@ -213,44 +182,17 @@ final class LocalChannel {
     /// (which has the join's id) become members when it (or anything later) arrives;
     /// a quiet joiner gets its own notice then.
     func activate(upTo id: StreamID) {
-        while let first = activating.first, first.from <= id {
-            _ = activating.popFirst()
-            _ = first.member.join.handle(.noticeArrived)  // no actions: activating → active
-            addMember(first.member)
-            first.notice?.withUnsafeBytes { first.member.connection.deliver(frame: $0) }
+        while let (m, notice) = activating.popReady(upTo: id) {
+            _ = m.join.handle(.noticeArrived)  // no actions: activating → active
+            addMember(m)
+            notice?.withUnsafeBytes { m.connection.deliver(frame: $0) }
         }
     }
 
-    /// After an event is delivered while joins are in flight. Quiet markers only move
-    /// `lastSeen` (they are nobody's to replay: a joiner's own notice is rebuilt).
-    /// `seed`: the event's seed envelope frame, when seed members made one.
+    /// After an event is delivered while ids are tracked (`seam`). `seed`: the event's
+    /// seed envelope frame, when seed members made one.
+    @inline(__always)
     func record(_ id: StreamID, frame: UnsafeRawBufferPointer, seed: [UInt8]? = nil, quiet: Bool) {
-        lastSeen = id
-        guard joinsInFlight > 0, !quiet else { return }
-        let size = frame.count + (seed?.count ?? 0)
-        if seam.count >= Self.seamFrameLimit || seamBytes + size > Self.seamByteLimit {
-            let drop = max(1, seam.count / 4)
-            seamDropped = seam[drop - 1].id
-            seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count + ($1.seed?.count ?? 0) }
-            seam.removeFirst(drop)
-        }
-        seam.append((id, Array(frame), seed))
-        seamBytes += size
-    }
-
-    /// The seed envelope of seam entry `k` (a late seed joiner's replay), made once and
-    /// kept for the next seed joiner; the plain frame if its payload is not an object.
-    func seedFrame(at k: Int) -> [UInt8] {
-        if let seed = seam[k].seed { return seed }
-        let made = seam[k].frame.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: name) } ?? seam[k].frame
-        seam[k].seed = made
-        seamBytes += made.count
-        return made
-    }
-
-    func clearSeam() {
-        seam.removeAll()
-        seamBytes = 0
-        seamDropped = nil
+        seam.record(id, frame: frame, seed: seed, quiet: quiet, keep: joinsInFlight > 0)
     }
 }

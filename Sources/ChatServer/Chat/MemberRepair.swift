@@ -34,7 +34,7 @@ extension ChannelHub {
     func restoreMembers() {
         for channel in channels.values {
             let present = channel.members.map { ($0.entry, $0.folded) } + channel.seedMembers.map { ($0.entry, $0.folded) }
-                + channel.activating.elements.map { ($0.member.entry, $0.member.folded) }
+                + channel.activating.waiting.elements.map { ($0.member.entry, $0.member.folded) }
             store.restoreMembers(channel.keys, channel: channel.name, passwordHash: channel.passwordHash, present.map { (entry: $0.0, folded: $0.1) },
                                  instance: worker.redisID) { [unowned self] in
                 self.passwordsRestored += 1
