@@ -117,10 +117,12 @@ struct JoinMachineTests {
         #expect(m.handle(.send(held("hi", 1))) == [])
         #expect(m.handle(.leave(ack: true, ref: .string("l1"))) == [], "the leave waits for its join")
         #expect(m.leaveQueued)
-        #expect(m.handle(.turn(M.Turn())) == [.runScript(M.Script(replay: false)), .sendLeave(ack: true, ref: .string("l1"))],
+        #expect(m.handle(.turn(M.Turn()))
+                == [.runScript(M.Script(replay: false)), .sendLeave(ack: true, ref: .string("l1"))],
                 "no history read for a join already left; the leave right behind the script")
         #expect(m.state == .cancelled)
-        #expect(m.handle(.replied(.joined(protected: false))) == [.answerJoined(replay: false), .dropHeld([held("hi", 1)])])
+        #expect(m.handle(.replied(.joined(protected: false)))
+                == [.answerJoined(replay: false), .dropHeld([held("hi", 1)])])
         #expect(m.state == .gone)
         // The second join of the burst is a machine of its own, with its own member field.
         var again = M(options: JoinOptions())
@@ -154,7 +156,8 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions(password: "pw"))
         _ = m.handle(.proceed(now))
         _ = m.handle(.leave(ack: true, ref: .string("l")))
-        #expect(m.handle(.replied(.verify(hash: "h"))) == [.answerLeftMeanwhile], "no password check for a join already left")
+        #expect(m.handle(.replied(.verify(hash: "h")))
+                == [.answerLeftMeanwhile], "no password check for a join already left")
         #expect(m.state == .gone)
         var closed = M(options: JoinOptions())
         _ = closed.handle(.proceed(now))
@@ -186,7 +189,8 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions())
         _ = m.handle(.proceed(.later))
         _ = m.handle(.leave(ack: true, ref: .string("l")))
-        #expect(m.handle(.storageLost) == [.refuse(.unavailable), .answerLeft(ref: .string("l")), .closeSeedConnection(.unavailable)])
+        #expect(m.handle(.storageLost)
+                == [.refuse(.unavailable), .answerLeft(ref: .string("l")), .closeSeedConnection(.unavailable)])
     }
 
     @Test("leave an active member or one waiting for its notice")
@@ -195,7 +199,8 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.replied(.joined(protected: false)))
         _ = m.handle(.replayed(caughtUp: true))
-        #expect(m.handle(.leave(ack: true, ref: .integer(7))) == [.leaveMembers, .sendLeave(ack: true, ref: .integer(7))])
+        #expect(m.handle(.leave(ack: true, ref: .integer(7)))
+                == [.leaveMembers, .sendLeave(ack: true, ref: .integer(7))])
         #expect(m.state == .gone)
         #expect(m.handle(.leave(ack: false, ref: nil)) == [])
         var a = M(options: JoinOptions())
@@ -228,7 +233,8 @@ struct JoinMachineTests {
         #expect(m.handle(.historySlot(granted: false)) == [.waitForHistoryTurn])
         #expect(m.state == .waitingForReplay)
         #expect(m.handle(.send(held("q", 1))) == [])
-        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true))) == [.runScript(M.Script(replay: true))])
+        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true)))
+                == [.runScript(M.Script(replay: true))])
         var granted = M(options: JoinOptions(history: 3))
         _ = granted.handle(.proceed(now))
         #expect(granted.handle(.historySlot(granted: true)) == [.runScript(M.Script(replay: true))])
@@ -241,7 +247,8 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.historySlot(granted: false))
         #expect(m.handle(.leave(ack: true, ref: nil)) == [])
-        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(connectionOpen: false, holdsHistorySlot: true))) == [.releaseHistorySlot])
+        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(connectionOpen: false, holdsHistorySlot: true)))
+                == [.releaseHistorySlot])
         #expect(m.state == .gone)
     }
 
@@ -271,7 +278,8 @@ struct JoinMachineTests {
         _ = m.handle(.historySlot(granted: false))
         _ = m.handle(.send(held("q", 1)))
         #expect(m.handle(.historyTurn(redisReady: false, M.Turn(holdsHistorySlot: true)))
-                == [.releaseHistorySlot, .refuse(.unavailable), .dropHeld([held("q", 1)]), .closeSeedConnection(.unavailable)])
+                == [.releaseHistorySlot, .refuse(.unavailable),
+                    .dropHeld([held("q", 1)]), .closeSeedConnection(.unavailable)])
     }
 
     // MARK: Passwords
@@ -281,14 +289,17 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions(password: "pw"))
         #expect(m.handle(.proceed(now)) == [.runScript(M.Script(replay: false, newPassword: "?"))])
         #expect(m.handle(.replied(.verify(hash: "HASH"))) == [.askPasswordAttempt])
-        #expect(m.handle(.passwordAttempt(allowed: true, checksRunning: 0)) == [.checkPassword(.verify(password: "pw", hash: "HASH"))])
+        #expect(m.handle(.passwordAttempt(allowed: true, checksRunning: 0))
+                == [.checkPassword(.verify(password: "pw", hash: "HASH"))])
         #expect(m.state == .authorizing)
         #expect(m.handle(.send(held("s", 1))) == [], "held during the check too")
         #expect(m.handle(.passwordChecked(.verified(true))) == [.forgiveWrongPassword, .proceed])
         #expect(m.handle(.proceed(.later)) == [.waitForChannel])
-        #expect(m.handle(.turn(M.Turn())) == [.runScript(M.Script(replay: false, verifiedHash: "HASH", newPassword: "?"))])
+        #expect(m.handle(.turn(M.Turn()))
+                == [.runScript(M.Script(replay: false, verifiedHash: "HASH", newPassword: "?"))])
         #expect(m.attempts == 2)
-        #expect(m.handle(.replied(.joined(protected: true))) == [.rememberPassword(hash: "HASH"), .answerJoined(replay: true)])
+        #expect(m.handle(.replied(.joined(protected: true)))
+                == [.rememberPassword(hash: "HASH"), .answerJoined(replay: true)])
         #expect(m.handle(.replayed(caughtUp: true)) == [.enterFromSeam, .publish([held("s", 1)])])
     }
 
@@ -359,7 +370,8 @@ struct JoinMachineTests {
         #expect(full.handle(.passwordCheckRefused) == refusal(.checksBusy))
         var redisLimited = M(options: JoinOptions(password: "pw"))
         _ = redisLimited.handle(.proceed(now))
-        #expect(redisLimited.handle(.replied(.passwordLimited(waitMillis: 1_500))) == refusal(.passwordLimited(waitMillis: 1_500)))
+        #expect(redisLimited.handle(.replied(.passwordLimited(waitMillis: 1_500)))
+                == refusal(.passwordLimited(waitMillis: 1_500)))
         #expect(M.Refusal.passwordLimited(waitMillis: 1_500).message(channel: "c", nickname: "n")
                 == "too many wrong passwords for channel c from your address: try again in 2 s")
     }
@@ -394,7 +406,8 @@ struct JoinMachineTests {
         #expect(m.handle(.passwordAttempt(allowed: true, checksRunning: 0)) == [.checkPassword(.hash(password: "pw"))])
         #expect(m.handle(.passwordChecked(.hashed("$H"))) == [.proceed])
         #expect(m.handle(.proceed(now)) == [.runScript(M.Script(replay: false, newPassword: "$H"))])
-        #expect(m.handle(.replied(.joined(protected: true))) == [.rememberPassword(hash: "$H"), .answerJoined(replay: true)])
+        #expect(m.handle(.replied(.joined(protected: true)))
+                == [.rememberPassword(hash: "$H"), .answerJoined(replay: true)])
         var failed = M(options: JoinOptions(password: "pw"))
         _ = failed.handle(.proceed(now))
         _ = failed.handle(.replied(.claim))

@@ -7,7 +7,8 @@ import XCTest
 final class JoinSeamTests: XCTestCase {
     private func id(_ ms: UInt64, _ seq: UInt64 = 0) -> StreamID { StreamID(milliseconds: ms, sequence: seq) }
 
-    private func record(_ seam: inout JoinSeam, _ id: StreamID, _ frame: [UInt8], quiet: Bool = false, keep: Bool = true) {
+    private func record(_ seam: inout JoinSeam, _ id: StreamID, _ frame: [UInt8],
+                        quiet: Bool = false, keep: Bool = true) {
         frame.withUnsafeBytes { seam.record(id, frame: $0, quiet: quiet, keep: keep) }
     }
 

@@ -9,7 +9,8 @@
 ///
 /// ```
 /// waitingForSubscription ─turn─▶ [waitingForReplay ─historyTurn─▶] joining ─replied(.joined)─▶
-///     answerJoined, replayed(caughtUp) ─▶ active (the seam had its notice) | activating ─noticeArrived─▶ active
+///     answerJoined, replayed(caughtUp) ─▶ active (the seam had its notice)
+///                                       | activating ─noticeArrived─▶ active
 /// joining ─replied(.verify/.claim)─▶ authorizing ─passwordChecked─▶ proceed (the script runs again)
 /// joining ─replied(.new)─▶ channelCreation(allowed) ─▶ proceed
 /// ```

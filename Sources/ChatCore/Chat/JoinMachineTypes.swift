@@ -109,9 +109,11 @@ extension JoinMachine.Refusal {
     /// The error code the client gets.
     public var code: ErrorCode {
         switch self {
-        case .unavailable, .catchingUp, .passwordKeepsChanging, .cannotSetPassword, .hashFailed, .checksBusy: return .unavailable
+        case .unavailable, .catchingUp, .passwordKeepsChanging, .cannotSetPassword, .hashFailed, .checksBusy:
+            return .unavailable
         case .nicknameTaken: return .nicknameTaken
-        case .passwordLimited, .tooManyPasswordAttempts, .tooManyNewChannels, .tooManyPasswordChecks: return .rateLimited
+        case .passwordLimited, .tooManyPasswordAttempts, .tooManyNewChannels, .tooManyPasswordChecks:
+            return .rateLimited
         case .needsPassword, .wrongPassword: return .wrongPassword
         }
     }
@@ -120,14 +122,17 @@ extension JoinMachine.Refusal {
     public func message(channel: String, nickname: String) -> String {
         switch self {
         case .unavailable: return "could not join \(channel): chat storage is unavailable"
-        case .catchingUp: return "could not join \(channel): the server is catching up with chat storage, try again shortly"
+        case .catchingUp:
+            return "could not join \(channel): the server is catching up with chat storage, try again shortly"
         case .nicknameTaken: return "nickname \"\(nickname)\" is already in channel \(channel)"
         case .passwordLimited(let wait):
-            return "too many wrong passwords for channel \(channel) from your address: try again in \((wait + 999) / 1_000) s"
+            let seconds = (wait + 999) / 1_000
+            return "too many wrong passwords for channel \(channel) from your address: try again in \(seconds) s"
         case .passwordKeepsChanging: return "the channel's password keeps changing, try again"
         case .needsPassword: return "channel \(channel) needs a password"
         case .tooManyPasswordAttempts: return "too many password attempts, wait a minute"
-        case .tooManyNewChannels: return "too many new channels from your address, try again in a minute (or join an existing one)"
+        case .tooManyNewChannels:
+            return "too many new channels from your address, try again in a minute (or join an existing one)"
         case .cannotSetPassword: return "could not set the channel's password"
         case .tooManyPasswordChecks: return "too many password checks at once, try again in a moment"
         case .wrongPassword: return "wrong password for channel \(channel)"

@@ -56,7 +56,8 @@ struct JoinSeam {
     /// for the next seed joiner; the plain frame if its payload is not an object.
     mutating func seedFrame(at k: Int, channel: String) -> [UInt8] {
         if let seed = entries[k].seed { return seed }
-        let made = entries[k].frame.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: channel) } ?? entries[k].frame
+        let frame = entries[k].frame
+        let made = frame.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: channel) } ?? frame
         entries[k].seed = made
         bytes += made.count
         return made
