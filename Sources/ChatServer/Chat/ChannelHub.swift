@@ -13,21 +13,11 @@ final class ChannelHub {
     let globalKeys: ChannelKeys
     var channels: [String: LocalChannel] = [:]
     var globalSubscribed = false
-    /// Liveness of the subscriber connection: once a second this instance publishes on
-    /// its own heartbeat topic and expects the message back within REDIS_TIMEOUT.
-    let heartbeatTopic: [UInt8]
-    var heartbeatSentAt: UInt64 = 0
-    var heartbeatSubscribed = false
-    /// Scratch buffers reused for every message: one frame encoding per message.
-    var frame: [UInt8] = []
+    /// Liveness of the Redis connections (the subscriber's heartbeat).
+    var health: SubscriberHealth
+    /// Scratch buffer reused for every message sent: one body encoding per message.
     var body: [UInt8] = []
     var subscriptionArgs = RedisArgs()
-    /// Channels with a batch this turn, and the batch of broadcasts to everyone.
-    var batchedChannels: [LocalChannel] = []
-    var globalBatch = FrameBatch()
-    /// `/chat/join` connections by seed channel: they get broadcasts in the seed
-    /// envelope, made once per group (empty: nobody here needs it, nothing is made).
-    var seedGroups: [String: SeedGroup] = [:]
     /// Numbers joins, for unique member-hash fields.
     var nextJoin: UInt64 = 0
     /// Protected channels whose password this instance wrote back after Redis lost it
@@ -41,8 +31,8 @@ final class ChannelHub {
     /// Channels whose joins wait for the command link to be relieved (backpressure: a
     /// thousand joins released by one subscription must not all go out at once).
     var heldChannels: [LocalChannel] = []
-    /// The send ring's side of the fan-out (FanOut/RingFanOut.swift).
-    let ringFanOut: RingFanOut
+    /// Framing once and the per-turn batches (FanOut/Delivery.swift).
+    let delivery: Delivery
 
     init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
         self.worker = worker
@@ -50,10 +40,10 @@ final class ChannelHub {
         self.subscriber = subscriber
         self.prefix = Array("\(prefix):{".utf8)
         self.globalKeys = ChannelKeys.global(prefix: prefix)
-        self.heartbeatTopic = Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8)
+        self.health = SubscriberHealth(topic: Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8))
         leaves = LeaveQueue(capacity: worker.connectionLimit * worker.config.maxChannelsPerConnection)
         historyReads = HistoryReads(limit: worker.config.historyReads)
-        ringFanOut = RingFanOut(worker: worker)
+        delivery = Delivery(worker: worker)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
     }
 
@@ -98,31 +88,27 @@ final class ChannelHub {
     func disconnect(_ conn: Connection) {
         for m in conn.memberships.values { detach(m, ack: false, ref: nil) }
         conn.memberships.removeAll()
-        removeSeedConnection(conn)
+        delivery.removeSeedConnection(conn)
     }
 
     /// A `/chat/join` connection is open: it gets broadcasts with its seed group.
     func addSeedConnection(_ conn: Connection) {
-        guard conn.seedGroupIndex < 0, let channel = conn.envelopeChannel else { return }
-        let group = seedGroups[channel] ?? {
-            let g = SeedGroup(channel: channel)
-            seedGroups[channel] = g
-            return g
-        }()
-        conn.seedGroupIndex = group.targets.count
-        group.targets.append(.passUnretained(conn))
+        delivery.addSeedConnection(conn)
     }
 
-    func removeSeedConnection(_ conn: Connection) {
-        let i = conn.seedGroupIndex
-        guard i >= 0, let channel = conn.envelopeChannel, let group = seedGroups[channel] else { return }
-        conn.seedGroupIndex = -1
-        let last = group.targets.removeLast()
-        if i < group.targets.count {
-            group.targets[i] = last
-            last._withUnsafeGuaranteedRef { $0.seedGroupIndex = i }
+    /// End of the turn: every batch to its recipients (`Delivery`).
+    func flushBatches() {
+        delivery.flushBatches()
+    }
+
+    /// What the subscriber connection delivered on a channel's topic or the global one.
+    func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
+        worker.stats.messagesFromRedis += 1
+        if isGlobal(topic) {
+            delivery.broadcast(payload)
+        } else {
+            delivery.deliver(payload, to: channelName(topic).flatMap { channels[$0] })
         }
-        if group.targets.isEmpty { seedGroups[channel] = nil }
     }
 
     func removeMembership(_ m: Membership) {

@@ -36,8 +36,8 @@ extension ChannelHub {
     /// The subscriber connection is (again) ready: subscribe everything needed.
     func subscriberReady() {
         sendSubscription("SUBSCRIBE", globalKeys.topic)
-        sendSubscription("SUBSCRIBE", heartbeatTopic)
-        heartbeatSentAt = 0
+        sendSubscription("SUBSCRIBE", health.topic)
+        health.restarted()
         for channel in Array(channels.values) {
             channel.subscription = .none
             if channel.isUnused { channels.removeValue(forKey: channel.name) } else { subscribe(channel) }
@@ -49,8 +49,7 @@ extension ChannelHub {
     /// channels are subscribed again when Redis returns.
     func subscriberDown() {
         globalSubscribed = false
-        heartbeatSubscribed = false
-        heartbeatSentAt = 0
+        health.lost()
         for channel in Array(channels.values) {
             channel.subscription = .none
             // Their notice may never arrive now; they are members all the same.
@@ -62,15 +61,22 @@ extension ChannelHub {
         }
     }
 
+    /// Once a second (Worker): the Redis connections' health (`SubscriberHealth`).
+    func checkRedis(now: UInt64, timeoutMillis: UInt64) {
+        health.check(now: now, timeoutMillis: timeoutMillis, commands: store.link, subscriber: subscriber,
+                     storeAvailable: store.isAvailable)
+    }
+
+    /// What the subscriber connection pushes: messages, and subscription confirmations.
     func onPush(_ reply: RedisReply) {
         guard reply.count >= 3 else { return }
         let kind = reply[0], topic = reply[1].bytes
         if kind.equals("message") {
-            if isHeartbeat(topic) { heartbeatSentAt = 0; return }
+            if health.isHeartbeat(topic) { health.heard(); return }
             deliver(topic: topic, payload: reply[2].bytes)
         } else if kind.equals("subscribe") {
             if isGlobal(topic) { globalSubscribed = true; return }
-            if isHeartbeat(topic) { heartbeatSubscribed = true; return }
+            if health.isHeartbeat(topic) { health.confirmed(); return }
             guard let name = channelName(topic), let channel = channels[name] else { return }
             channel.subscription = .active
             startWaiting(channel)
@@ -80,10 +86,6 @@ extension ChannelHub {
             channel.subscription = .none
             if channel.isUnused { channels.removeValue(forKey: channel.name) } else { subscribe(channel) }
         }
-    }
-
-    func isHeartbeat(_ topic: UnsafeRawBufferPointer) -> Bool {
-        heartbeatTopic.withUnsafeBytes { $0.elementsEqual(topic) }
     }
 
     func isGlobal(_ topic: UnsafeRawBufferPointer) -> Bool {

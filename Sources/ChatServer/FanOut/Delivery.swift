@@ -3,28 +3,47 @@ import EventIO
 
 /// Delivery: every published event is framed once and added to its channel's batch
 /// for this loop turn (broadcasts to everyone's); at the end of the turn each batch
-/// goes to its recipients (docs/ARCHITECTURE.md, "The message path").
-extension ChannelHub {
-    /// Frames a published event once and adds it to the channel's batch for this
-    /// turn; the batch is written to every local member at the end of the turn.
-    func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
-        worker.stats.messagesFromRedis += 1
-        if isGlobal(topic) {
-            // One order for everyone: what channels got before this broadcast goes out first.
-            if !batchedChannels.isEmpty { flushChannelBatches() }
-            FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch.bytes)
-            globalBatch.bytes.append(contentsOf: payload)
-            globalBatch.events += 1
-            if !seedGroups.isEmpty { batchForSeedGroups(payload) }
-            worker.scheduleEndOfTurn()
-            return
-        }
+/// goes to its recipients, one write each (docs/ARCHITECTURE.md, "The message path").
+/// The hub hands it what the subscriber connection delivers (`ChannelHub.deliver`).
+final class Delivery {
+    unowned(unsafe) let worker: Worker
+    /// Scratch buffer reused for every message: one frame encoding per message.
+    private var frame: [UInt8] = []
+    /// Channels with a batch this turn, and the batch of broadcasts to everyone.
+    private var batchedChannels: [LocalChannel] = []
+    private var globalBatch = FrameBatch()
+    /// `/chat/join` connections by seed channel: they get broadcasts in the seed
+    /// envelope, made once per group (empty: nobody here needs it, nothing is made).
+    private var seedGroups: [String: SeedGroup] = [:]
+    /// The send ring's side of the fan-out.
+    private let ringFanOut: RingFanOut
+
+    init(worker: Worker) {
+        self.worker = worker
+        ringFanOut = RingFanOut(worker: worker)
+    }
+
+    /// A broadcast to everyone: framed once into this turn's global batch.
+    func broadcast(_ payload: UnsafeRawBufferPointer) {
+        // One order for everyone: what channels got before this broadcast goes out first.
+        if !batchedChannels.isEmpty { flushChannelBatches() }
+        FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &globalBatch.bytes)
+        globalBatch.bytes.append(contentsOf: payload)
+        globalBatch.events += 1
+        if !seedGroups.isEmpty { batchForSeedGroups(payload) }
+        worker.scheduleEndOfTurn()
+    }
+
+    /// Frames a channel's event once and adds it to the channel's batch for this turn
+    /// (nil: no channel of that name here); while joins are in progress, the event's id
+    /// also moves the seam and activates the joiners waiting for it (JoinSeam.swift).
+    func deliver(_ payload: UnsafeRawBufferPointer, to channel: LocalChannel?) {
         if globalBatch.events > 0 { flushGlobalBatch() }  // and broadcasts before what follows them
+        guard let channel else { return }
         frame.removeAll(keepingCapacity: true)
         FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
         frame.withUnsafeBytes { f in
-            guard let name = channelName(topic), let channel = channels[name] else { return }
             let quiet = ServerEvents.isQuietBody(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
             if quiet {
@@ -60,7 +79,7 @@ extension ChannelHub {
     }
 
     @inline(__always)
-    func queueBatch(_ channel: LocalChannel) {
+    private func queueBatch(_ channel: LocalChannel) {
         guard !channel.batchQueued else { return }
         channel.batchQueued = true
         batchedChannels.append(channel)
@@ -69,7 +88,7 @@ extension ChannelHub {
 
     /// A broadcast in the seed envelope for each seed group: parsed and encoded once,
     /// the envelopes differing only in the channel they name.
-    func batchForSeedGroups(_ payload: UnsafeRawBufferPointer) {
+    private func batchForSeedGroups(_ payload: UnsafeRawBufferPointer) {
         let parts = SeedEnvelope.Parts(event: payload)
         for group in seedGroups.values {
             if let parts {
@@ -90,7 +109,7 @@ extension ChannelHub {
         flushGlobalBatch()
     }
 
-    func flushChannelBatches() {
+    private func flushChannelBatches() {
         for channel in batchedChannels {
             channel.batchQueued = false
             if channel.batch.events > 0 {
@@ -110,7 +129,7 @@ extension ChannelHub {
     /// One batch (shared bytes) to `targets`: through the send ring when there are
     /// several, else with a send each.
     @inline(__always)
-    func fanOut(_ batch: FrameBatch, to targets: ContiguousArray<Unmanaged<Connection>>) {
+    private func fanOut(_ batch: FrameBatch, to targets: ContiguousArray<Unmanaged<Connection>>) {
         let events = batch.events
         batch.bytes.withUnsafeBytes { b in
             if targets.count > 1, !ringFanOut.inUse, let ring = worker.sendRing {
@@ -121,7 +140,7 @@ extension ChannelHub {
         }
     }
 
-    func flushGlobalBatch() {
+    private func flushGlobalBatch() {
         if globalBatch.events > 0 {
             var taken = globalBatch.take()
             let events = taken.events
@@ -142,11 +161,35 @@ extension ChannelHub {
     }
 
     /// Each seed group's broadcasts (in the seed envelope) to its connections.
-    func flushSeedGroups() {
+    private func flushSeedGroups() {
         for group in seedGroups.values where group.batch.events > 0 {
             var taken = group.batch.take()
             fanOut(taken, to: group.targets)  // a copy: connections may close while we write
             group.batch.recycle(&taken, limit: 65_536)
         }
+    }
+
+    /// A `/chat/join` connection is open: it gets broadcasts with its seed group.
+    func addSeedConnection(_ conn: Connection) {
+        guard conn.seedGroupIndex < 0, let channel = conn.envelopeChannel else { return }
+        let group = seedGroups[channel] ?? {
+            let g = SeedGroup(channel: channel)
+            seedGroups[channel] = g
+            return g
+        }()
+        conn.seedGroupIndex = group.targets.count
+        group.targets.append(.passUnretained(conn))
+    }
+
+    func removeSeedConnection(_ conn: Connection) {
+        let i = conn.seedGroupIndex
+        guard i >= 0, let channel = conn.envelopeChannel, let group = seedGroups[channel] else { return }
+        conn.seedGroupIndex = -1
+        let last = group.targets.removeLast()
+        if i < group.targets.count {
+            group.targets[i] = last
+            last._withUnsafeGuaranteedRef { $0.seedGroupIndex = i }
+        }
+        if group.targets.isEmpty { seedGroups[channel] = nil }
     }
 }
