@@ -105,7 +105,7 @@ final class LocalChannel {
     }
 
     /// Events that arrived this loop turn, framed, written to every member at the end
-    /// of the turn (`ChannelHub.flushBatches`).
+    /// of the turn (`Delivery.flushBatches`).
     var batch = FrameBatch()
     var batchQueued = false
     /// The same events in the seed envelope, for `seedMembers` (empty without them).
