@@ -1115,11 +1115,7 @@ final class ChannelHub {
     }
 
     /// `general` from `<prefix>:{general}:pub`.
-    private func channelName(_ topic: UnsafeRawBufferPointer) -> String? {
-        let start = prefix.count, end = topic.count - 5  // "}:pub"
-        guard end > start else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: topic[start..<end]), as: UTF8.self)
-    }
+    private func channelName(_ topic: UnsafeRawBufferPointer) -> String? { store.keyspace.channelName(topic: topic) }
 }
 
 extension Connection {
