@@ -1,3 +1,4 @@
+import ChatCore
 import XCTest
 
 @testable import ChatServer
@@ -192,5 +193,20 @@ final class ScriptCallTests: XCTestCase {
             if let n = Int(rest.prefix { $0.isNumber }) { highest = max(highest, n) }
         }
         return highest
+    }
+}
+
+/// The scripts write and recognize the quiet-notice format that `QuietNotice` defines.
+final class QuietFormatTests: XCTestCase {
+    func testScriptsUseTheQuietNoticeFormat() {
+        let suffix = String(decoding: UnsafeRawBufferPointer(start: QuietNotice.suffix.utf8Start, count: QuietNotice.suffix.utf8CodeUnitCount),
+                            as: UTF8.self)
+        // The marker, built in Lua the way QuietNotice.marker builds it.
+        let marker = String(decoding: QuietNotice.marker(id: "ID"), as: UTF8.self)
+        XCTAssertEqual(marker, #"{"id":"ID","quiet":true}"#)
+        XCTAssertTrue(LuaSource.join.contains(#"'{"id":"' .. id .. '","quiet":true}'"#))
+        // A quiet notice's body end, and how replays and the history API skip it.
+        XCTAssertTrue(LuaSource.join.contains("body .. n .. ',\(suffix)'"))
+        XCTAssertTrue(LuaSource.history.contains("string.sub(body, -\(suffix.utf8.count)) ~= '\(suffix)'"))
     }
 }

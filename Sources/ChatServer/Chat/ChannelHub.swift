@@ -49,7 +49,7 @@ final class ChannelHub {
         self.subscriber = subscriber
         self.prefix = Array("\(prefix):{".utf8)
         self.globalKeys = ChannelKeys.global(prefix: prefix)
-        self.heartbeatTopic = Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8)
+        self.heartbeatTopic = store.keyspace.heartbeat(worker.instanceID)
         leaves = LeaveQueue(capacity: worker.connectionLimit * worker.config.maxChannelsPerConnection)
         historyReads = HistoryReads(limit: worker.config.historyReads)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
@@ -849,7 +849,7 @@ final class ChannelHub {
         frame.append(contentsOf: payload)
         frame.withUnsafeBytes { f in
             guard let name = channelName(topic), let channel = channels[name] else { return }
-            let quiet = ServerEvents.isQuietBody(payload)
+            let quiet = QuietNotice.isQuiet(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
             if quiet {
                 // The marker of a join or leave in a big channel: it starts its joiner's
@@ -1083,9 +1083,8 @@ final class ChannelHub {
     /// The frame of a quiet join notice as the stream stores it, for its joiner (in the
     /// seed envelope for a seed member).
     private func quietNotice(channel: LocalChannel, nickname: String, appended: ChatStore.Appended, seed: Bool) -> [UInt8] {
-        var json = Array("{\"id\":\"\(appended.id)\",\"ts\":\(appended.id.prefix { $0 != "-" }),".utf8)
-        json += ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname)
-        json += Array("\(appended.count ?? 0),\"quiet\":true}".utf8)
+        let json = QuietNotice.notice(id: appended.id, bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname),
+                                      count: appended.count ?? 0)
         var frame: [UInt8] = []
         json.withUnsafeBytes {
             if !seed || !SeedEnvelope.appendFrame(event: $0, channel: channel.name, to: &frame) {
