@@ -1,3 +1,5 @@
+import Glibc
+
 /// Every Redis key and Pub/Sub topic of the server, built and parsed in one place
 /// (docs/ARCHITECTURE.md, "What lives in Redis", has the table).
 ///
@@ -48,9 +50,9 @@ struct Keyspace {
     /// other topic (`*`, the global one, is returned as it is: compare `global.topic`).
     func channelName(topic: UnsafeRawBufferPointer) -> String? {
         let head = topicHead.count, tail = Self.topicTail.count
-        guard topic.count > head + tail,
-              topicHead.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: topic[..<head])) }),
-              Self.topicTail.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: topic[(topic.count - tail)...])) })
+        guard topic.count > head + tail, let base = topic.baseAddress,
+              topicHead.withUnsafeBytes({ memcmp(base, $0.baseAddress!, head) == 0 }),
+              Self.topicTail.withUnsafeBytes({ memcmp(base + topic.count - tail, $0.baseAddress!, tail) == 0 })
         else { return nil }
         return String(decoding: UnsafeRawBufferPointer(rebasing: topic[head..<(topic.count - tail)]), as: UTF8.self)
     }
