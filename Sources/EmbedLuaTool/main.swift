@@ -31,7 +31,9 @@ func expand(_ url: URL, depth: Int = 0) -> String {
 /// A raw string literal that holds `text` as it is.
 func literal(_ text: String) -> String {
     var hashes = "#"
-    while text.contains("\"\"\"" + hashes) || text.contains("\\" + hashes) || text.contains("\"" + hashes) { hashes += "#" }
+    while text.contains("\"\"\"" + hashes) || text.contains("\\" + hashes) || text.contains("\"" + hashes) {
+        hashes += "#"
+    }
     return "\(hashes)\"\"\"\n\(text.hasSuffix("\n") ? text : text + "\n")\"\"\"\(hashes)"
 }
 
@@ -57,5 +59,7 @@ for c in constants.sorted(by: { $0.name < $1.name }) { swift += "        (\"\(c.
 swift += "    ]\n}\n"
 let old = try? String(contentsOfFile: output, encoding: .utf8)
 if old != swift {
-    do { try swift.write(toFile: output, atomically: true, encoding: .utf8) } catch { fail("cannot write \(output): \(error)") }
+    do { try swift.write(toFile: output, atomically: true, encoding: .utf8) } catch {
+        fail("cannot write \(output): \(error)")
+    }
 }

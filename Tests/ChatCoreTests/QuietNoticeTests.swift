@@ -1,9 +1,12 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("QuietNotice")
 struct QuietNoticeTests {
-    @Test("a marker round-trips: recognized as quiet, its id read back", arguments: ["1-0", "1764438000000-0", "18446744073709551615-7"])
+    @Test(
+        "a marker round-trips: recognized as quiet, its id read back",
+        arguments: ["1-0", "1764438000000-0", "18446744073709551615-7"])
     func markerRoundTrip(id: String) throws {
         let marker = QuietNotice.marker(id: id)
         #expect(String(decoding: marker, as: UTF8.self) == "{\"id\":\"\(id)\",\"quiet\":true}")
@@ -25,9 +28,12 @@ struct QuietNoticeTests {
         #expect(notice.withUnsafeBytes { ServerEvents.isQuietBody($0) })
     }
 
-    @Test("other events are not quiet", arguments: [
-        "", "}", "\"quiet\":true", "{\"id\":\"1-0\",\"quiet\":false}", "{\"id\":\"1-0\",\"ts\":1,\"type\":\"message\",\"message\":\"\\\"quiet\\\":true}\"}",
-    ])
+    @Test(
+        "other events are not quiet",
+        arguments: [
+            "", "}", "\"quiet\":true", "{\"id\":\"1-0\",\"quiet\":false}",
+            "{\"id\":\"1-0\",\"ts\":1,\"type\":\"message\",\"message\":\"\\\"quiet\\\":true}\"}",
+        ])
     func notQuiet(text: String) {
         #expect(!QuietNotice.isQuiet(Array(text.utf8)))
         #expect(Array(text.utf8).withUnsafeBytes { QuietNotice.id($0) } == nil)

@@ -14,15 +14,22 @@ final class KeyspaceTests: XCTestCase {
         XCTAssertEqual(String(decoding: keys.nicknames, as: UTF8.self), "chat:{general}:nicknames")
         XCTAssertEqual(String(decoding: keys.meta, as: UTF8.self), "chat:{general}:meta")
         XCTAssertEqual(String(decoding: keys.topic, as: UTF8.self), "chat:{general}:pub")
-        XCTAssertEqual(String(decoding: keys.passwordFailures("10.0.0.1"), as: UTF8.self), "chat:{general}:pwfails:10.0.0.1")
-        for key in [keys.stream, keys.members, keys.presence, keys.nicknames, keys.meta, keys.topic, keys.passwordFailures("::1")] {
+        XCTAssertEqual(
+            String(decoding: keys.passwordFailures("10.0.0.1"), as: UTF8.self), "chat:{general}:pwfails:10.0.0.1")
+        for key in [
+            keys.stream, keys.members, keys.presence, keys.nicknames, keys.meta, keys.topic,
+            keys.passwordFailures("::1"),
+        ] {
             XCTAssertEqual(Array(Keyspace.hashTag(key)), Array("general".utf8))
         }
     }
 
     func testTopicsRoundTripForNamesWithEveryAllowedCharacter() {
         // Channel names: letters (any script), digits, `_ - .` (Names.channel).
-        for name in ["general", "a", "A-b_c.d", "0.9", "ÄÖü", "日本語", "канал", "x_-.-_x", String(repeating: "z", count: 64), "éé.1"] {
+        for name in [
+            "general", "a", "A-b_c.d", "0.9", "ÄÖü", "日本語", "канал", "x_-.-_x", String(repeating: "z", count: 64),
+            "éé.1",
+        ] {
             let keys = keyspace.channel(name)
             XCTAssertEqual(keyspace.channelName(topic: keys.topic), name)
             XCTAssertEqual(String(decoding: Keyspace.hashTag(keys.stream), as: UTF8.self), name)
@@ -60,7 +67,8 @@ final class KeyspaceTests: XCTestCase {
 
     func testHashTagFollowsRedisClusterRules() {
         XCTAssertEqual(Array(Keyspace.hashTag(Array("plain".utf8))), Array("plain".utf8))
-        XCTAssertEqual(Array(Keyspace.hashTag(Array("a{}b".utf8))), Array("a{}b".utf8), "an empty tag hashes the whole key")
+        XCTAssertEqual(
+            Array(Keyspace.hashTag(Array("a{}b".utf8))), Array("a{}b".utf8), "an empty tag hashes the whole key")
         XCTAssertEqual(Array(Keyspace.hashTag(Array("a{x}{y}".utf8))), Array("x".utf8))
         XCTAssertEqual(Array(Keyspace.hashTag(Array("a{x".utf8))), Array("a{x".utf8))
     }

@@ -13,7 +13,8 @@ final class ScriptCallTests: XCTestCase {
     var channel: ChannelKeys { keyspace.channel("room.1") }
 
     var joinRequest: ChatStore.JoinRequest {
-        var j = ChatStore.JoinRequest(field: "i1:7:1", nickname: "ann", folded: "ann", entry: "i1:7:1\nroom.1\nann", channel: "room.1")
+        var j = ChatStore.JoinRequest(
+            field: "i1:7:1", nickname: "ann", folded: "ann", entry: "i1:7:1\nroom.1\nann", channel: "room.1")
         j.passwordFailures = channel.passwordFailures("10.0.0.1")
         j.replay = .since("1-0")
         return j
@@ -21,12 +22,19 @@ final class ScriptCallTests: XCTestCase {
 
     /// One call of every script with its keys and arguments.
     var calls: [(script: LuaScript, keys: [[UInt8]], arguments: [[UInt8]])] {
-        func entry<C: ScriptCall>(_ call: C) -> (LuaScript, [[UInt8]], [[UInt8]]) { (C.script, call.keys, call.argumentList) }
+        func entry<C: ScriptCall>(_ call: C) -> (LuaScript, [[UInt8]], [[UInt8]]) {
+            (C.script, call.keys, call.argumentList)
+        }
         return [
             entry(PublishCall(channel: channel, limits: limits, body: Array(#""type":"message""#.utf8))),
             entry(JoinCall(channel: channel, limits: limits, bodyPrefix: [], noticeLimit: 100, request: joinRequest)),
-            entry(LeaveCall(channel: channel, limits: limits, bodyPrefix: [], field: "i1:7:1", noticeLimit: 100, folded: "ann")),
-            entry(RestoreCall(channel: channel, limits: limits, knownHash: "", members: [("i1:7:1", "ann", "ann"), ("i1:8:2", "bob", "bob")])),
+            entry(
+                LeaveCall(
+                    channel: channel, limits: limits, bodyPrefix: [], field: "i1:7:1", noticeLimit: 100, folded: "ann")),
+            entry(
+                RestoreCall(
+                    channel: channel, limits: limits, knownHash: "",
+                    members: [("i1:7:1", "ann", "ann"), ("i1:8:2", "bob", "bob")])),
             entry(CountCall(channel: channel, eventPrefix: [])),
             entry(HistoryCall(channel: channel, direction: .latest, limit: 10, budget: 1000, keyed: false)),
             entry(PasswordCall(channel: channel, hash: "", ttlMillis: 1, protectedTTLMillis: 2)),
@@ -48,8 +56,9 @@ final class ScriptCallTests: XCTestCase {
         for call in calls where !Self.instanceScripts.contains(call.script.name) {
             XCTAssertFalse(call.keys.isEmpty, call.script.name)
             for key in call.keys {
-                XCTAssertEqual(String(decoding: Keyspace.hashTag(key), as: UTF8.self), "room.1",
-                               "\(call.script.name): \(String(decoding: key, as: UTF8.self))")
+                XCTAssertEqual(
+                    String(decoding: Keyspace.hashTag(key), as: UTF8.self), "room.1",
+                    "\(call.script.name): \(String(decoding: key, as: UTF8.self))")
             }
             for key in call.keys where key == keyspace.channels || key == keyspace.protectedChannels {
                 XCTFail("\(call.script.name) touches a directory")
@@ -87,12 +96,14 @@ final class ScriptCallTests: XCTestCase {
                         let ref = word + digits + "]"
                         XCTAssertTrue(seen.insert(ref).inserted, "\(script.name): \(ref) read twice")
                         let trimmed = line.drop { $0 == " " }
-                        XCTAssertTrue(trimmed.hasPrefix("local ") || trimmed.first?.isLetter == true && trimmed.contains(" = "),
-                                      "\(script.name): \(line)")
+                        XCTAssertTrue(
+                            trimmed.hasPrefix("local ") || trimmed.first?.isLetter == true && trimmed.contains(" = "),
+                            "\(script.name): \(line)")
                     }
                 }
             }
-            XCTAssertTrue(script.source.hasPrefix("-- \(script.name): "), "\(script.name) opens with its header comment")
+            XCTAssertTrue(
+                script.source.hasPrefix("-- \(script.name): "), "\(script.name) opens with its header comment")
         }
     }
 
@@ -102,7 +113,8 @@ final class ScriptCallTests: XCTestCase {
 
     func testEncodingIsEvalshaWithNamedArgumentsInOrder() {
         var args = RedisArgs()
-        let call = JoinCall(channel: channel, limits: limits, bodyPrefix: Array("body".utf8), noticeLimit: 100, request: joinRequest)
+        let call = JoinCall(
+            channel: channel, limits: limits, bodyPrefix: Array("body".utf8), noticeLimit: 100, request: joinRequest)
         call.encode(into: &args)
         var words: [String] = []
         args.withArguments(from: 0) { words.append(String(decoding: $0, as: UTF8.self)) }
@@ -112,8 +124,12 @@ final class ScriptCallTests: XCTestCase {
         // topic, maxlen, maxAge, ttl, pttl, body, field, nickname, noticeLimit, nicknameKeys,
         // verifiedHash, newPassword, replayKind, replayFrom, replayLimit, listLimit,
         // failureLimit, replayBudget, knownHash, mayCreate
-        XCTAssertEqual(Array(words[9...]), ["chat:{room.1}:pub", "500", "0", "86400000", "0", "body", "i1:7:1", "ann", "100", "ann",
-                                            "", "", "s", "1-0", "0", "0", "0", "0", "", "0"])
+        XCTAssertEqual(
+            Array(words[9...]),
+            [
+                "chat:{room.1}:pub", "500", "0", "86400000", "0", "body", "i1:7:1", "ann", "100", "ann",
+                "", "", "s", "1-0", "0", "0", "0", "0", "", "0",
+            ])
         XCTAssertEqual(LuaScript.join.sha.count, 40)
     }
 
@@ -127,17 +143,22 @@ final class ScriptCallTests: XCTestCase {
     }
 
     func testJoinReplies() throws {
-        guard case .verify(let hash) = try JoinCall.decode(.array([.text("!pw"), .text("$6$x")])).get() else { return XCTFail() }
+        guard case .verify(let hash) = try JoinCall.decode(.array([.text("!pw"), .text("$6$x")])).get() else {
+            return XCTFail()
+        }
         XCTAssertEqual(hash, "$6$x")
-        guard case .passwordLimited(let wait) = try JoinCall.decode(.array([.text("!limited"), .integer(1500)])).get() else { return XCTFail() }
+        guard case .passwordLimited(let wait) = try JoinCall.decode(.array([.text("!limited"), .integer(1500)])).get()
+        else { return XCTFail() }
         XCTAssertEqual(wait, 1500)
         guard case .claim = try JoinCall.decode(.array([.text("!claim")])).get() else { return XCTFail() }
         guard case .new = try JoinCall.decode(.array([.text("!new")])).get() else { return XCTFail() }
         guard case .nicknameTaken = try JoinCall.decode(.array([.text("!taken")])).get() else { return XCTFail() }
         XCTAssertThrowsError(try JoinCall.decode(.array([.text("!other")])).get())
 
-        let reply = RedisValue.array([.text("9-1"), .integer(3), .integer(1), .integer(1), .array([.text("ann"), .text("bob")]),
-                                      .array([.text("7-0"), .text("a"), .text("8-0"), .text("b")]), .integer(1), .text("2-0")])
+        let reply = RedisValue.array([
+            .text("9-1"), .integer(3), .integer(1), .integer(1), .array([.text("ann"), .text("bob")]),
+            .array([.text("7-0"), .text("a"), .text("8-0"), .text("b")]), .integer(1), .text("2-0"),
+        ])
         guard case .joined(let joined) = try JoinCall.decode(reply).get() else { return XCTFail() }
         XCTAssertEqual(joined.appended.id, "9-1")
         XCTAssertEqual(joined.appended.count, 3)
@@ -149,7 +170,9 @@ final class ScriptCallTests: XCTestCase {
         XCTAssertTrue(joined.truncated)
         XCTAssertEqual(joined.oldest, "2-0")
 
-        let overList = RedisValue.array([.text("9-1"), .integer(3), .integer(0), .integer(0), .null, .array([]), .integer(0), .text("")])
+        let overList = RedisValue.array([
+            .text("9-1"), .integer(3), .integer(0), .integer(0), .null, .array([]), .integer(0), .text(""),
+        ])
         guard case .joined(let big) = try JoinCall.decode(overList).get() else { return XCTFail() }
         XCTAssertNil(big.members)
         XCTAssertFalse(big.appended.quiet)
@@ -168,26 +191,38 @@ final class ScriptCallTests: XCTestCase {
     }
 
     func testRestoreCountPasswordAndClaimReplies() throws {
-        XCTAssertEqual(try RestoreCall.decode(.array([.null, .integer(2), .integer(1), .integer(1)])).get(),
-                       RestoreCall.Restored(count: 2, restoredPassword: true, protected: true))
+        XCTAssertEqual(
+            try RestoreCall.decode(.array([.null, .integer(2), .integer(1), .integer(1)])).get(),
+            RestoreCall.Restored(count: 2, restoredPassword: true, protected: true))
         XCTAssertEqual(try CountCall.decode(.array([.null, .integer(7)])).get(), .published(count: 7))
         XCTAssertEqual(try CountCall.decode(.array([.null, .null])).get(), .unchanged)
         XCTAssertEqual(try CountCall.decode(.array([.null, .null, .integer(1)])).get(), .tooSoon)
-        XCTAssertEqual(try PasswordCall.decode(.array([.integer(0), .integer(1)])).get(), PasswordCall.Set(count: 0, protected: true))
+        XCTAssertEqual(
+            try PasswordCall.decode(.array([.integer(0), .integer(1)])).get(),
+            PasswordCall.Set(count: 0, protected: true))
         XCTAssertTrue(try ClaimCall.decode(.integer(1)).get())
         XCTAssertFalse(try ClaimCall.decode(.integer(0)).get())
     }
 
     func testHistoryReplies() throws {
         XCTAssertEqual(try HistoryCall.decode(.array([.integer(1)])).get(), .forbidden)
-        let page = try HistoryCall.decode(.array([.integer(0), .array([.text("1-0"), .text("x"), .text("2-0"), .text("y")]), .integer(1)])).get()
-        XCTAssertEqual(page, .entries([.init(id: "1-0", body: Array("x".utf8)), .init(id: "2-0", body: Array("y".utf8))], protected: false, cut: true))
-        XCTAssertEqual(try HistoryCall.decode(.array([.integer(1), .array([]), .integer(0)])).get(), .entries([], protected: true, cut: false))
+        let page = try HistoryCall.decode(
+            .array([.integer(0), .array([.text("1-0"), .text("x"), .text("2-0"), .text("y")]), .integer(1)])
+        ).get()
+        XCTAssertEqual(
+            page,
+            .entries(
+                [.init(id: "1-0", body: Array("x".utf8)), .init(id: "2-0", body: Array("y".utf8))], protected: false,
+                cut: true))
+        XCTAssertEqual(
+            try HistoryCall.decode(.array([.integer(1), .array([]), .integer(0)])).get(),
+            .entries([], protected: true, cut: false))
         XCTAssertThrowsError(try HistoryCall.decode(.array([.integer(0), .integer(0)])).get())
     }
 
     static func highestIndex(_ table: String, in source: String) -> Int {
-        var highest = 0, rest = Substring(source)
+        var highest = 0
+        var rest = Substring(source)
         while let r = rest.range(of: table + "[") {
             rest = rest[r.upperBound...]
             if let n = Int(rest.prefix { $0.isNumber }) { highest = max(highest, n) }
@@ -199,8 +234,10 @@ final class ScriptCallTests: XCTestCase {
 /// The scripts write and recognize the quiet-notice format that `QuietNotice` defines.
 final class QuietFormatTests: XCTestCase {
     func testScriptsUseTheQuietNoticeFormat() {
-        let suffix = String(decoding: UnsafeRawBufferPointer(start: QuietNotice.suffix.utf8Start, count: QuietNotice.suffix.utf8CodeUnitCount),
-                            as: UTF8.self)
+        let suffix = String(
+            decoding: UnsafeRawBufferPointer(
+                start: QuietNotice.suffix.utf8Start, count: QuietNotice.suffix.utf8CodeUnitCount),
+            as: UTF8.self)
         // The marker, built in Lua the way QuietNotice.marker builds it.
         let marker = String(decoding: QuietNotice.marker(id: "ID"), as: UTF8.self)
         XCTAssertEqual(marker, #"{"id":"ID","quiet":true}"#)

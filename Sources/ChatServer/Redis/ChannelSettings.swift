@@ -10,7 +10,9 @@ struct PasswordCall: ScriptCall {
     var keys: [[UInt8]] { [channel.meta, channel.members] }
 
     func addArguments(to args: inout RedisArgs) {
-        args.add(hash); args.add(ttlMillis); args.add(protectedTTLMillis)
+        args.add(hash)
+        args.add(ttlMillis)
+        args.add(protectedTTLMillis)
     }
 
     struct Set: Equatable {
@@ -41,7 +43,9 @@ extension ChatStore {
     /// settings and their lifetime in one step (password.lua), then the directory
     /// entry moved to the directory that matches. `done(false)`: Redis did not take it.
     func setPassword(_ keys: ChannelKeys, channel: String, hash: String, _ done: @escaping (Bool) -> Void) {
-        run(PasswordCall(channel: keys, hash: hash, ttlMillis: channelTTLMillis, protectedTTLMillis: protectedTTLMillis)) { [unowned self] result in
+        run(
+            PasswordCall(channel: keys, hash: hash, ttlMillis: channelTTLMillis, protectedTTLMillis: protectedTTLMillis)
+        ) { [unowned self] result in
             guard case .success(let set) = result else { return done(false) }
             self.list(channel, count: set.count, protected: set.protected)
             done(true)

@@ -56,8 +56,9 @@ final class ChatStore {
 
     /// What the scripts that append to a channel's stream are told besides their keys.
     var streamLimits: StreamLimits {
-        StreamLimits(maxlen: historySize * (Self.noticesPerMessage + 1),  // HISTORY_SIZE messages and their notices
-                     maxAgeMillis: maxAgeMillis, ttlMillis: channelTTLMillis, protectedTTLMillis: protectedTTLMillis)
+        StreamLimits(
+            maxlen: historySize * (Self.noticesPerMessage + 1),  // HISTORY_SIZE messages and their notices
+            maxAgeMillis: maxAgeMillis, ttlMillis: channelTTLMillis, protectedTTLMillis: protectedTTLMillis)
     }
 
     /// Runs a script call; the reply is decoded by the call's type.
@@ -81,7 +82,9 @@ final class ChatStore {
     /// Sends a command, counted in flight and timed. A script call (EVALSHA) that gets
     /// NOSCRIPT (a restarted or flushed Redis) is sent again as EVAL, which also caches
     /// the script for the next EVALSHA.
-    private func send(_ call: RedisArgs, script: LuaScript?, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void) {
+    private func send(
+        _ call: RedisArgs, script: LuaScript?, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void
+    ) {
         inFlight += 1
         let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in

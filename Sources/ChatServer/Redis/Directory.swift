@@ -24,7 +24,10 @@ struct FinishCall: ScriptCall {
     var dead: String
 
     var keys: [[UInt8]] {
-        [keyspace.alive(dead), keyspace.instances, keyspace.memberships(dead), keyspace.reaped(dead), keyspace.reaper(dead)]
+        [
+            keyspace.alive(dead), keyspace.instances, keyspace.memberships(dead), keyspace.reaped(dead),
+            keyspace.reaper(dead),
+        ]
     }
     func addArguments(to args: inout RedisArgs) { args.add(dead) }
     static func decode(_ reply: RedisValue) -> Result<Void, StoreFailure> { .success(()) }
@@ -45,7 +48,8 @@ extension ChatStore {
     /// counts such crossings leave stale.
     func list(_ channel: String, count: Int, protected: Bool, updateOnly: Bool = false) {
         let name = Array(channel.utf8)
-        let (listed, other) = protected ? (global.protectedChannels, global.channels) : (global.channels, global.protectedChannels)
+        let (listed, other) =
+            protected ? (global.protectedChannels, global.channels) : (global.channels, global.protectedChannels)
         command(Array("ZREM".utf8), other, name)
         if count == 0 {
             command(Array("ZREM".utf8), listed, name)
@@ -67,7 +71,8 @@ extension ChatStore {
             command([Array("ZRANDMEMBER".utf8), directory, Array(String(sample).utf8)]) { [unowned self] result in
                 guard case .success(let reply) = result else { return }
                 for item in reply.items {
-                    let name = item.text, keys = self.global.channel(name)
+                    let name = item.text
+                    let keys = self.global.channel(name)
                     var count = 0
                     self.command([Array("HLEN".utf8), keys.members]) { result in
                         if case .success(let r) = result { count = Int(r.integer) }

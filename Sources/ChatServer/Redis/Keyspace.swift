@@ -49,10 +49,11 @@ struct Keyspace {
     /// The channel a topic is for: `general` from `<prefix>:{general}:pub`; nil for any
     /// other topic (`*`, the global one, is returned as it is: compare `global.topic`).
     func channelName(topic: UnsafeRawBufferPointer) -> String? {
-        let head = topicHead.count, tail = Self.topicTail.count
+        let head = topicHead.count
+        let tail = Self.topicTail.count
         guard topic.count > head + tail, let base = topic.baseAddress,
-              topicHead.withUnsafeBytes({ memcmp(base, $0.baseAddress!, head) == 0 }),
-              Self.topicTail.withUnsafeBytes({ memcmp(base + topic.count - tail, $0.baseAddress!, tail) == 0 })
+            topicHead.withUnsafeBytes({ memcmp(base, $0.baseAddress!, head) == 0 }),
+            Self.topicTail.withUnsafeBytes({ memcmp(base + topic.count - tail, $0.baseAddress!, tail) == 0 })
         else { return nil }
         return String(decoding: UnsafeRawBufferPointer(rebasing: topic[head..<(topic.count - tail)]), as: UTF8.self)
     }
@@ -63,7 +64,7 @@ struct Keyspace {
     /// `{` and the first `}` after it, if that is not empty; else the whole key.
     static func hashTag(_ key: [UInt8]) -> ArraySlice<UInt8> {
         guard let open = key.firstIndex(of: UInt8(ascii: "{")),
-              let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
         else { return key[...] }
         return key[(open + 1)..<close]
     }

@@ -44,9 +44,15 @@ struct HistoryCall: ScriptCall {
 
     func addArguments(to args: inout RedisArgs) {
         switch direction {
-        case .since(let id): args.add("s"); args.add(id)
-        case .before(let id): args.add("b"); args.add(id)
-        case .latest: args.add("l"); args.add("")
+        case .since(let id):
+            args.add("s")
+            args.add(id)
+        case .before(let id):
+            args.add("b")
+            args.add(id)
+        case .latest:
+            args.add("l")
+            args.add("")
         }
         args.add(limit)
         args.add(budget)
@@ -110,22 +116,27 @@ extension ChatStore {
 
     /// Stored events of a channel, oldest first: after `since`, or before `before`,
     /// or the latest; `limit` and `budget` bytes at most, read in pages inside Redis.
-    func history(_ keys: ChannelKeys, since: String?, before: String?, limit: Int, budget: Int, keyed: Bool,
-                 _ done: @escaping (Result<History, StoreFailure>) -> Void) {
+    func history(
+        _ keys: ChannelKeys, since: String?, before: String?, limit: Int, budget: Int, keyed: Bool,
+        _ done: @escaping (Result<History, StoreFailure>) -> Void
+    ) {
         let direction: HistoryCall.Direction = since.map { .since($0) } ?? before.map { .before($0) } ?? .latest
         let oldestFirst = since != nil
         run(HistoryCall(channel: keys, direction: direction, limit: limit, budget: budget, keyed: keyed)) { result in
-            done(result.map { page in
-                guard case .entries(let entries, let protected, let cut) = page else { return .forbidden }
-                var events: [[UInt8]] = []
-                events.reserveCapacity(entries.count)
-                for entry in oldestFirst ? entries : entries.reversed() {
-                    var event: [UInt8] = []
-                    entry.body.withUnsafeBytes { ServerEvents.stored(id: entry.id, body: $0, replay: false, to: &event) }
-                    events.append(event)
-                }
-                return .events(events, protected: protected, cut: cut)
-            })
+            done(
+                result.map { page in
+                    guard case .entries(let entries, let protected, let cut) = page else { return .forbidden }
+                    var events: [[UInt8]] = []
+                    events.reserveCapacity(entries.count)
+                    for entry in oldestFirst ? entries : entries.reversed() {
+                        var event: [UInt8] = []
+                        entry.body.withUnsafeBytes {
+                            ServerEvents.stored(id: entry.id, body: $0, replay: false, to: &event)
+                        }
+                        events.append(event)
+                    }
+                    return .events(events, protected: protected, cut: cut)
+                })
         }
     }
 }

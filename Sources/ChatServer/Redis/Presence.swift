@@ -19,14 +19,27 @@ struct JoinCall: ScriptCall {
         let j = request
         limits.add(topic: channel.topic, to: &args)
         args.add(bodyPrefix)
-        args.add(j.field); args.add(j.nickname); args.add(noticeLimit); args.add(j.folded)
-        args.add(j.verifiedHash); args.add(j.newPassword)
+        args.add(j.field)
+        args.add(j.nickname)
+        args.add(noticeLimit)
+        args.add(j.folded)
+        args.add(j.verifiedHash)
+        args.add(j.newPassword)
         switch j.replay {
-        case .none: args.add(""); args.add("")
-        case .since(let id): args.add("s"); args.add(id)
-        case .last(let n): args.add("h"); args.add(n)
+        case .none:
+            args.add("")
+            args.add("")
+        case .since(let id):
+            args.add("s")
+            args.add(id)
+        case .last(let n):
+            args.add("h")
+            args.add(n)
         }
-        args.add(j.replayLimit); args.add(j.listLimit); args.add(j.passwordFailureLimit); args.add(j.replayBudget)
+        args.add(j.replayLimit)
+        args.add(j.listLimit)
+        args.add(j.passwordFailureLimit)
+        args.add(j.replayBudget)
         args.add(j.knownHash)
         args.add(j.mayCreate ? "1" : "0")
     }
@@ -38,7 +51,8 @@ struct JoinCall: ScriptCall {
             case "!claim": return .success(.claim)
             case "!new": return .success(.new)
             case "!taken": return .success(.nicknameTaken)
-            case "!limited": return .success(.passwordLimited(waitMillis: reply.count > 1 ? Int(reply[1].integer) : 1_000))
+            case "!limited":
+                return .success(.passwordLimited(waitMillis: reply.count > 1 ? Int(reply[1].integer) : 1_000))
             default: return .failure(.refused("unexpected script reply \(reply[0].text)"))
             }
         }
@@ -46,8 +60,11 @@ struct JoinCall: ScriptCall {
         let appended = ChatStore.Appended(id: reply[0].text, count: Int(reply[1].integer), quiet: reply[2].integer == 1)
         let list = reply[4].isArray ? reply[4].items.map(\.text) : nil
         let replay = HistoryCall.pairs(reply[5]).map { (id: $0.id, body: $0.body) }
-        return .success(.joined(ChatStore.Joined(appended: appended, protected: reply[3].integer == 1, members: list, replay: replay,
-                                                 truncated: reply[6].integer == 1, oldest: reply[7].text)))
+        return .success(
+            .joined(
+                ChatStore.Joined(
+                    appended: appended, protected: reply[3].integer == 1, members: list, replay: replay,
+                    truncated: reply[6].integer == 1, oldest: reply[7].text)))
     }
 }
 
@@ -67,7 +84,9 @@ struct LeaveCall: ScriptCall {
     func addArguments(to args: inout RedisArgs) {
         limits.add(topic: channel.topic, to: &args)
         args.add(bodyPrefix)
-        args.add(field); args.add(noticeLimit); args.add(folded)
+        args.add(field)
+        args.add(noticeLimit)
+        args.add(folded)
     }
 
     struct Left {
@@ -78,9 +97,14 @@ struct LeaveCall: ScriptCall {
 
     /// {id or nil, count, quiet, protected}
     static func decode(_ reply: RedisValue) -> Result<Left, StoreFailure> {
-        guard reply.count >= 4, reply[0].isString || reply[0].isNil, reply[1].isInteger else { return .failure(unexpected("leave")) }
-        return .success(Left(appended: ChatStore.Appended(id: reply[0].text, count: Int(reply[1].integer), quiet: reply[2].integer == 1),
-                             protected: reply[3].integer == 1))
+        guard reply.count >= 4, reply[0].isString || reply[0].isNil, reply[1].isInteger else {
+            return .failure(unexpected("leave"))
+        }
+        return .success(
+            Left(
+                appended: ChatStore.Appended(
+                    id: reply[0].text, count: Int(reply[1].integer), quiet: reply[2].integer == 1),
+                protected: reply[3].integer == 1))
     }
 }
 
@@ -96,9 +120,14 @@ struct RestoreCall: ScriptCall {
     var keys: [[UInt8]] { [channel.stream, channel.members, channel.presence, channel.nicknames, channel.meta] }
 
     func addArguments(to args: inout RedisArgs) {
-        args.add(limits.ttlMillis); args.add(limits.protectedTTLMillis)
+        args.add(limits.ttlMillis)
+        args.add(limits.protectedTTLMillis)
         args.add(knownHash)
-        for m in members { args.add(m.field); args.add(m.nickname); args.add(m.folded) }
+        for m in members {
+            args.add(m.field)
+            args.add(m.nickname)
+            args.add(m.folded)
+        }
     }
 
     struct Restored: Equatable {
@@ -111,7 +140,10 @@ struct RestoreCall: ScriptCall {
     /// {false, count, restored, protected}
     static func decode(_ reply: RedisValue) -> Result<Restored, StoreFailure> {
         guard reply.count >= 4, reply[1].isInteger else { return .failure(unexpected("restore")) }
-        return .success(Restored(count: Int(reply[1].integer), restoredPassword: reply[2].integer == 1, protected: reply[3].integer == 1))
+        return .success(
+            Restored(
+                count: Int(reply[1].integer), restoredPassword: reply[2].integer == 1, protected: reply[3].integer == 1)
+        )
     }
 }
 
@@ -154,13 +186,17 @@ struct MemberEntry: Equatable {
     var encoded: String { "\(field)\n\(channel)\n\(nickname)" }
 
     init(field: String, channel: String, nickname: String) {
-        self.field = field; self.channel = channel; self.nickname = nickname
+        self.field = field
+        self.channel = channel
+        self.nickname = nickname
     }
 
     init?(_ text: String) {
         let parts = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
-        field = String(parts[0]); channel = String(parts[1]); nickname = String(parts[2])
+        field = String(parts[0])
+        channel = String(parts[1])
+        nickname = String(parts[2])
     }
 }
 
@@ -227,11 +263,15 @@ extension ChatStore {
     /// set first (pipelined in front of the script: a member Redis has is always one
     /// the cleanup after a dead instance finds), and out again if the join is refused;
     /// a join lists the channel in the directory.
-    func join(_ keys: ChannelKeys, _ j: JoinRequest, bodyPrefix: [UInt8], _ done: @escaping (Result<JoinOutcome, StoreFailure>) -> Void) {
+    func join(
+        _ keys: ChannelKeys, _ j: JoinRequest, bodyPrefix: [UInt8],
+        _ done: @escaping (Result<JoinOutcome, StoreFailure>) -> Void
+    ) {
         guard link.isReady else { return done(.failure(.unavailable(sent: false))) }
         let memberships = global.memberships(instance)
         command(Array("SADD".utf8), memberships, Array(j.entry.utf8))
-        run(JoinCall(channel: keys, limits: streamLimits, bodyPrefix: bodyPrefix, noticeLimit: noticeLimit, request: j)) { [unowned self] result in
+        run(JoinCall(channel: keys, limits: streamLimits, bodyPrefix: bodyPrefix, noticeLimit: noticeLimit, request: j))
+        { [unowned self] result in
             if case .success(.joined(let joined)) = result {
                 self.list(j.channel, count: joined.appended.count ?? 0, protected: joined.protected)
             } else if case .unavailable = result.failure {
@@ -248,11 +288,15 @@ extension ChatStore {
     /// (nothing published): a removal that finds nothing is how failed or uncertain
     /// updates are safely redone. Whatever Redis answered, the entry leaves the
     /// instance's membership set, and the directory gets the new count.
-    func leave(_ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String, ofDeadInstance: Bool = false,
-               _ done: @escaping (Result<Appended, StoreFailure>) -> Void) {
-        let call = LeaveCall(channel: keys, limits: streamLimits,
-                             bodyPrefix: ServerEvents.presenceBodyPrefix(joined: false, channel: entry.channel, nickname: entry.nickname),
-                             field: entry.field, noticeLimit: noticeLimit, folded: folded)
+    func leave(
+        _ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String, ofDeadInstance: Bool = false,
+        _ done: @escaping (Result<Appended, StoreFailure>) -> Void
+    ) {
+        let call = LeaveCall(
+            channel: keys, limits: streamLimits,
+            bodyPrefix: ServerEvents.presenceBodyPrefix(
+                joined: false, channel: entry.channel, nickname: entry.nickname),
+            field: entry.field, noticeLimit: noticeLimit, folded: folded)
         run(call) { [unowned self] result in
             if case .success(let left) = result {
                 self.command(Array("SREM".utf8), self.global.memberships(instance), Array(entry.encoded.utf8))
@@ -265,12 +309,17 @@ extension ChatStore {
     /// Writes members back (no notices): after a reconnect, in case Redis lost them.
     /// A channel this instance knows as protected (`passwordHash`) gets its password
     /// back if Redis lost the channel's settings: `restoredPassword` is then called.
-    func restoreMembers(_ keys: ChannelKeys, channel: String, passwordHash: String, _ members: [(entry: MemberEntry, folded: String)],
-                        instance: String, restoredPassword: @escaping () -> Void) {
+    func restoreMembers(
+        _ keys: ChannelKeys, channel: String, passwordHash: String, _ members: [(entry: MemberEntry, folded: String)],
+        instance: String, restoredPassword: @escaping () -> Void
+    ) {
         guard link.isReady, !members.isEmpty else { return }
-        command([Array("SADD".utf8), global.memberships(instance)] + members.map { Array($0.entry.encoded.utf8) }) { _ in }
-        let call = RestoreCall(channel: keys, limits: streamLimits, knownHash: passwordHash,
-                               members: members.map { ($0.entry.field, $0.entry.nickname, $0.folded) })
+        command([Array("SADD".utf8), global.memberships(instance)] + members.map { Array($0.entry.encoded.utf8) }) {
+            _ in
+        }
+        let call = RestoreCall(
+            channel: keys, limits: streamLimits, knownHash: passwordHash,
+            members: members.map { ($0.entry.field, $0.entry.nickname, $0.folded) })
         run(call) { [unowned self] result in
             guard case .success(let restored) = result else { return }
             self.list(channel, count: restored.count, protected: restored.protected)
@@ -313,21 +362,30 @@ extension ChatStore {
     /// Whether a channel has a password, its member count, and one page of its
     /// members' nicknames from `cursor` (HSCAN: about `pageSize` of them, never the
     /// whole hash), in three pipelined reads.
-    func memberPage(_ keys: ChannelKeys, cursor: String, pageSize: Int, _ done: @escaping (Result<MemberPage, StoreFailure>) -> Void) {
-        var protected = false, count = 0
+    func memberPage(
+        _ keys: ChannelKeys, cursor: String, pageSize: Int, _ done: @escaping (Result<MemberPage, StoreFailure>) -> Void
+    ) {
+        var protected = false
+        var count = 0
         command([Array("HGET".utf8), keys.meta, Array("pw".utf8)]) { result in
             if case .success(let reply) = result { protected = reply.isString && reply.bytes.count > 0 }
         }
         command([Array("HLEN".utf8), keys.members]) { result in
             if case .success(let reply) = result { count = Int(reply.integer) }
         }
-        command([Array("HSCAN".utf8), keys.members, Array(cursor.utf8), Array("COUNT".utf8), Array(String(max(pageSize, 1)).utf8)]) { result in
-            done(result.flatMap { reply in
-                guard reply.count == 2 else { return .failure(.refused("unexpected HSCAN reply")) }
-                let pairs = reply[1].items, next = reply[0].text
-                let names = stride(from: 1, to: pairs.count, by: 2).map { pairs[$0].text }
-                return .success(MemberPage(protected: protected, count: count, members: names, next: next == "0" ? nil : next))
-            })
+        command([
+            Array("HSCAN".utf8), keys.members, Array(cursor.utf8), Array("COUNT".utf8),
+            Array(String(max(pageSize, 1)).utf8),
+        ]) { result in
+            done(
+                result.flatMap { reply in
+                    guard reply.count == 2 else { return .failure(.refused("unexpected HSCAN reply")) }
+                    let pairs = reply[1].items
+                    let next = reply[0].text
+                    let names = stride(from: 1, to: pairs.count, by: 2).map { pairs[$0].text }
+                    return .success(
+                        MemberPage(protected: protected, count: count, members: names, next: next == "0" ? nil : next))
+                })
         }
     }
 }

@@ -55,7 +55,8 @@ if pw ~= verifiedHash then
     local f = redis.call('HMGET', failures, 'n', 'at')
     local fails = tonumber(f[1] or '0')
     if fails >= failureLimit then
-      local wait = math.min(60000, 1000 * 2 ^ math.min(fails - failureLimit, 16)) - (nowMillis() - tonumber(f[2] or '0'))
+      local backoff = math.min(60000, 1000 * 2 ^ math.min(fails - failureLimit, 16))
+      local wait = backoff - (nowMillis() - tonumber(f[2] or '0'))
       if wait > 0 then return {'!limited', math.ceil(wait)} end
     end
     if newPassword ~= '' then

@@ -25,7 +25,9 @@ for i = 4, #ARGV, 3 do
   redis.call('HSET', ch.members, field, nickname)
   for _, key in ipairs(split(nicknameKeys)) do
     local holder = redis.call('HGET', ch.nicknames, key)
-    if not holder or redis.call('HEXISTS', ch.members, holder) == 0 then redis.call('HSET', ch.nicknames, key, field) end
+    if not holder or redis.call('HEXISTS', ch.members, holder) == 0 then
+      redis.call('HSET', ch.nicknames, key, field)
+    end
   end
 end
 local n, protected = count(ch)

@@ -95,13 +95,18 @@ local function append(ch, message, body, n, quiet)
     for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end
     local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
     local now = nowMillis()
-    if now > tonumber(lms) then id = string.format('%d-0', now) else id = lms .. '-' .. string.format('%d', tonumber(lseq) + 1) end
+    if now > tonumber(lms) then
+      id = string.format('%d-0', now)
+    else
+      id = lms .. '-' .. string.format('%d', tonumber(lseq) + 1)
+    end
     redis.call('XSETID', ch.stream, id)
   else
     id = redis.call('XADD', ch.stream, 'MAXLEN', '~', ch.maxlen, '*', 'd', body)
   end
   local ms = string.match(id, '^%d+')
-  if ch.maxAge > 0 then redis.call('XTRIM', ch.stream, 'MINID', tonumber(ms) - ch.maxAge) end  -- exact: an age limit is a promise
+  -- Exact, not ~: an age limit is a promise.
+  if ch.maxAge > 0 then redis.call('XTRIM', ch.stream, 'MINID', tonumber(ms) - ch.maxAge) end
   if message then lifetime(ch, redis.call('HLEN', ch.members)) else lifetime(ch, n) end
   if quiet then
     redis.call('PUBLISH', ch.topic, '{"id":"' .. id .. '","quiet":true}')

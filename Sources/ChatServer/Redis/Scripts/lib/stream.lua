@@ -31,7 +31,11 @@ local function readEvents(key, newest, hi, lo, limit, budget)
     if #page < want then return out, false, false end
   end
   local rest
-  if newest then rest = redis.call('XREVRANGE', key, hi, lo, 'COUNT', 1) else rest = redis.call('XRANGE', key, lo, hi, 'COUNT', 1) end
+  if newest then
+    rest = redis.call('XREVRANGE', key, hi, lo, 'COUNT', 1)
+  else
+    rest = redis.call('XRANGE', key, lo, hi, 'COUNT', 1)
+  end
   return out, false, #rest > 0
 end
 
