@@ -47,17 +47,28 @@ extension ChatStore {
     /// cannot bring back the entry the last leave removed; `repairDirectory` fixes the
     /// counts such crossings leave stale.
     func list(_ channel: String, count: Int, protected: Bool, updateOnly: Bool = false) {
+        for words in Self.listing(channel, count: count, protected: protected, updateOnly: updateOnly, in: global) {
+            command(words) { _ in }
+        }
+    }
+
+    /// The commands of `list` (each one command's words).
+    static func listing(
+        _ channel: String, count: Int, protected: Bool, updateOnly: Bool, in keyspace: Keyspace
+    )
+        -> [[[UInt8]]]
+    {
         let name = Array(channel.utf8)
         let (listed, other) =
-            protected ? (global.protectedChannels, global.channels) : (global.channels, global.protectedChannels)
-        command(Array("ZREM".utf8), other, name)
-        if count == 0 {
-            command(Array("ZREM".utf8), listed, name)
-        } else if updateOnly {
-            command(Array("ZADD".utf8), listed, Array("XX".utf8), Array(String(count).utf8), name)
-        } else {
-            command(Array("ZADD".utf8), listed, Array(String(count).utf8), name)
-        }
+            protected
+            ? (keyspace.protectedChannels, keyspace.channels) : (keyspace.channels, keyspace.protectedChannels)
+        let out = [Array("ZREM".utf8), other, name]
+        if count == 0 { return [out, [Array("ZREM".utf8), listed, name]] }
+        let add =
+            updateOnly
+            ? [Array("ZADD".utf8), listed, Array("XX".utf8), Array(String(count).utf8), name]
+            : [Array("ZADD".utf8), listed, Array(String(count).utf8), name]
+        return [out, add]
     }
 
     /// Checks a few random directory entries against their channels (member count,
