@@ -31,8 +31,12 @@ let package = Package(
             name: "ChatServer",
             dependencies: ["ChatCore", "Confusables", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
             path: "Sources/ChatServer",
-            swiftSettings: unchecked
+            swiftSettings: unchecked,
+            plugins: ["EmbedLua"]
         ),
+        // Build time only: the server's Lua scripts (Redis/Scripts/*.lua) as Swift string constants.
+        .executableTarget(name: "EmbedLuaTool", path: "Sources/EmbedLuaTool"),
+        .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedLuaTool"], path: "Plugins/EmbedLua"),
         // The benchmark tool: WebSocket subscribers and a publisher on libevent.
         .executableTarget(
             name: "ChatBench",

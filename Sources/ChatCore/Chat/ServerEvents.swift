@@ -114,12 +114,7 @@ public enum ServerEvents {
     }
 
     /// Whether a stored body is a quiet join/leave (shown to nobody but its joiner).
-    public static func isQuietBody(_ body: UnsafeRawBufferPointer) -> Bool {
-        let marker: StaticString = "\"quiet\":true}"
-        let n = marker.utf8CodeUnitCount
-        guard body.count >= n else { return false }
-        return UnsafeRawBufferPointer(rebasing: body[(body.count - n)...]).elementsEqual(UnsafeRawBufferPointer(start: marker.utf8Start, count: n))
-    }
+    public static func isQuietBody(_ body: UnsafeRawBufferPointer) -> Bool { QuietNotice.isQuiet(body) }
 
     public static func stringArray(_ items: [String]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "[")]

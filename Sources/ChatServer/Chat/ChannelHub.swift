@@ -9,7 +9,6 @@ final class ChannelHub {
     unowned(unsafe) let worker: Worker
     let store: ChatStore
     let subscriber: RedisLink
-    let prefix: [UInt8]
     let globalKeys: ChannelKeys
     var channels: [String: LocalChannel] = [:]
     var globalSubscribed = false
@@ -38,9 +37,8 @@ final class ChannelHub {
         self.worker = worker
         self.store = store
         self.subscriber = subscriber
-        self.prefix = Array("\(prefix):{".utf8)
         self.globalKeys = ChannelKeys.global(prefix: prefix)
-        self.health = SubscriberHealth(topic: Array("\(prefix):{*}:heartbeat:\(worker.instanceID)".utf8))
+        self.health = SubscriberHealth(topic: store.keyspace.heartbeat(worker.instanceID))
         leaves = LeaveQueue(capacity: worker.connectionLimit * worker.config.maxChannelsPerConnection)
         historyReads = HistoryReads(limit: worker.config.historyReads)
         delivery = Delivery(worker: worker)

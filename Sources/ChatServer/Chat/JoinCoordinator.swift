@@ -214,9 +214,8 @@ extension ChannelHub {
     /// The frame of a quiet join notice as the stream stores it, for its joiner (in the
     /// seed envelope for a seed member).
     func quietNotice(channel: LocalChannel, nickname: String, appended: ChatStore.Appended, seed: Bool) -> [UInt8] {
-        var json = Array("{\"id\":\"\(appended.id)\",\"ts\":\(appended.id.prefix { $0 != "-" }),".utf8)
-        json += ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname)
-        json += Array("\(appended.count ?? 0),\"quiet\":true}".utf8)
+        let bodyPrefix = ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: nickname)
+        let json = QuietNotice.notice(id: appended.id, bodyPrefix: bodyPrefix, count: appended.count ?? 0)
         var frame: [UInt8] = []
         json.withUnsafeBytes {
             if !seed || !SeedEnvelope.appendFrame(event: $0, channel: channel.name, to: &frame) {

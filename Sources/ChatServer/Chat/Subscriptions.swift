@@ -93,9 +93,5 @@ extension ChannelHub {
     }
 
     /// `general` from `<prefix>:{general}:pub`.
-    func channelName(_ topic: UnsafeRawBufferPointer) -> String? {
-        let start = prefix.count, end = topic.count - 5  // "}:pub"
-        guard end > start else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: topic[start..<end]), as: UTF8.self)
-    }
+    func channelName(_ topic: UnsafeRawBufferPointer) -> String? { store.keyspace.channelName(topic: topic) }
 }

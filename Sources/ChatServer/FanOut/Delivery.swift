@@ -44,7 +44,7 @@ final class Delivery {
         FrameEncoder.appendHeader(opcode: Opcode.text, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
         frame.withUnsafeBytes { f in
-            let quiet = ServerEvents.isQuietBody(payload)
+            let quiet = QuietNotice.isQuiet(payload)
             let id = channel.tracksIDs || quiet ? StreamID.leading(payload) : nil
             if quiet {
                 // The marker of a join or leave in a big channel: it starts its joiner's

@@ -11,6 +11,7 @@ struct RedisReply {
     var isNil: Bool { type == REDIS_REPLY_NIL }
     var isInteger: Bool { type == REDIS_REPLY_INTEGER }
     var isArray: Bool { type == REDIS_REPLY_ARRAY }
+    var isStatus: Bool { type == REDIS_REPLY_STATUS }
     var isString: Bool { type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS }
     var integer: Int64 { Int64(raw.pointee.integer) }
     var count: Int { type == REDIS_REPLY_ARRAY ? Int(raw.pointee.elements) : 0 }

@@ -125,7 +125,7 @@ final class Worker {
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
         // Loading the script on every (re)connect means EVALSHA finds it even after Redis
         // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
-        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: [ChatStore.script, HistoryScript.read].map { ["SCRIPT", "LOAD", $0.source] },
+        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: LuaScript.loadCommands,
                              loop: loop, logger: logger)
         subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
         let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
