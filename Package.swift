@@ -25,7 +25,8 @@ let package = Package(
         // hands to ChatCore's NicknameFolding, which cannot import C (docs/ARCHITECTURE.md).
         .target(name: "Confusables", dependencies: ["CICU"], path: "Sources/Confusables", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
-        .target(name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
+        .target(
+            name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
@@ -45,7 +46,8 @@ let package = Package(
             swiftSettings: unchecked
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
-        .testTarget(name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
+        .testTarget(
+            name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
         .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
         // The server's own logic (@testable: the executable's internal types).
         .testTarget(name: "ChatServerTests", dependencies: ["ChatServer"], path: "Tests/ChatServerTests"),

@@ -62,8 +62,10 @@ public enum ServerEvents {
     }
 
     /// `members`: nicknames (sorted), nil when the channel is over the list limit.
-    public static func joined(channel: String, id: String, count: Int, members: [String]? = nil, protected: Bool = false,
-                              replayed: Int = 0, ref: Ref?) -> [UInt8] {
+    public static func joined(
+        channel: String, id: String, count: Int, members: [String]? = nil, protected: Bool = false,
+        replayed: Int = 0, ref: Ref?
+    ) -> [UInt8] {
         event("joined") { o in
             o.field("channel", channel)
             o.field("id", id)
@@ -77,7 +79,9 @@ public enum ServerEvents {
 
     /// The answer to a `presence` op.
     /// `members`: one page (sorted); `cursor`: where the next page starts, if any.
-    public static func presence(channel: String, count: Int, members: [String], cursor: String? = nil, ref: Ref?) -> [UInt8] {
+    public static func presence(
+        channel: String, count: Int, members: [String], cursor: String? = nil, ref: Ref?
+    ) -> [UInt8] {
         event("presence") { o in
             o.field("channel", channel)
             o.field("count", count)
@@ -96,7 +100,9 @@ public enum ServerEvents {
             if let since { o.field("since", since) }
             if !oldest.isEmpty { o.field("oldest", oldest) }
             o.field("sender", "System")
-            o.field("message", "Some earlier messages are not replayed: no longer in history, or more than one replay holds.")
+            o.field(
+                "message",
+                "Some earlier messages are not replayed: no longer in history, or more than one replay holds.")
             ref?.write(to: &o)
         }
     }
