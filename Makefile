@@ -75,7 +75,8 @@ test-asan: deps
 	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
 	@! grep -l Sanitizer build/autobahn-asan/server.log
 
-# libFuzzer (swiftc -sanitize=fuzzer,address) on ChatCore's parsers; see Fuzz/ChatFuzz.swift.
+# libFuzzer on ChatCore's parsers: the package's ChatFuzz target built by SwiftPM with
+# --sanitize=fuzzer --sanitize=address into .build-fuzz (scripts/fuzz.sh, Sources/ChatFuzz).
 FUZZ_SECONDS ?= 300
 fuzz:
 	@scripts/fuzz.sh 1000000000 $(FUZZ_SECONDS)

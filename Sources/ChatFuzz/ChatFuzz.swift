@@ -1,11 +1,15 @@
-// libFuzzer entry point for ChatCore's parsers. Built by scripts/fuzz.sh with
-// `swiftc -sanitize=fuzzer,address` together with the ChatCore sources (no module
-// boundary, so no `import ChatCore`). FUZZ_TARGET picks the parser:
+// libFuzzer entry point for ChatCore's parsers: the package's ChatFuzz target, which
+// scripts/fuzz.sh builds with `swift build --sanitize=fuzzer --sanitize=address
+// -Xswiftc -DCHAT_FUZZ` into .build-fuzz (libFuzzer's main then drives
+// LLVMFuzzerTestOneInput). A plain `swift build` makes it a replayer instead (Replay,
+// below). FUZZ_TARGET picks the parser:
 //   http      HTTPRequestParser (+ the handshake check and body framing on complete requests)
 //   frames    FrameParser + MessageReader
 //   protocol  JSONReader + ClientProtocol + ServerEvents + SeedEnvelope
 // Beyond "no crash, no memory error", each target checks properties that must hold
 // for every input, and aborts (a finding) when one does not.
+
+import ChatCore
 
 #if canImport(Glibc)
 import Glibc
@@ -229,3 +233,27 @@ public func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
     }
     return 0
 }
+
+#if !CHAT_FUZZ
+/// Without libFuzzer (a plain `swift build`, no `-DCHAT_FUZZ`): runs each file named
+/// through FUZZ_TARGET once, e.g. `FUZZ_TARGET=http .build/debug/ChatFuzz crash-…` to
+/// replay a finding in a debugger or without the sanitizers. With libFuzzer the same
+/// is `FUZZ_TARGET=http .build-fuzz/release/ChatFuzz crash-…`.
+@main
+enum Replay {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let file = fopen(path, "rb") else {
+                report("cannot read \(path)")
+                exit(1)
+            }
+            var data: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { data += chunk[..<n] }
+            fclose(file)
+            _ = data.withUnsafeBufferPointer { fuzzOne($0.baseAddress, $0.count) }
+            report("\(path): \(data.count) bytes, no finding")
+        }
+    }
+}
+#endif
