@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the package's libFuzzer target for ChatCore's parsers (Sources/ChatFuzz) with
-# SwiftPM into .build-fuzz (release, --sanitize=fuzzer --sanitize=address; plain
-# `swift build` and .build are untouched) and runs each of its three targets (http,
+# SwiftPM into .build-fuzz (release, libFuzzer and AddressSanitizer; plain `swift build`
+# and .build are untouched) and runs each of its three targets (http,
 # frames, protocol).
 #   scripts/fuzz.sh RUNS [SECONDS]   at most RUNS inputs and SECONDS per target
 # Seeds: Fuzz/seeds/<target>; the growing corpus and any crash inputs go to
@@ -13,10 +13,12 @@ runs=${1:-100000} seconds=${2:-60}
 # CHAT_FUZZ leaves out the replayer's @main: libFuzzer's main drives the target. SwiftPM
 # compiles ChatCore with the same instrumentation, so coverage guides the inputs; with
 # exclusivity checks back on (the package turns them off for speed), a finding too.
-# -Xswiftc -sanitize=fuzzer,address as well: SwiftPM 6.3 passes its two --sanitize as two
-# -sanitize= options in an order that changes from run to run, and the compiler keeps the
-# last one only (a build without coverage, or without ASan); the linker gets both anyway.
-build=(swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc "-sanitize=fuzzer,address"
+# --sanitize=fuzzer tells SwiftPM to let libFuzzer's main in; the sanitizers themselves come
+# as one -Xswiftc -sanitize=fuzzer,address: given `--sanitize=fuzzer --sanitize=address`,
+# SwiftPM 6.3 passes two -sanitize= options in an order that changes from run to run, and
+# the compiler keeps only the last (a build without coverage, or without ASan, and a
+# rebuild whenever the order changes).
+build=(swift build -c release --sanitize=fuzzer -Xswiftc "-sanitize=fuzzer,address"
   -Xswiftc -DCHAT_FUZZ -Xswiftc -enforce-exclusivity=checked --scratch-path .build-fuzz --product ChatFuzz)
 # ld.gold warns about asan symbols it cannot export; harmless, so filtered out.
 "${build[@]}" 2>&1 | { grep -v -e "Cannot export local symbol '__asan" -e '^\[[0-9]*/[0-9]*\]' || true; }
