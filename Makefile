@@ -88,7 +88,7 @@ fuzz-quick:
 docker-check:
 	@scripts/check-docker.sh
 
-# scripts/lint.sh over Sources, Tests, Fuzz, Package.swift, scripts, bench, web and .ci/run
+# scripts/lint.sh over Sources, Plugins, Tests, Fuzz, Package.swift, scripts, bench, web, .ci/run
 # (LINT_PATHS="Sources/ChatCore scripts" for a part; scripts/lint.sh --fix formats the Swift first):
 # swift-format lint --strict (.swift-format), no line over 120 columns, shellcheck, and Debian's
 # eslint 6 (.eslintrc.json) on the web client's modules and their tests. docs/STYLE.md says why.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The project's linters (docs/STYLE.md); `make lint` runs it, and `make test` through it.
-#   scripts/lint.sh            everything: Sources Tests Fuzz Package.swift scripts bench web .ci/run
+#   scripts/lint.sh            everything: Sources Plugins Tests Fuzz Package.swift scripts bench web .ci/run
 #   scripts/lint.sh PATH...    only these files and folders
 #   scripts/lint.sh --fix ...  first `swift-format format -i` on the Swift files (then lints)
 # Swift: swift-format lint --strict (.swift-format). Shell (*.sh, .ci/run): shellcheck.
-# JavaScript (*.js, *.mjs): eslint (.eslintrc.json). Every Swift and shell file: no line over
-# 120 columns (swift-format does not break comments or string literals). Prints every finding
+# JavaScript (*.js, *.mjs): eslint (.eslintrc.json). Every Swift, shell and Lua file: no line
+# over 120 columns (swift-format does not break comments or string literals). Prints every finding
 # and one line per tool; exits 1 when any tool found something.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,19 +19,21 @@ fi
 if (($# > 0)); then
   paths=("$@")
 else
-  paths=(Sources Tests Fuzz Package.swift scripts bench web .ci/run)
+  paths=(Sources Plugins Tests Fuzz Package.swift scripts bench web .ci/run)
 fi
 
-swift_files=() shell_files=() js_files=()
+swift_files=() shell_files=() js_files=() lua_files=()
 while IFS= read -r -d '' f; do
   case $f in
     *.swift) swift_files+=("$f") ;;
     *.sh) shell_files+=("$f") ;;
     *.js | *.mjs) js_files+=("$f") ;;
+    *.lua) lua_files+=("$f") ;;
     *) head -n 1 "$f" | grep -qE '^#!.*\b(ba)?sh\b' && shell_files+=("$f") ;;
   esac
 done < <(find "${paths[@]}" \( -name '.build*' -o -name node_modules \) -prune -o -type f \
-  \( -name '*.swift' -o -name '*.sh' -o -name '*.js' -o -name '*.mjs' -o -path '.ci/*' \) -print0 | sort -z)
+  \( -name '*.swift' -o -name '*.sh' -o -name '*.js' -o -name '*.mjs' -o -name '*.lua' -o -path '.ci/*' \) \
+  -print0 | sort -z)
 
 failed=()
 report() { # tool, its exit status, its findings (one a line), what was checked
@@ -55,10 +57,10 @@ if ((${#swift_files[@]} > 0)); then
   report swift-format "$rc" "$out" "${#swift_files[@]} Swift files"
 fi
 
-long_files=("${swift_files[@]}" "${shell_files[@]}")
+long_files=("${swift_files[@]}" "${shell_files[@]}" "${lua_files[@]}")
 if ((${#long_files[@]} > 0)); then
   out=$(LC_ALL=C.UTF-8 grep -nHP '^.{121,}' "${long_files[@]}" | cut -c 1-150 | sed 's/$/ [over 120 columns]/') || true
-  report "line length" 0 "$out" "${#long_files[@]} Swift and shell files"
+  report "line length" 0 "$out" "${#long_files[@]} Swift, shell and Lua files"
 fi
 
 if ((${#shell_files[@]} > 0)); then
