@@ -76,7 +76,7 @@ test-asan: deps
 	@! grep -l Sanitizer build/autobahn-asan/server.log
 
 # libFuzzer on ChatCore's parsers: the package's ChatFuzz target built by SwiftPM with
-# --sanitize=fuzzer --sanitize=address into .build-fuzz (scripts/fuzz.sh, Sources/ChatFuzz).
+# libFuzzer and AddressSanitizer into .build-fuzz (scripts/fuzz.sh, Sources/ChatFuzz).
 FUZZ_SECONDS ?= 300
 fuzz:
 	@scripts/fuzz.sh 1000000000 $(FUZZ_SECONDS)

@@ -45,9 +45,10 @@ let package = Package(
             path: "Sources/ChatBench",
             swiftSettings: unchecked
         ),
-        // libFuzzer on ChatCore's parsers: scripts/fuzz.sh builds it with --sanitize=fuzzer into
+        // libFuzzer on ChatCore's parsers: scripts/fuzz.sh builds it with libFuzzer and ASan into
         // .build-fuzz; a plain build makes a replayer of saved inputs (Sources/ChatFuzz).
-        .executableTarget(name: "ChatFuzz", dependencies: ["ChatCore"], path: "Sources/ChatFuzz"),
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "ChatFuzz", dependencies: ["ChatCore", "CLibFuzzer"], path: "Sources/ChatFuzz"),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
         .testTarget(
             name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),

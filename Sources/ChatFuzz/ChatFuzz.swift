@@ -1,8 +1,7 @@
-// libFuzzer entry point for ChatCore's parsers: the package's ChatFuzz target, which
-// scripts/fuzz.sh builds with `swift build --sanitize=fuzzer --sanitize=address
-// -Xswiftc -DCHAT_FUZZ` into .build-fuzz (libFuzzer's main then drives
-// LLVMFuzzerTestOneInput). A plain `swift build` makes it a replayer instead (Replay,
-// below). FUZZ_TARGET picks the parser:
+// libFuzzer on ChatCore's parsers: the package's ChatFuzz target, which scripts/fuzz.sh
+// builds with SwiftPM into .build-fuzz (AddressSanitizer, libFuzzer's coverage, -DCHAT_FUZZ:
+// main hands over to libFuzzer's driver). A plain `swift build` makes it a replayer of
+// saved inputs instead (ChatFuzzMain, below). FUZZ_TARGET picks the parser:
 //   http      HTTPRequestParser (+ the handshake check and body framing on complete requests)
 //   frames    FrameParser + MessageReader
 //   protocol  JSONReader + ClientProtocol + ServerEvents + SeedEnvelope
@@ -11,6 +10,9 @@
 
 import ChatCore
 
+#if CHAT_FUZZ
+import CLibFuzzer
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -234,14 +236,19 @@ public func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
     return 0
 }
 
-#if !CHAT_FUZZ
-/// Without libFuzzer (a plain `swift build`, no `-DCHAT_FUZZ`): runs each file named
-/// through FUZZ_TARGET once, e.g. `FUZZ_TARGET=http .build/debug/ChatFuzz crash-…` to
-/// replay a finding in a debugger or without the sanitizers. With libFuzzer the same
-/// is `FUZZ_TARGET=http .build-fuzz/release/ChatFuzz crash-…`.
+/// With `-DCHAT_FUZZ` (scripts/fuzz.sh), libFuzzer's driver: the arguments are
+/// libFuzzer's (`-runs=`, corpus folders, or inputs to replay). Without (a plain
+/// `swift build`), runs each file named through FUZZ_TARGET once, e.g.
+/// `FUZZ_TARGET=http .build/debug/ChatFuzz crash-…` to replay a finding in a debugger or
+/// without the sanitizers.
 @main
-enum Replay {
+enum ChatFuzzMain {
     static func main() {
+        #if CHAT_FUZZ
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzzOne($0, $1) })
+        #else
         for path in CommandLine.arguments.dropFirst() {
             guard let file = fopen(path, "rb") else {
                 report("cannot read \(path)")
@@ -254,6 +261,6 @@ enum Replay {
             _ = data.withUnsafeBufferPointer { fuzzOne($0.baseAddress, $0.count) }
             report("\(path): \(data.count) bytes, no finding")
         }
+        #endif
     }
 }
-#endif
