@@ -91,7 +91,8 @@ docker-check:
 # scripts/lint.sh over Sources, Plugins, Tests, Fuzz, Package.swift, scripts, bench, web, .ci/run
 # (LINT_PATHS="Sources/ChatCore scripts" for a part; scripts/lint.sh --fix formats the Swift first):
 # swift-format lint --strict (.swift-format), no line over 120 columns, shellcheck, and Debian's
-# eslint 6 (.eslintrc.json) on the web client's modules and their tests. docs/STYLE.md says why.
+# eslint 6 (.eslintrc.json, scripts/eslint-rules) on the web client's modules and their tests.
+# docs/STYLE.md says why.
 lint:
 	@scripts/deps.sh --lint
 	@scripts/lint.sh $(LINT_PATHS)

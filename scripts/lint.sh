@@ -4,7 +4,7 @@
 #   scripts/lint.sh PATH...    only these files and folders
 #   scripts/lint.sh --fix ...  first `swift-format format -i` on the Swift files (then lints)
 # Swift: swift-format lint --strict (.swift-format). Shell (*.sh, .ci/run): shellcheck.
-# JavaScript (*.js, *.mjs): eslint (.eslintrc.json). Every Swift, shell and Lua file: no line
+# JavaScript (*.js, *.mjs): eslint (.eslintrc.json, and scripts/eslint-rules). Every Swift, shell and Lua file: no line
 # over 120 columns (swift-format does not break comments or string literals). Prints every finding
 # and one line per tool; exits 1 when any tool found something.
 set -euo pipefail
@@ -83,7 +83,7 @@ if ((${#js_files[@]} > 0)); then
     # looks by itself; `-f unix` needs no chalk (not packaged with it).
     rc=0
     out=$(NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH} \
-      eslint -f unix --no-eslintrc -c .eslintrc.json "${js_files[@]}" 2>&1) || rc=$?
+      eslint -f unix --no-eslintrc -c .eslintrc.json --rulesdir scripts/eslint-rules "${js_files[@]}" 2>&1) || rc=$?
     out=$(grep -v '^$' <<<"$out" | grep -v '^[0-9]* problems\?$') || true
     report eslint "$rc" "$out" "${#js_files[@]} JavaScript files"
   fi
