@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 // Every sequence of one membership's join, including the races the integration tests
@@ -102,8 +103,11 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.send(held("a", 1)))
         _ = m.handle(.send(held("b", 2)))
-        #expect(m.handle(.replied(.nicknameTaken)) == [.refuse(.nicknameTaken), .dropHeld([held("a", 1), held("b", 2)]),
-                                                       .closeSeedConnection(.nicknameTaken)])
+        #expect(
+            m.handle(.replied(.nicknameTaken)) == [
+                .refuse(.nicknameTaken), .dropHeld([held("a", 1), held("b", 2)]),
+                .closeSeedConnection(.nicknameTaken),
+            ])
         #expect(m.handle(.send(held("c", 3))) == [.refuseSend(ref: .integer(3), .notJoined)])
     }
 
@@ -117,11 +121,13 @@ struct JoinMachineTests {
         #expect(m.handle(.send(held("hi", 1))) == [])
         #expect(m.handle(.leave(ack: true, ref: .string("l1"))) == [], "the leave waits for its join")
         #expect(m.leaveQueued)
-        #expect(m.handle(.turn(M.Turn()))
+        #expect(
+            m.handle(.turn(M.Turn()))
                 == [.runScript(M.Script(replay: false)), .sendLeave(ack: true, ref: .string("l1"))],
-                "no history read for a join already left; the leave right behind the script")
+            "no history read for a join already left; the leave right behind the script")
         #expect(m.state == .cancelled)
-        #expect(m.handle(.replied(.joined(protected: false)))
+        #expect(
+            m.handle(.replied(.joined(protected: false)))
                 == [.answerJoined(replay: false), .dropHeld([held("hi", 1)])])
         #expect(m.state == .gone)
         // The second join of the burst is a machine of its own, with its own member field.
@@ -156,7 +162,8 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions(password: "pw"))
         _ = m.handle(.proceed(now))
         _ = m.handle(.leave(ack: true, ref: .string("l")))
-        #expect(m.handle(.replied(.verify(hash: "h")))
+        #expect(
+            m.handle(.replied(.verify(hash: "h")))
                 == [.answerLeftMeanwhile], "no password check for a join already left")
         #expect(m.state == .gone)
         var closed = M(options: JoinOptions())
@@ -189,7 +196,8 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions())
         _ = m.handle(.proceed(.later))
         _ = m.handle(.leave(ack: true, ref: .string("l")))
-        #expect(m.handle(.storageLost)
+        #expect(
+            m.handle(.storageLost)
                 == [.refuse(.unavailable), .answerLeft(ref: .string("l")), .closeSeedConnection(.unavailable)])
     }
 
@@ -199,7 +207,8 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.replied(.joined(protected: false)))
         _ = m.handle(.replayed(caughtUp: true))
-        #expect(m.handle(.leave(ack: true, ref: .integer(7)))
+        #expect(
+            m.handle(.leave(ack: true, ref: .integer(7)))
                 == [.leaveMembers, .sendLeave(ack: true, ref: .integer(7))])
         #expect(m.state == .gone)
         #expect(m.handle(.leave(ack: false, ref: nil)) == [])
@@ -233,7 +242,8 @@ struct JoinMachineTests {
         #expect(m.handle(.historySlot(granted: false)) == [.waitForHistoryTurn])
         #expect(m.state == .waitingForReplay)
         #expect(m.handle(.send(held("q", 1))) == [])
-        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true)))
+        #expect(
+            m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true)))
                 == [.runScript(M.Script(replay: true))])
         var granted = M(options: JoinOptions(history: 3))
         _ = granted.handle(.proceed(now))
@@ -247,7 +257,8 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.historySlot(granted: false))
         #expect(m.handle(.leave(ack: true, ref: nil)) == [])
-        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(connectionOpen: false, holdsHistorySlot: true)))
+        #expect(
+            m.handle(.historyTurn(redisReady: true, M.Turn(connectionOpen: false, holdsHistorySlot: true)))
                 == [.releaseHistorySlot])
         #expect(m.state == .gone)
     }
@@ -258,7 +269,8 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.historySlot(granted: false))
         _ = m.handle(.leave(ack: true, ref: .string("l")))
-        #expect(m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true)))
+        #expect(
+            m.handle(.historyTurn(redisReady: true, M.Turn(holdsHistorySlot: true)))
                 == [.runScript(M.Script(replay: false)), .sendLeave(ack: true, ref: .string("l"))])
     }
 
@@ -277,9 +289,12 @@ struct JoinMachineTests {
         _ = m.handle(.proceed(now))
         _ = m.handle(.historySlot(granted: false))
         _ = m.handle(.send(held("q", 1)))
-        #expect(m.handle(.historyTurn(redisReady: false, M.Turn(holdsHistorySlot: true)))
-                == [.releaseHistorySlot, .refuse(.unavailable),
-                    .dropHeld([held("q", 1)]), .closeSeedConnection(.unavailable)])
+        #expect(
+            m.handle(.historyTurn(redisReady: false, M.Turn(holdsHistorySlot: true)))
+                == [
+                    .releaseHistorySlot, .refuse(.unavailable),
+                    .dropHeld([held("q", 1)]), .closeSeedConnection(.unavailable),
+                ])
     }
 
     // MARK: Passwords
@@ -289,16 +304,19 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions(password: "pw"))
         #expect(m.handle(.proceed(now)) == [.runScript(M.Script(replay: false, newPassword: "?"))])
         #expect(m.handle(.replied(.verify(hash: "HASH"))) == [.askPasswordAttempt])
-        #expect(m.handle(.passwordAttempt(allowed: true, checksRunning: 0))
+        #expect(
+            m.handle(.passwordAttempt(allowed: true, checksRunning: 0))
                 == [.checkPassword(.verify(password: "pw", hash: "HASH"))])
         #expect(m.state == .authorizing)
         #expect(m.handle(.send(held("s", 1))) == [], "held during the check too")
         #expect(m.handle(.passwordChecked(.verified(true))) == [.forgiveWrongPassword, .proceed])
         #expect(m.handle(.proceed(.later)) == [.waitForChannel])
-        #expect(m.handle(.turn(M.Turn()))
+        #expect(
+            m.handle(.turn(M.Turn()))
                 == [.runScript(M.Script(replay: false, verifiedHash: "HASH", newPassword: "?"))])
         #expect(m.attempts == 2)
-        #expect(m.handle(.replied(.joined(protected: true)))
+        #expect(
+            m.handle(.replied(.joined(protected: true)))
                 == [.rememberPassword(hash: "HASH"), .answerJoined(replay: true)])
         #expect(m.handle(.replayed(caughtUp: true)) == [.enterFromSeam, .publish([held("s", 1)])])
     }
@@ -321,14 +339,18 @@ struct JoinMachineTests {
         _ = m.handle(.passwordAttempt(allowed: true, checksRunning: 0))
         #expect(m.handle(.leave(ack: true, ref: .string("l"))) == [])
         #expect(m.handle(.passwordChecked(.verified(true))) == [.forgiveWrongPassword, .proceed])
-        #expect(m.handle(.proceed(now)) == [.runScript(M.Script(replay: false, verifiedHash: "HASH", newPassword: "?")),
-                                           .sendLeave(ack: true, ref: .string("l"))])
+        #expect(
+            m.handle(.proceed(now)) == [
+                .runScript(M.Script(replay: false, verifiedHash: "HASH", newPassword: "?")),
+                .sendLeave(ack: true, ref: .string("l")),
+            ])
         var wrong = M(options: JoinOptions(password: "x"))
         _ = wrong.handle(.proceed(now))
         _ = wrong.handle(.replied(.verify(hash: "HASH")))
         _ = wrong.handle(.passwordAttempt(allowed: true, checksRunning: 0))
         _ = wrong.handle(.leave(ack: true, ref: .string("l")))
-        #expect(wrong.handle(.passwordChecked(.verified(false)))
+        #expect(
+            wrong.handle(.passwordChecked(.verified(false)))
                 == [.refuse(.wrongPassword), .answerLeft(ref: .string("l")), .closeSeedConnection(.wrongPassword)])
     }
 
@@ -361,7 +383,8 @@ struct JoinMachineTests {
         var busy = M(options: JoinOptions(password: "pw"))
         _ = busy.handle(.proceed(now))
         _ = busy.handle(.replied(.verify(hash: "HASH")))
-        #expect(busy.handle(.passwordAttempt(allowed: true, checksRunning: M.passwordChecksPerConnection))
+        #expect(
+            busy.handle(.passwordAttempt(allowed: true, checksRunning: M.passwordChecksPerConnection))
                 == refusal(.tooManyPasswordChecks))
         var full = M(options: JoinOptions(password: "pw"))
         _ = full.handle(.proceed(now))
@@ -370,9 +393,11 @@ struct JoinMachineTests {
         #expect(full.handle(.passwordCheckRefused) == refusal(.checksBusy))
         var redisLimited = M(options: JoinOptions(password: "pw"))
         _ = redisLimited.handle(.proceed(now))
-        #expect(redisLimited.handle(.replied(.passwordLimited(waitMillis: 1_500)))
+        #expect(
+            redisLimited.handle(.replied(.passwordLimited(waitMillis: 1_500)))
                 == refusal(.passwordLimited(waitMillis: 1_500)))
-        #expect(M.Refusal.passwordLimited(waitMillis: 1_500).message(channel: "c", nickname: "n")
+        #expect(
+            M.Refusal.passwordLimited(waitMillis: 1_500).message(channel: "c", nickname: "n")
                 == "too many wrong passwords for channel c from your address: try again in 2 s")
     }
 
@@ -406,7 +431,8 @@ struct JoinMachineTests {
         #expect(m.handle(.passwordAttempt(allowed: true, checksRunning: 0)) == [.checkPassword(.hash(password: "pw"))])
         #expect(m.handle(.passwordChecked(.hashed("$H"))) == [.proceed])
         #expect(m.handle(.proceed(now)) == [.runScript(M.Script(replay: false, newPassword: "$H"))])
-        #expect(m.handle(.replied(.joined(protected: true)))
+        #expect(
+            m.handle(.replied(.joined(protected: true)))
                 == [.rememberPassword(hash: "$H"), .answerJoined(replay: true)])
         var failed = M(options: JoinOptions(password: "pw"))
         _ = failed.handle(.proceed(now))
@@ -446,8 +472,11 @@ struct JoinMachineTests {
         var m = M(options: JoinOptions())
         _ = m.handle(.proceed(now))
         _ = m.handle(.send(held("x", 1)))
-        #expect(m.handle(.replied(.failed)) == [.forgetMember, .refuse(.unavailable), .dropHeld([held("x", 1)]),
-                                                .closeSeedConnection(.unavailable)])
+        #expect(
+            m.handle(.replied(.failed)) == [
+                .forgetMember, .refuse(.unavailable), .dropHeld([held("x", 1)]),
+                .closeSeedConnection(.unavailable),
+            ])
         var left = M(options: JoinOptions())
         _ = left.handle(.proceed(now))
         _ = left.handle(.leave(ack: true, ref: nil))

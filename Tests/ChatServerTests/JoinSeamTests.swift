@@ -7,8 +7,10 @@ import XCTest
 final class JoinSeamTests: XCTestCase {
     private func id(_ ms: UInt64, _ seq: UInt64 = 0) -> StreamID { StreamID(milliseconds: ms, sequence: seq) }
 
-    private func record(_ seam: inout JoinSeam, _ id: StreamID, _ frame: [UInt8],
-                        quiet: Bool = false, keep: Bool = true) {
+    private func record(
+        _ seam: inout JoinSeam, _ id: StreamID, _ frame: [UInt8],
+        quiet: Bool = false, keep: Bool = true
+    ) {
         frame.withUnsafeBytes { seam.record(id, frame: $0, quiet: quiet, keep: keep) }
     }
 
@@ -83,7 +85,9 @@ final class JoinSeamTests: XCTestCase {
 
     func testJoinersActivateInJoinIDOrderUpToTheArrivingEvent() {
         var list = ActivationList<Joiner>()
-        let a = Joiner("a"), b = Joiner("b"), c = Joiner("c")
+        let a = Joiner("a")
+        let b = Joiner("b")
+        let c = Joiner("c")
         list.add(a, from: id(10), notice: nil)
         list.add(c, from: id(30), notice: [3])
         list.add(b, from: id(20), notice: nil)  // out of order (not expected): put in its place
@@ -99,7 +103,8 @@ final class JoinSeamTests: XCTestCase {
 
     func testALeaverIsTakenOutOfTheList() {
         var list = ActivationList<Joiner>()
-        let a = Joiner("a"), b = Joiner("b")
+        let a = Joiner("a")
+        let b = Joiner("b")
         list.add(a, from: id(1), notice: nil)
         list.add(b, from: id(2), notice: nil)
         list.remove(a)

@@ -30,7 +30,8 @@ final class ScriptCallTests: XCTestCase {
             entry(JoinCall(channel: channel, limits: limits, bodyPrefix: [], noticeLimit: 100, request: joinRequest)),
             entry(
                 LeaveCall(
-                    channel: channel, limits: limits, bodyPrefix: [], field: "i1:7:1", noticeLimit: 100, folded: "ann")),
+                    channel: channel, limits: limits, bodyPrefix: [], field: "i1:7:1", noticeLimit: 100,
+                    folded: "ann")),
             entry(
                 RestoreCall(
                     channel: channel, limits: limits, knownHash: "",

@@ -10,11 +10,17 @@ export class FakeSocket {
     this.closed = null;
   }
   send(text) { this.sent.push(JSON.parse(text)); }
-  close(code) { this.closed = { code }; this.readyState = 3; }
+  close(code) {
+    this.closed = { code };
+    this.readyState = 3;
+  }
   // The server's side.
   accept() { this.readyState = FakeSocket.OPEN; }
   receive(ev) { this.onmessage && this.onmessage({ data: typeof ev === "string" ? ev : JSON.stringify(ev) }); }
-  drop(code = 1006, reason = "") { this.readyState = 3; this.onclose && this.onclose({ code, reason }); }
+  drop(code = 1006, reason = "") {
+    this.readyState = 3;
+    this.onclose && this.onclose({ code, reason });
+  }
   ops(op) { return this.sent.filter((s) => s.op === op); }
   last(op) { return this.ops(op).at(-1); }
 }

@@ -51,7 +51,7 @@ export function idAfter(id) {
 }
 
 // ---- Names, taken in Unicode NFC as the server does (`é` typed as e + accent is one name).
-const CHANNEL_RULE = /^[\p{L}\p{N}_.\-][\p{L}\p{M}\p{N}_.\-]*$/u;
+const CHANNEL_RULE = /^[\p{L}\p{N}_.-][\p{L}\p{M}\p{N}_.-]*$/u;
 export const validChannel = (name) => CHANNEL_RULE.test(name) && [...name].length <= MAX_CHANNEL;
 export const channelInput = (typed) => typed.trim().replace(/^#/, "").normalize("NFC");
 export const nicknameInput = (typed) => typed.trim().normalize("NFC");

@@ -248,8 +248,12 @@ public struct JoinMachine: Sendable {
     private mutating func runScript() -> [Action] {
         state = .joining
         attempts += 1
-        var actions: [Action] = [.runScript(Script(replay: wantsReplay && !leaveQueued, verifiedHash: verifiedHash,
-                                                   newPassword: newPassword, mayCreate: mayCreate))]
+        var actions: [Action] = [
+            .runScript(
+                Script(
+                    replay: wantsReplay && !leaveQueued, verifiedHash: verifiedHash,
+                    newPassword: newPassword, mayCreate: mayCreate))
+        ]
         if leaveQueued {
             // Joined and left at once: the leave goes right behind the script.
             state = .cancelled
@@ -337,7 +341,9 @@ public struct JoinMachine: Sendable {
                 leaveRef = ref
                 return []
             }
-            let line: [Action] = state == .waitingForSubscription ? [.leaveChannelLine]
+            let line: [Action] =
+                state == .waitingForSubscription
+                ? [.leaveChannelLine]
                 : state == .waitingForReplay ? [.leaveHistoryLine] : []  // a check finishes and finds it gone
             state = .gone
             job = nil

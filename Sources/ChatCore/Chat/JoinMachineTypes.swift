@@ -7,7 +7,10 @@ extension JoinMachine {
     public struct HeldSend: Equatable, Sendable {
         public var text: String
         public var ref: Ref?
-        public init(text: String, ref: Ref?) { self.text = text; self.ref = ref }
+        public init(text: String, ref: Ref?) {
+            self.text = text
+            self.ref = ref
+        }
     }
 
     /// What the join script answered (decoded by the I/O layer); `failed`: no answer,

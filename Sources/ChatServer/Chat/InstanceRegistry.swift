@@ -84,7 +84,8 @@ final class InstanceRegistry {
         store.command(words("GETDEL", g.reaped(id))) { [unowned self] result in
             guard case .success(let reply) = result, reply.isString else { return }
             // Taken for dead (a stall longer than the TTL) and cleaned up, at least in part.
-            self.logger.warn("this instance was taken for dead and its members removed; writing them back", [("redis_id", self.id)])
+            self.logger.warn(
+                "this instance was taken for dead and its members removed; writing them back", [("redis_id", self.id)])
             self.hub.restoreMembers()
             self.restoreAfterCleanup = true
         }
@@ -102,7 +103,8 @@ final class InstanceRegistry {
             if reply.integer == 1 && self.registered {
                 // We were registered and are not any more: Redis lost its data (or we were
                 // cleaned up completely). Write our members back.
-                self.logger.warn("this instance was missing from redis; writing its members back", [("redis_id", self.id)])
+                self.logger.warn(
+                    "this instance was missing from redis; writing its members back", [("redis_id", self.id)])
                 self.hub.restoreMembers()
             }
             self.registered = true
@@ -164,17 +166,21 @@ final class InstanceRegistry {
             let entries = (0..<reply.count).compactMap { MemberEntry(reply[$0].text) }
             if reply.count > 0 && entries.isEmpty {
                 // Unreadable entries: drop them so the cleanup can finish.
-                for k in 0..<reply.count { self.store.command(self.words("SREM", g.memberships(dead), Array(reply[k].bytes))) { _ in } }
+                for k in 0..<reply.count {
+                    self.store.command(self.words("SREM", g.memberships(dead), Array(reply[k].bytes))) { _ in }
+                }
             }
             if reply.count == 0 {
                 // Unregistered only if it did not come back meanwhile.
                 self.store.finishCleanup(of: dead)
-                self.logger.info("dead instance cleaned up", [("dead_instance", dead), ("members_removed", String(removed))])
+                self.logger.info(
+                    "dead instance cleaned up", [("dead_instance", dead), ("members_removed", String(removed))])
                 self.reaping = nil
                 self.lastSweep = 0  // look for another one at the next tick
                 return
             }
-            var left = entries.count, failed = false
+            var left = entries.count
+            var failed = false
             if left == 0 { return self.reapBatch(dead, removed: removed) }
             for entry in entries {
                 self.hub.removeDeadMember(entry, instance: dead) { ok in

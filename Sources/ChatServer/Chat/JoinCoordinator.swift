@@ -10,26 +10,38 @@ import ChatCore
 extension ChannelHub {
     func join(_ conn: Connection, _ name: String, options: JoinOptions = JoinOptions(), ref: Ref?) {
         guard conn.isOpenChat else { return }
-        if membership(conn, name) != nil { return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref) }
-        if conn.replaysWaiting.count >= worker.config.maxChannelsPerConnection {  // joined and left again and again while waiting
-            return fail(conn, .rateLimited, "too many joins waiting for their history; wait for them", channel: name, ref: ref)
+        if membership(conn, name) != nil {
+            return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref)
+        }
+        // Joined and left again and again while waiting for a history read.
+        if conn.replaysWaiting.count >= worker.config.maxChannelsPerConnection {
+            return fail(
+                conn, .rateLimited, "too many joins waiting for their history; wait for them", channel: name, ref: ref)
         }
         if conn.memberships.count >= worker.config.maxChannelsPerConnection {
-            return fail(conn, .tooManyChannels, "a connection may be in at most \(worker.config.maxChannelsPerConnection) channels", channel: name, ref: ref)
+            return fail(
+                conn, .tooManyChannels,
+                "a connection may be in at most \(worker.config.maxChannelsPerConnection) channels", channel: name,
+                ref: ref)
         }
         guard store.isAvailable, subscriber.isReady else {
             fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
-            if conn.seedChannel != nil { conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused) }
+            if conn.seedChannel != nil {
+                conn.close(code: CloseCode.tryAgainLater, reason: "chat unavailable", why: .refused)
+            }
             return
         }
-        let channel = channels[name] ?? {
-            let c = LocalChannel(name: name, keys: ChannelKeys(prefix: worker.config.redisPrefix, tag: name))
-            channels[name] = c
-            return c
-        }()
+        let channel =
+            channels[name]
+            ?? {
+                let c = LocalChannel(name: name, keys: ChannelKeys(prefix: worker.config.redisPrefix, tag: name))
+                channels[name] = c
+                return c
+            }()
         nextJoin += 1
-        let m = Membership(channel: channel, connection: conn, joinRef: ref, field: "\(worker.redisID):\(conn.id):\(nextJoin)",
-                           folded: conn.foldedNickname, options: options)
+        let m = Membership(
+            channel: channel, connection: conn, joinRef: ref, field: "\(worker.redisID):\(conn.id):\(nextJoin)",
+            folded: conn.foldedNickname, options: options)
         conn.memberships[name] = m
         proceed(m)
     }
@@ -58,7 +70,9 @@ extension ChannelHub {
 
     /// What the machine needs to know when a join's turn comes.
     func turn(_ m: Membership) -> JoinMachine.Turn {
-        JoinMachine.Turn(connectionOpen: m.connection.isOpenChat, leavesWaiting: !leaves.isEmpty, holdsHistorySlot: m.holdsReplaySlot)
+        JoinMachine.Turn(
+            connectionOpen: m.connection.isOpenChat, leavesWaiting: !leaves.isEmpty, holdsHistorySlot: m.holdsReplaySlot
+        )
     }
 
     /// In the channel's line: it is subscribed to, or (backpressure) waits for Redis to
@@ -130,9 +144,11 @@ extension ChannelHub {
     /// Runs the join script: password and nickname checks, presence, the join notice,
     /// the history to replay, and the `joined` reply.
     func runScript(_ m: Membership, _ script: JoinMachine.Script) {
-        let channel = m.channel, conn = m.connection
+        let channel = m.channel
+        let conn = m.connection
         channel.joinsInFlight += 1
-        var request = ChatStore.JoinRequest(field: m.field, nickname: conn.nickname, folded: m.folded, entry: m.entry.encoded, channel: channel.name)
+        var request = ChatStore.JoinRequest(
+            field: m.field, nickname: conn.nickname, folded: m.folded, entry: m.entry.encoded, channel: channel.name)
         request.verifiedHash = script.verifiedHash
         request.newPassword = script.newPassword
         if !script.replay {
@@ -153,15 +169,18 @@ extension ChannelHub {
         request.mayCreate = script.mayCreate || worker.config.channelCreateRate == 0
         request.passwordFailureLimit = worker.config.passwordAttempts
         request.listLimit = worker.config.memberListLimit
-        store.join(channel.keys, request,
-                   bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)) { [unowned self] result in
+        store.join(
+            channel.keys, request,
+            bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)
+        ) { [unowned self] result in
             self.joinReplied(m, result)
         }
     }
 
     /// The join script answered (or failed): the machine decides what follows.
     func joinReplied(_ m: Membership, _ result: Result<ChatStore.JoinOutcome, StoreFailure>) {
-        let channel = m.channel, conn = m.connection
+        let channel = m.channel
+        let conn = m.connection
         channel.joinsInFlight -= 1
         endReplay(m)
         defer {
@@ -172,8 +191,12 @@ extension ChannelHub {
         var context: JoinContext?
         switch result {
         case .success(.joined(let joined)):
-            worker.logger.debug("joined", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
-                                           ("count", String(joined.appended.count ?? 0))])
+            worker.logger.debug(
+                "joined",
+                [
+                    ("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
+                    ("count", String(joined.appended.count ?? 0)),
+                ])
             context = JoinContext(joined: joined)
             reply = .joined(protected: joined.protected)
         case .success(.nicknameTaken): reply = .nicknameTaken
@@ -182,7 +205,8 @@ extension ChannelHub {
         case .success(.new): reply = .new
         case .success(.claim): reply = .claim
         case .failure(let failure):
-            worker.logger.limited("join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
+            worker.logger.limited(
+                "join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
             reply = .failed
         }
         step(m, .replied(reply), context)

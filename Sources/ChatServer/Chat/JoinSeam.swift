@@ -27,7 +27,8 @@ struct JoinSeam {
 
     /// Index of the first entry at or after `id` (binary search: O(log n) per join).
     func start(from id: StreamID) -> Int {
-        var low = 0, high = entries.count
+        var low = 0
+        var high = entries.count
         while low < high {
             let mid = (low + high) / 2
             if entries[mid].id < id { low = mid + 1 } else { high = mid }

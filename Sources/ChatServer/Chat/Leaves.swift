@@ -4,7 +4,9 @@ import ChatCore
 /// join is, and the leaves Redis has not taken yet (`LeaveQueue`).
 extension ChannelHub {
     func leave(_ conn: Connection, _ name: String, ref: Ref?) {
-        guard let m = membership(conn, name) else { return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref) }
+        guard let m = membership(conn, name) else {
+            return fail(conn, .notJoined, "not in channel \(name)", channel: name, ref: ref)
+        }
         detach(m, ack: true, ref: ref)
     }
 
@@ -22,7 +24,8 @@ extension ChannelHub {
     /// so Redis runs the two in order and a join that comes next (join, leave, join in
     /// a row) lands after both; their replies come in the same order.
     func sendLeave(_ m: Membership, ack: Bool, ref: Ref?) {
-        let channel = m.channel, conn = m.connection
+        let channel = m.channel
+        let conn = m.connection
         let leave = LeaveQueue.Leave(keys: channel.keys, entry: m.entry, folded: m.folded)
         // Behind the leaves already waiting, or when the link cannot take it now: it
         // waits its turn (and the client hears `left` at once).
@@ -31,15 +34,21 @@ extension ChannelHub {
             if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             return
         }
-        store.leave(channel.keys, leave.entry, folded: leave.folded, instance: worker.redisID) { [unowned self] result in
+        store.leave(channel.keys, leave.entry, folded: leave.folded, instance: worker.redisID) {
+            [unowned self] result in
             switch result {
             case .success(let appended):
-                self.worker.logger.debug("left", [("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
-                                                  ("count", String(appended.count ?? 0))])
+                self.worker.logger.debug(
+                    "left",
+                    [
+                        ("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
+                        ("count", String(appended.count ?? 0)),
+                    ])
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: appended.count, ref: ref)) }
             case .failure(let failure):
-                self.worker.logger.limited("leave_failed", .warn, "leave not recorded in redis yet, will retry",
-                                           [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
+                self.worker.logger.limited(
+                    "leave_failed", .warn, "leave not recorded in redis yet, will retry",
+                    [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
                 if case .unavailable = failure { self.queue(leave) }
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             }
@@ -64,7 +73,8 @@ extension ChannelHub {
     func drainLeaves() {
         leaves.drain { leave in
             guard store.canSend else { return false }
-            store.leave(leave.keys, leave.entry, folded: leave.folded, instance: worker.redisID) { [unowned self] result in
+            store.leave(leave.keys, leave.entry, folded: leave.folded, instance: worker.redisID) {
+                [unowned self] result in
                 if case .failure(.unavailable) = result { self.queue(leave) }
             }
             return true

@@ -27,7 +27,10 @@ final class Membership {
     /// join again in quick succession are three independent updates.
     let field: String
 
-    init(channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String, folded: String, options: JoinOptions) {
+    init(
+        channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String, folded: String,
+        options: JoinOptions
+    ) {
         self.channel = channel
         self.connection = connection
         self.joinRef = joinRef
@@ -86,7 +89,10 @@ final class LocalChannel {
 
     var hasMembers: Bool { !members.isEmpty || !seedMembers.isEmpty }
 
-    var isUnused: Bool { members.isEmpty && seedMembers.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && replayWaiters == 0 && !hasActivating }
+    var isUnused: Bool {
+        members.isEmpty && seedMembers.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0
+            && replayWaiters == 0 && !hasActivating
+    }
     /// Joins waiting for a history-read slot.
     var replayWaiters = 0
 
@@ -161,8 +167,10 @@ final class LocalChannel {
     }
 
     /// Swap-removes `m` from a member list and its targets.
-    private static func remove(_ m: Membership, from members: inout ContiguousArray<Membership>,
-                               _ targets: inout ContiguousArray<Unmanaged<Connection>>) {
+    private static func remove(
+        _ m: Membership, from members: inout ContiguousArray<Membership>,
+        _ targets: inout ContiguousArray<Unmanaged<Connection>>
+    ) {
         let i = m.index
         guard i >= 0, i < members.count, members[i] === m else { return }
         let last = members.removeLast()

@@ -8,7 +8,9 @@ extension ChannelHub {
     /// again when the script runs: it is writing its members back.
     func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
         let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
-        store.leave(keys, entry, folded: worker.nicknameFolding.folded(entry.nickname), instance: instance, ofDeadInstance: true) { result in
+        store.leave(
+            keys, entry, folded: worker.nicknameFolding.folded(entry.nickname), instance: instance, ofDeadInstance: true
+        ) { result in
             if case .success = result { done(true) } else { done(false) }
         }
     }
@@ -24,7 +26,8 @@ extension ChannelHub {
         let waiting = leaves.count
         drainLeaves()
         if waiting > 0 || restored > 0 {
-            worker.logger.info("redis member hashes restored", [("channels", String(restored)), ("removals", String(waiting))])
+            worker.logger.info(
+                "redis member hashes restored", [("channels", String(restored)), ("removals", String(waiting))])
         }
     }
 
@@ -33,13 +36,18 @@ extension ChannelHub {
     /// the registry finds this instance was taken for dead.
     func restoreMembers() {
         for channel in channels.values {
-            let present = channel.members.map { ($0.entry, $0.folded) } + channel.seedMembers.map { ($0.entry, $0.folded) }
+            let present =
+                channel.members.map { ($0.entry, $0.folded) } + channel.seedMembers.map { ($0.entry, $0.folded) }
                 + channel.activating.waiting.elements.map { ($0.member.entry, $0.member.folded) }
-            store.restoreMembers(channel.keys, channel: channel.name, passwordHash: channel.passwordHash, present.map { (entry: $0.0, folded: $0.1) },
-                                 instance: worker.redisID) { [unowned self] in
+            store.restoreMembers(
+                channel.keys, channel: channel.name, passwordHash: channel.passwordHash,
+                present.map { (entry: $0.0, folded: $0.1) },
+                instance: worker.redisID
+            ) { [unowned self] in
                 self.passwordsRestored += 1
-                self.worker.logger.warn("channel password restored: redis had lost the settings of a protected channel; it stays protected",
-                                        [("channel", channel.name)])
+                self.worker.logger.warn(
+                    "channel password restored: redis had lost the settings of a protected channel; it stays protected",
+                    [("channel", channel.name)])
             }
         }
     }

@@ -10,11 +10,15 @@ extension ChannelHub {
     func presence(_ conn: Connection, _ name: String, cursor: String?, ref: Ref?) {
         // One at a time per connection: a page of a big channel is work in Redis and here.
         guard !conn.presencePending else {
-            return fail(conn, .rateLimited, "one presence at a time: wait for the answer to the last one", channel: name, ref: ref)
+            return fail(
+                conn, .rateLimited, "one presence at a time: wait for the answer to the last one", channel: name,
+                ref: ref)
         }
         conn.presencePending = true
         let pageSize = max(worker.config.memberListLimit, 1)
-        store.memberPage(ChannelKeys(prefix: worker.config.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize) { [unowned self] result in
+        store.memberPage(
+            ChannelKeys(prefix: worker.config.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize
+        ) { [unowned self] result in
             conn.presencePending = false
             guard conn.isOpenChat else { return }
             // A member is one whose join went through (not one still proving its password).
@@ -23,10 +27,14 @@ extension ChannelHub {
             case .failure:
                 self.fail(conn, .unavailable, "chat storage is unavailable, try again shortly", channel: name, ref: ref)
             case .success(let info) where info.protected && !isMember:
-                self.fail(conn, .forbidden, "channel \(name) is password-protected: join it to see its members", channel: name, ref: ref)
+                self.fail(
+                    conn, .forbidden, "channel \(name) is password-protected: join it to see its members",
+                    channel: name, ref: ref)
             case .success(let page):
                 let names = page.trimmed(to: pageSize)
-                conn.sendEvent(ServerEvents.presence(channel: name, count: page.count, members: names, cursor: page.next, ref: ref))
+                conn.sendEvent(
+                    ServerEvents.presence(channel: name, count: page.count, members: names, cursor: page.next, ref: ref)
+                )
             }
         }
     }

@@ -40,7 +40,9 @@ struct SubscriberHealth {
     /// stalled and is reset (it reconnects; meanwhile the server answers
     /// `unavailable` and /healthz 503) instead of hanging every op. A connection that
     /// is behind but still receiving is left alone: resetting it would only lose more.
-    mutating func check(now: UInt64, timeoutMillis: UInt64, commands: RedisLink, subscriber: RedisLink, storeAvailable: Bool) {
+    mutating func check(
+        now: UInt64, timeoutMillis: UInt64, commands: RedisLink, subscriber: RedisLink, storeAvailable: Bool
+    ) {
         for link in [commands, subscriber] { link.expireConnect(now: now, timeoutMillis: timeoutMillis) }
         for link in [commands, subscriber]
         where link.oldestWait(now: now) > timeoutMillis && link.silence(now: now) > timeoutMillis {

@@ -63,20 +63,31 @@ extension ChannelHub {
 
     /// Once a second (Worker): the Redis connections' health (`SubscriberHealth`).
     func checkRedis(now: UInt64, timeoutMillis: UInt64) {
-        health.check(now: now, timeoutMillis: timeoutMillis, commands: store.link, subscriber: subscriber,
-                     storeAvailable: store.isAvailable)
+        health.check(
+            now: now, timeoutMillis: timeoutMillis, commands: store.link, subscriber: subscriber,
+            storeAvailable: store.isAvailable)
     }
 
     /// What the subscriber connection pushes: messages, and subscription confirmations.
     func onPush(_ reply: RedisReply) {
         guard reply.count >= 3 else { return }
-        let kind = reply[0], topic = reply[1].bytes
+        let kind = reply[0]
+        let topic = reply[1].bytes
         if kind.equals("message") {
-            if health.isHeartbeat(topic) { health.heard(); return }
+            if health.isHeartbeat(topic) {
+                health.heard()
+                return
+            }
             deliver(topic: topic, payload: reply[2].bytes)
         } else if kind.equals("subscribe") {
-            if isGlobal(topic) { globalSubscribed = true; return }
-            if health.isHeartbeat(topic) { health.confirmed(); return }
+            if isGlobal(topic) {
+                globalSubscribed = true
+                return
+            }
+            if health.isHeartbeat(topic) {
+                health.confirmed()
+                return
+            }
             guard let name = channelName(topic), let channel = channels[name] else { return }
             channel.subscription = .active
             startWaiting(channel)

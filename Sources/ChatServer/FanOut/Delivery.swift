@@ -172,11 +172,13 @@ final class Delivery {
     /// A `/chat/join` connection is open: it gets broadcasts with its seed group.
     func addSeedConnection(_ conn: Connection) {
         guard conn.seedGroupIndex < 0, let channel = conn.envelopeChannel else { return }
-        let group = seedGroups[channel] ?? {
-            let g = SeedGroup(channel: channel)
-            seedGroups[channel] = g
-            return g
-        }()
+        let group =
+            seedGroups[channel]
+            ?? {
+                let g = SeedGroup(channel: channel)
+                seedGroups[channel] = g
+                return g
+            }()
         conn.seedGroupIndex = group.targets.count
         group.targets.append(.passUnretained(conn))
     }

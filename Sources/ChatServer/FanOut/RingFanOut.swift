@@ -17,7 +17,8 @@ final class RingFanOut {
 
     /// Connections whose send is queued on the ring, by tag (the index of the send in
     /// the current submission), and which of them got a result.
-    private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(capacity: Int(Worker.sendRingEntries))
+    private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(
+        capacity: Int(Worker.sendRingEntries))
     private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(Worker.sendRingEntries))
     private var ringCount = 0
     /// A fan-out is using the ring (its table above): one started from inside it (none
@@ -29,11 +30,15 @@ final class RingFanOut {
     /// makes up to `Worker.sendRingEntries` of them. The bytes live until the last
     /// submission returns, within the caller's `withUnsafeBytes`. Each member is
     /// visited once, so a socket never has two sends in one submission.
-    func fanOut(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, to targets: ContiguousArray<Unmanaged<Connection>>) {
+    func fanOut(
+        _ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, to targets: ContiguousArray<Unmanaged<Connection>>
+    ) {
         inUse = true
         defer { inUse = false }
         var taken = 0
-        for t in targets { t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } } }
+        for t in targets {
+            t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } }
+        }
         submitRing(ring, batch)
         worker.stats.deliveries += UInt64(taken * events)
     }
@@ -76,7 +81,8 @@ final class RingFanOut {
         guard queued > 0 else { return true }
         ringCount = 0
         ringAnswered.initialize(repeating: false, count: queued)
-        let targets = ringTargets, answered = ringAnswered
+        let targets = ringTargets
+        let answered = ringAnswered
         var bytes = 0
         let error = ring.submit { tag, result in
             answered[Int(tag)] = true
@@ -90,7 +96,10 @@ final class RingFanOut {
         }
         worker.dropSendRing(error)
         for k in 0..<queued {
-            if answered[k] { worker.stats.ringSends += 1; continue }
+            if answered[k] {
+                worker.stats.ringSends += 1
+                continue
+            }
             bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: $0.sendNow(batch)) }
         }
         worker.stats.bytesOut += UInt64(bytes)

@@ -48,8 +48,14 @@ struct RedisArgs {
         ends.removeAll(keepingCapacity: true)
     }
 
-    mutating func add(_ s: String) { storage.append(contentsOf: s.utf8); ends.append(storage.count) }
-    mutating func add(_ bytes: [UInt8]) { storage.append(contentsOf: bytes); ends.append(storage.count) }
+    mutating func add(_ s: String) {
+        storage.append(contentsOf: s.utf8)
+        ends.append(storage.count)
+    }
+    mutating func add(_ bytes: [UInt8]) {
+        storage.append(contentsOf: bytes)
+        ends.append(storage.count)
+    }
     mutating func add(_ n: Int) { add(String(n)) }
 
     /// Calls `body` with argc, argv and argvlen pointing into the storage.
