@@ -1,0 +1,450 @@
+"""Attacks on the redesign of the Redis layer (one .lua per operation; the channel
+directories and the instance membership sets written by plain commands beside the
+scripts, from their replies) and of the join protocol (JoinMachine). Each test says
+what it shows; those marked DEFECT fail on the merged state (3c84efe) and passed in
+spirit before the refactor (025bde3), where one script did presence, directory and
+membership set in one atomic step."""
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from harness import API_KEY, ChatServer, Client, RedisServer, http, run, unique, wait_until
+from lua import source
+
+
+class DelayProxy:
+    """A TCP proxy in front of redis-server that passes what the client sends at once
+    and holds what Redis answers for `delay` seconds: an instance behind it sees every
+    reply late (a busy event loop, a slow network), while its commands still run in
+    Redis as soon as they are sent. Only timing changes, never the order of bytes."""
+
+    def __init__(self, redis_port: int, delay: float):
+        self.redis_port = redis_port
+        self.delay = delay
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.redis_port))
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.delay), daemon=True).start()
+
+    def _pump(self, src, dst, delay):
+        if delay == 0:
+            while True:
+                try:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+                except OSError:
+                    break
+        else:
+            queue, cv = [], threading.Condition()
+            done = [False]
+
+            def sender():
+                while True:
+                    with cv:
+                        while not queue and not done[0]:
+                            cv.wait()
+                        if not queue:
+                            break
+                        due, data = queue.pop(0)
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    try:
+                        dst.sendall(data)
+                    except OSError:
+                        break
+            threading.Thread(target=sender, daemon=True).start()
+            while True:
+                try:
+                    data = src.recv(65536)
+                except OSError:
+                    data = b""
+                with cv:
+                    if not data:
+                        done[0] = True
+                        cv.notify()
+                        break
+                    queue.append((time.monotonic() + delay, data))
+                    cv.notify()
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.closed = True
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class ProxiedRedis:
+    """What ChatServer needs of a RedisServer (a port, no password), pointing at a proxy."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.password = None
+
+
+def instance_id(redis: RedisServer, name: str) -> str:
+    return next(i for i in redis.cli("SMEMBERS", "chat:instances").split() if i.startswith(name + "."))
+
+
+# ---------------------------------------------------------------------------------
+# DEFECT 1: SCRIPT FLUSH (or any moment where one script is cached and another is
+# not) reorders a join and the leave sent right behind it: ghost member forever.
+# ---------------------------------------------------------------------------------
+
+def test_script_flush_join_then_leave_leaves_no_ghost_member():
+    """DEFECT. A join and a leave sent at once (a client that joins and closes, or
+    joins and leaves, before the join's turn) go out as EVALSHA join then EVALSHA leave
+    on one connection, "so Redis runs the two in order". After SCRIPT FLUSH on a live
+    Redis, the first leave anywhere caches leave.lua again (EVAL on NOSCRIPT) while
+    join.lua is still missing: the join's EVALSHA gets NOSCRIPT, the leave's EVALSHA
+    runs (finds nothing), and only then the join's EVAL runs: the member is written and
+    never removed. Before the refactor every presence op was one script (one SHA), so
+    both got NOSCRIPT and were retried in order.
+    Fault: ChatStore.send (Redis/ChatStore.swift, the NOSCRIPT retry sends EVAL from
+    the reply's callback, behind commands already sent) together with the split of the
+    presence script into join.lua/leave.lua; JoinMachine relies on same-link order.
+    Result: a ghost in the member hash and the directory, its nickname held, every key
+    of the channel persisted (a member keeps them) and no entry in the instance's
+    membership set (the leave's SREM ran), so not even a crash cleanup removes it."""
+    redis = RedisServer()
+    server = ChatServer(redis, "flush")
+    channel, other = unique(), unique()
+    try:
+        async def body():
+            stayer = await Client.connect(f"{server.url}/ws?nickname=stayer")
+            await stayer.join(other)
+            redis.cli("SCRIPT", "FLUSH")
+            # A leave caches leave.lua again (the first EVALSHA gets NOSCRIPT, then EVAL).
+            await stayer.send({"op": "leave", "channel": other})
+            await stayer.expect("left", channel=other)
+            assert redis.cli("SCRIPT", "EXISTS", sha("leave"), sha("join")).split() == ["1", "0"]
+
+            ghost = await Client.connect(f"{server.url}/ws?nickname=ghost")
+            await ghost.expect("welcome")
+            ghost.send_together([{"op": "join", "channel": channel, "ref": 1}, {"op": "leave", "channel": channel, "ref": 2}])
+            await ghost.expect("left", channel=channel)
+            await ghost.close()
+            await asyncio.sleep(1.0)
+            members = redis.cli("HGETALL", f"chat:{{{channel}}}:members")
+            entries = redis.cli("SMEMBERS", f"chat:instance:{instance_id(redis, 'flush')}:members")
+            assert members == "", f"ghost member left behind: {members!r}; the instance's membership set: {entries!r}"
+            assert redis.cli("ZSCORE", "chat:channels", channel) == ""
+
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def sha(name: str) -> str:
+    import hashlib
+    return hashlib.sha1(source(name).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------
+# DEFECT 2: a leave's reply that lands after a join's (two instances) removes a live
+# channel from the directory, and nothing lists it again.
+# ---------------------------------------------------------------------------------
+
+def test_directory_keeps_a_live_channel_when_a_leave_reply_lands_late():
+    """DEFECT. ann, alone in a channel on instance B, leaves; bob joins it on instance
+    A just after. The scripts run in that order (leave: 0 members, join: 1), but B
+    sees its reply late (a busy loop, a slow link: here a proxy holds Redis's answers
+    to B for 0.4 s), so B's directory update (ZREM, count 0) lands after A's ZADD: the
+    channel, with bob in it, is gone from `chat:channels`. `repairDirectory` never adds
+    an entry that is missing ("never lists a channel that is not listed"), and a later
+    leave only updates with ZADD XX: the channel stays unlisted until someone else
+    joins it. Before the refactor the directory was written inside the script.
+    Fault: ChatStore.list/listing (Redis/Directory.swift: count 0 → ZREM of both
+    directories from a reply, unconditionally) called by ChatStore.leave
+    (Redis/PresenceStore.swift); repairDirectory (Directory.swift) cannot heal it."""
+    redis = RedisServer()
+    proxy = DelayProxy(redis.port, 0.4)
+    a = ChatServer(redis, "dir-a")
+    b = ChatServer(ProxiedRedis(proxy.port), "dir-b", env={"REDIS_TIMEOUT": "10"})
+    channel = unique()
+    try:
+        async def body():
+            ann = await Client.connect(f"{b.url}/ws?nickname=ann")
+            await ann.join(channel)
+            wait_until(lambda: redis.cli("ZSCORE", "chat:channels", channel) == "1", what="listed")
+            bob = await Client.connect(f"{a.url}/ws?nickname=bob")
+            await bob.expect("welcome")
+            await ann.send({"op": "leave", "channel": channel})
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{channel}}}:members") == "0", what="ann's leave ran", interval=0.005)
+            await bob.join(channel)
+            await ann.expect("left", channel=channel)
+            await asyncio.sleep(3.0)  # three repair rounds on each instance
+            assert redis.cli("HLEN", f"chat:{{{channel}}}:members") == "1"
+            assert redis.cli("ZSCORE", "chat:channels", channel) == "1", "a channel with a member is missing from the directory"
+            await bob.close()
+            await ann.close()
+
+        run(body())
+    finally:
+        a.stop()
+        b.stop()
+        proxy.stop()
+        redis.stop()
+
+
+# ---------------------------------------------------------------------------------
+# DEFECT 3: the directory repair itself removes a live channel when a leave and a
+# join (a page reload) happen between its read and its write.
+# ---------------------------------------------------------------------------------
+
+def test_directory_repair_does_not_drop_a_channel_rejoined_meanwhile():
+    """DEFECT. `repairDirectory` reads an entry (ZRANDMEMBER), then the channel's
+    member count (HLEN), then writes (ZREM when the count was 0) — three steps, each
+    after the previous reply. ann, alone in a channel on instance B, leaves and joins
+    again half a second later (a reload). If instance A's repair reads the count
+    between the two and writes after the join's ZADD, the channel is removed from the
+    directory while ann is in it, and nothing adds it back (the repair never adds; a
+    leave only ZADD XX). A's replies are held 0.8 s by a proxy so that the window is
+    wide enough to hit in a few tries (on a real network it is one round trip, hit
+    now and then by the ordinary reconnect of a browser).
+    Fault: ChatStore.repairDirectory (Redis/Directory.swift): a removal decided on a
+    count read one round trip earlier, not checked again where it is written (a Lua
+    ZREM-if-HLEN-is-0, or a check in the same MULTI)."""
+    redis = RedisServer()
+    proxy = DelayProxy(redis.port, 0.8)
+    a = ChatServer(ProxiedRedis(proxy.port), "rep-a", env={"REDIS_TIMEOUT": "10"})
+    b = ChatServer(redis, "rep-b")
+    channel = unique()
+    try:
+        async def body():
+            ann = await Client.connect(f"{b.url}/ws?nickname=ann")
+            await ann.join(channel)
+            for attempt in range(8):
+                await ann.send({"op": "leave", "channel": channel})
+                await ann.expect("left", channel=channel)
+                await asyncio.sleep(0.6)
+                await ann.join(channel)
+                await asyncio.sleep(2.5)  # A's repair rounds in flight land; more rounds run
+                assert redis.cli("HLEN", f"chat:{{{channel}}}:members") == "1"
+                listed = redis.cli("ZSCORE", "chat:channels", channel)
+                assert listed == "1", f"attempt {attempt}: ann is in the channel, the directory lost it"
+            await ann.close()
+
+        run(body(), timeout=120)
+    finally:
+        a.stop()
+        b.stop()
+        proxy.stop()
+        redis.stop()
+
+
+# ---------------------------------------------------------------------------------
+# What held: churn of every kind across two instances leaves nothing without a
+# lifetime or an owner.
+# ---------------------------------------------------------------------------------
+
+def leftovers(redis: RedisServer, live_instances: list[str]) -> list[str]:
+    """Keys that would stay forever or lie: a channel key without a TTL (nobody is in
+    any channel now), a directory entry, a membership set, a cleanup mark."""
+    bad = []
+    for key in redis.cli("KEYS", "chat:*").split():
+        if key.startswith("chat:{"):
+            ttl = int(redis.cli("PTTL", key))
+            if ttl < 0:
+                bad.append(f"{key} has no TTL ({redis.cli('TYPE', key)})")
+        elif key in ("chat:channels", "chat:channels:protected"):
+            bad.append(f"{key}: {redis.cli('ZRANGE', key, '0', '-1', 'WITHSCORES')!r}")
+        elif key == "chat:instances":
+            extra = set(redis.cli("SMEMBERS", key).split()) - set(live_instances)
+            if extra:
+                bad.append(f"chat:instances holds {extra}")
+        elif key.endswith(":alive") and any(i in key for i in live_instances):
+            pass
+        else:
+            bad.append(f"{key} ({redis.cli('TYPE', key)}): {redis.cli('SMEMBERS', key) if key.endswith(':members') else ''}")
+    return bad
+
+
+def test_churn_of_joins_leaves_passwords_and_closes_leaves_nothing_behind():
+    """Held. Two instances, notices quiet past 2 members (PRESENCE_NOTICE_LIMIT), a
+    protected channel claimed by its first joiner, wrong and right passwords, joins,
+    leaves and closes in one write (left while joining, left during the password
+    check, closed while the script is in flight), nickname clashes: once every client
+    is gone, no member hash, no directory entry, no membership set, and every channel
+    key expires."""
+    redis = RedisServer()
+    env = {"PRESENCE_NOTICE_LIMIT": "2", "API_KEY": API_KEY}
+    a = ChatServer(redis, "churn-a", env=env)
+    b = ChatServer(redis, "churn-b", env=env)
+    public, locked = unique(), unique("locked")
+    try:
+        async def body():
+            owner = await Client.connect(f"{a.url}/ws?nickname=owner")
+            await owner.join(locked, password="s3cret")
+            clients = []
+            for k in range(24):
+                server = a if k % 2 else b
+                c = await Client.connect(f"{server.url}/ws?nickname=n{k % 7}")
+                await c.expect("welcome")
+                clients.append(c)
+                pw = "s3cret" if k % 3 else "wrong"
+                ops = [
+                    {"op": "join", "channel": public},
+                    {"op": "join", "channel": locked, "password": pw},
+                    {"op": "leave", "channel": locked},
+                    {"op": "join", "channel": locked, "password": pw},
+                    {"op": "leave", "channel": public},
+                    {"op": "join", "channel": public},
+                ]
+                c.send_together(ops[: 2 + k % 5])
+                if k % 4 == 0:
+                    await c.close()  # closed while its joins are in flight or being checked
+            await asyncio.sleep(2.0)
+            for c in clients:
+                await c.close()
+            await owner.close()
+            ids = [instance_id(redis, "churn-a"), instance_id(redis, "churn-b")]
+            try:
+                wait_until(lambda: not leftovers(redis, ids), timeout=10, what="nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, ids))
+
+        run(body(), timeout=60)
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+def test_quiet_joiners_see_exactly_what_follows_their_join_while_traffic_flows():
+    """Held. Past PRESENCE_NOTICE_LIMIT a join is only a marker on Pub/Sub; the joiner's
+    worker activates it at the marker's id (JoinSeam, ActivationList) and rebuilds its
+    own notice from the script's reply. Joiners on both instances while messages flow:
+    each gets `joined`, its own quiet notice, then every stored message after its join
+    id, no gap, nothing from before."""
+    redis = RedisServer()
+    env = {"PRESENCE_NOTICE_LIMIT": "1", "RATE_LIMIT": "0"}
+    a = ChatServer(redis, "quiet-a", env=env)
+    b = ChatServer(redis, "quiet-b", env=env)
+    channel = unique()
+    stream = f"chat:{{{channel}}}:stream"
+    try:
+        async def body():
+            talker = await Client.connect(f"{a.url}/ws?nickname=talker")
+            await talker.join(channel)
+            stop = asyncio.Event()
+
+            async def talk():
+                k = 0
+                while not stop.is_set():
+                    await talker.send({"op": "send", "channel": channel, "message": f"m{k}"})
+                    k += 1
+                    await asyncio.sleep(0.002)
+
+            talking = asyncio.create_task(talk())
+            joiners = []
+            for i in range(10):
+                await asyncio.sleep(0.015)
+                c = await Client.connect(f"{(a if i % 2 else b).url}/ws?nickname=q{i}")
+                await c.expect("welcome")
+                await c.send({"op": "join", "channel": channel})
+                joiners.append(c)
+            await asyncio.to_thread(wait_until, lambda: redis.cli("HLEN", f"chat:{{{channel}}}:members") == "11", 15, 0.05,
+                                    "every join in the member hash")
+            await asyncio.sleep(0.05)
+            stop.set()
+            await talking
+            await talker.send({"op": "send", "channel": channel, "message": "last"})
+            for c in joiners:
+                first = await c.recv()
+                assert first["type"] == "joined", first
+                own = await c.recv()
+                assert own["id"] == first["id"] and own.get("quiet") is True, own
+                got = [own]
+                while got[-1].get("message") != "last":
+                    got.append(await c.recv())
+                messages = [e["id"] for e in got if e.get("type") == "message"]
+                lines = redis.cli("XRANGE", stream, "(" + first["id"], "+").split("\n")
+                expected = [line for line in lines if "-" in line and line[0].isdigit()]
+                assert messages == expected
+            for c in joiners + [talker]:
+                await c.close()
+
+        run(body())
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+def test_an_instance_killed_with_joins_and_leaves_in_flight_leaves_no_ghosts():
+    """Held. Instance A gets a burst of joins and leaves in one write from several
+    clients (some channels protected, some joins refused) and is SIGKILLed right
+    after: whatever of it reached Redis, B's cleanup finds every member A left in
+    Redis (the membership entry goes in before each join script), so no ghost, no
+    directory entry, no membership set; every channel key expires."""
+    import signal
+    redis = RedisServer()
+    env = {"INSTANCE_TTL": "1", "PRESENCE_NOTICE_LIMIT": "3"}
+    a = ChatServer(redis, "kill-a", env=env)
+    b = ChatServer(redis, "kill-b", env=env)
+    names = [unique() for _ in range(6)]
+    locked = unique("locked")
+    try:
+        async def body():
+            watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")
+            await watcher.join(locked, password="pw")
+            a_id = instance_id(redis, "kill-a")
+            clients = []
+            for k in range(12):
+                c = await Client.connect(f"{a.url}/ws?nickname=k{k}")
+                await c.expect("welcome")
+                clients.append(c)
+            for k, c in enumerate(clients):
+                ops = [{"op": "join", "channel": n} for n in names]
+                ops.insert(2, {"op": "join", "channel": locked, "password": "pw" if k % 2 else "nope"})
+                ops.insert(4, {"op": "leave", "channel": names[0]})
+                c.send_together(ops)
+            # Killed as soon as its first members are in Redis: the rest is in flight.
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{names[1]}}}:members") not in ("", "0"), interval=0.001, what="a join through")
+            a.signal(signal.SIGKILL)
+            a.proc.wait()
+            await watcher.close()
+            b_id = instance_id(redis, "kill-b")
+            try:
+                wait_until(lambda: not leftovers(redis, [b_id]), timeout=20, what="A cleaned up, nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, [b_id]))
+            assert a_id not in redis.cli("SMEMBERS", "chat:instances")
+
+        run(body(), timeout=60)
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
