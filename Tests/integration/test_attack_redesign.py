@@ -448,3 +448,184 @@ def test_an_instance_killed_with_joins_and_leaves_in_flight_leaves_no_ghosts():
         a.stop()
         b.stop()
         redis.stop()
+
+
+def restart_empty(redis: RedisServer):
+    """Restarts redis-server on its port with nothing in it (no persistence)."""
+    import subprocess
+    redis.proc.terminate()
+    redis.proc.wait(5)
+    args = ["redis-server", "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--logfile", str(redis.log_path)]
+    redis.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_until(redis._pings, what="redis-server back")
+
+
+def test_a_redis_restart_restores_members_directories_sets_and_passwords_then_leaves_nothing():
+    """Held. Redis restarts empty while two instances have members in a public and a
+    protected channel (and joins and leaves are sent during the outage). After the
+    reconnect the restore path — now the membership set (SADD), restore.lua and the
+    directory (from its reply) as three commands — puts back the member hashes, each
+    instance's membership set, both directories with the right counts and the
+    protected channel's password (fail closed: a join without it is refused). When
+    everyone has left, nothing stays without a lifetime."""
+    redis = RedisServer()
+    env = {"INSTANCE_TTL": "2", "API_KEY": API_KEY}
+    a = ChatServer(redis, "rs-a", env=env)
+    b = ChatServer(redis, "rs-b", env=env)
+    public, locked = unique(), unique("locked")
+    try:
+        async def body():
+            clients = []
+            for k, server in enumerate([a, b, a, b]):
+                c = await Client.connect(f"{server.url}/ws?nickname=r{k}")
+                await c.join(public)
+                if k < 3:
+                    await c.join(locked, password="pw1")
+                clients.append(c)
+            restart_empty(redis)
+            # During the outage or just after: a leave and a join that may fail.
+            await clients[3].send({"op": "leave", "channel": public})
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{public}}}:members") == "3", timeout=20, what="public restored")
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{locked}}}:members") == "3", timeout=20, what="locked restored")
+            wait_until(lambda: redis.cli("ZSCORE", "chat:channels", public) == "3"
+                       and redis.cli("ZSCORE", "chat:channels:protected", locked) == "3", timeout=20, what="directories")
+            assert redis.cli("HGET", f"chat:{{{locked}}}:meta", "pw") != ""
+            ids = {n: instance_id(redis, n) for n in ("rs-a", "rs-b")}
+            assert redis.cli("SCARD", f"chat:instance:{ids['rs-a']}:members") == "4"
+            assert redis.cli("SCARD", f"chat:instance:{ids['rs-b']}:members") == "2"
+            stranger = await Client.connect(f"{b.url}/ws?nickname=stranger")
+            await stranger.expect("welcome")
+            await stranger.send({"op": "join", "channel": locked})
+            assert (await stranger.expect("error", channel=locked))["code"] == "wrong_password"
+            for c in clients + [stranger]:
+                await c.close()
+            try:
+                wait_until(lambda: not leftovers(redis, list(ids.values())), timeout=10, what="nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, list(ids.values())))
+
+        run(body(), timeout=90)
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+def test_join_leave_join_through_a_password_check_answers_in_order_and_counts_right():
+    """Held. join, leave, join of a protected channel in one write (so the leave comes
+    during the first join's password check, and the second join while the first is
+    still going on), with the right password and then a wrong one first: each op is
+    answered in order, the member hash, the directory and the instance's membership
+    set end with exactly the members there are, and nothing is left after the close."""
+    redis = RedisServer()
+    server = ChatServer(redis, "pwrace", env={"API_KEY": API_KEY})
+    locked = unique("locked")
+    try:
+        async def body():
+            owner = await Client.connect(f"{server.url}/ws?nickname=owner")
+            await owner.join(locked, password="pw")
+            c = await Client.connect(f"{server.url}/ws?nickname=racer")
+            await c.expect("welcome")
+            c.send_together([{"op": "join", "channel": locked, "password": "pw", "ref": 1},
+                             {"op": "leave", "channel": locked, "ref": 2},
+                             {"op": "join", "channel": locked, "password": "pw", "ref": 3}])
+            got = [await c.recv_until(lambda e: e.get("ref") in (1, 2, 3)) for _ in range(3)]
+            # The leave comes while the first script is in flight (it asks for the
+            # password check): that join is answered not_joined, as before the refactor.
+            assert got[0]["type"] == "joined" or got[0].get("code") == "not_joined", got
+            assert [(e["type"], e["ref"]) for e in got[1:]] == [("left", 2), ("joined", 3)], got
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{locked}}}:members") == "2", what="two members")
+            wait_until(lambda: redis.cli("ZSCORE", "chat:channels:protected", locked) == "2", what="directory count")
+            sid = instance_id(redis, "pwrace")
+            assert redis.cli("SCARD", f"chat:instance:{sid}:members") == "2"
+
+            c.send_together([{"op": "leave", "channel": locked, "ref": 4},
+                             {"op": "join", "channel": locked, "password": "wrong", "ref": 5},
+                             {"op": "leave", "channel": locked, "ref": 6},
+                             {"op": "join", "channel": locked, "password": "pw", "ref": 7}])
+            got = [await c.recv_until(lambda e: e.get("ref") in (4, 5, 6, 7)) for _ in range(4)]
+            assert [(e["type"], e["ref"]) for e in got][:2] == [("left", 4), ("error", 5)], got
+            assert got[1]["code"] in ("wrong_password", "not_joined")
+            assert got[3]["type"] == "joined" and got[3]["ref"] == 7, got
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{locked}}}:members") == "2", what="two members")
+            assert redis.cli("SCARD", f"chat:instance:{sid}:members") == "2"
+            await c.close()
+            await owner.close()
+            try:
+                wait_until(lambda: not leftovers(redis, [sid]), timeout=10, what="nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, [sid]))
+
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def test_a_stalled_instance_back_before_the_cleanup_leaves_run_loses_no_member():
+    """DEFECT (narrow window, behaviour change). The cleanup after a dead instance
+    checks its liveness once per batch (EXISTS, pipelined with SRANDMEMBER) and then
+    runs the leaves; leave.lua no longer refuses a leave of an instance that is alive
+    again (before: `ALIVE instance came back`). Instance A stalls (SIGSTOP) past its
+    TTL; B takes the cleanup; A comes back after B's liveness check and before its
+    leaves run (B's replies are held 1 s by a proxy to make that window wide; in
+    production it is one round trip). Before the refactor those leaves were refused;
+    now A's live members are removed, their `leave` notices go to everyone and into the
+    history, and they are written back silently only at A's next refresh after B's
+    lock is gone ("a second write-back covers it": presence, not the false notices).
+    Fault: Scripts/leave.lua (no liveness key any more) and
+    ChatStore.leave(ofDeadInstance:) (Redis/PresenceStore.swift: the parameter is
+    ignored); InstanceRegistry.reapBatch checks liveness only before a batch."""
+    import signal
+    redis = RedisServer()
+    proxy = DelayProxy(redis.port, 1.0)
+    env = {"INSTANCE_TTL": "1"}
+    a = ChatServer(redis, "stall-a", env=env)
+    b = ChatServer(ProxiedRedis(proxy.port), "stall-b", env={**env, "REDIS_TIMEOUT": "10"})
+    channel = unique()
+    try:
+        async def body():
+            watcher = await Client.connect(f"{b.url}/ws?nickname=watcher")
+            await watcher.join(channel)
+            members = []
+            for k in range(3):
+                c = await Client.connect(f"{a.url}/ws?nickname=k{k}")
+                await c.join(channel)
+                members.append(c)
+            await watcher.recv_until(lambda e: e.get("nickname") == "k2" and e.get("event") == "join", timeout=10)
+            a_id = instance_id(redis, "stall-a")
+            a.signal(signal.SIGSTOP)
+            try:
+                await asyncio.to_thread(wait_until, lambda: redis.cli("EXISTS", f"chat:instance:{a_id}:reaper") == "1",
+                                        20, 0.002, "B took the cleanup")
+                await asyncio.sleep(1.3)  # B's liveness check has run; its leaves have not
+            finally:
+                a.signal(signal.SIGCONT)
+            wait_until(lambda: redis.cli("EXISTS", f"chat:instance:{a_id}:alive") == "1", interval=0.002, what="A alive again")
+            sec, usec = redis.cli("TIME").split()
+            back = int(sec) * 1000 + int(usec) // 1000  # A was alive again by then (Redis's clock, like the ids)
+            # Leaves stamped before `back` may be the cleanup's legitimate ones; any later
+            # one removed a member of an instance that was alive when it ran.
+            try:
+                e = await watcher.recv_until(lambda e: e.get("event") == "leave" and e["ts"] > back, timeout=4)
+            except AssertionError:
+                e = None
+            if e is not None:
+                try:
+                    wait_until(lambda: redis.cli("HLEN", f"chat:{{{channel}}}:members") == "4", timeout=10, what="written back")
+                    later = "written back later (silently)"
+                except AssertionError:
+                    later = f"NOT written back: {redis.cli('HVALS', f'chat:{{{channel}}}:members')!r}"
+                raise AssertionError(f"a live member of a live instance was removed by the cleanup "
+                                     f"({e['ts'] - back} ms after it was back), {later}: {e}")
+            for c in members + [watcher]:
+                await c.close()
+
+        run(body(), timeout=90)
+    finally:
+        a.signal(signal.SIGCONT)
+        a.stop()
+        b.stop()
+        proxy.stop()
+        redis.stop()
