@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import API_KEY, ChatServer, Client, RedisServer, http, run, unique, wait_until
+from harness import API_KEY, ChatServer, Client, RedisServer, http, metrics, run, unique, wait_until
 from lua import source
 
 
@@ -628,4 +628,79 @@ def test_a_stalled_instance_back_before_the_cleanup_leaves_run_loses_no_member()
         a.stop()
         b.stop()
         proxy.stop()
+        redis.stop()
+
+
+def test_script_flush_send_then_leave_keeps_their_order():
+    """DEFECT (same cause as the ghost above, milder). A message and a leave sent in
+    one write are published and removed in that order (EVALSHA publish, EVALSHA
+    leave on one connection). After SCRIPT FLUSH, once any leave has cached leave.lua
+    again and no publish has cached publish.lua, the publish gets NOSCRIPT, the leave
+    runs, and the message is appended after its sender's leave notice: history and
+    live delivery show a message from someone who had left, and the sender's own
+    `message` echo never reaches it (it is no longer a member when it arrives).
+    Fault: ChatStore.send's NOSCRIPT retry (Redis/ChatStore.swift) with publish.lua and
+    leave.lua now separate scripts (one script before the refactor)."""
+    redis = RedisServer()
+    server = ChatServer(redis, "flush2", env={"RATE_LIMIT": "0"})
+    channel, other = unique(), unique()
+    try:
+        async def body():
+            watcher = await Client.connect(f"{server.url}/ws?nickname=watcher")
+            await watcher.join(channel)
+            talker = await Client.connect(f"{server.url}/ws?nickname=talker")
+            await talker.join(channel)
+            await talker.join(other)
+            redis.cli("SCRIPT", "FLUSH")
+            await talker.send({"op": "leave", "channel": other})  # caches leave.lua only
+            await talker.expect("left", channel=other)
+            talker.send_together([{"op": "send", "channel": channel, "message": "bye", "ref": 1},
+                                  {"op": "leave", "channel": channel, "ref": 2}])
+            seen = []
+            while len(seen) < 2:
+                e = await watcher.recv(5)
+                if e.get("message") == "bye" or (e.get("event") == "leave" and e.get("nickname") == "talker"):
+                    seen.append("message" if e.get("message") == "bye" else "leave")
+            assert seen == ["message", "leave"], seen
+
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def test_refused_new_channels_leave_no_subscription_no_key_and_no_local_channel():
+    """Held. An anonymous client asks for many new channels past its creation
+    allowance (CHANNEL_CREATE_RATE): the refused joins leave no Pub/Sub subscription,
+    no key, no membership entry and no channel in the worker's table."""
+    redis = RedisServer()
+    server = ChatServer(redis, "create", env={"CHANNEL_CREATE_RATE": "2", "RATE_LIMIT": "0"})
+    try:
+        async def body():
+            c = await Client.connect(f"{server.url}/ws?nickname=spammer")
+            await c.expect("welcome")
+            names = [unique("spam") for _ in range(120)]
+            codes = {}
+            for k in range(0, len(names), 40):
+                c.send_together([{"op": "join", "channel": n, "ref": i} for i, n in enumerate(names[k:k + 40], k)])
+                for _ in range(40):
+                    e = await c.recv_until(lambda e: "ref" in e, timeout=10)
+                    codes[e.get("code", e["type"])] = codes.get(e.get("code", e["type"]), 0) + 1
+                await c.send({"op": "leave", "channel": names[k]})  # (one of them may have been created)
+            assert codes.get("joined", 0) <= 2 and sum(codes.values()) == 120, codes
+            assert codes.get("rate_limited", 0) >= 110, codes
+            await c.close()
+            sid = instance_id(redis, "create")
+            wait_until(lambda: metrics(server).get("chat_channels") == 0, what="no local channel")
+            topics = [t for t in redis.cli("PUBSUB", "CHANNELS", "chat:*").split() if "{*}" not in t]
+            assert topics == [], topics
+            try:
+                wait_until(lambda: not leftovers(redis, [sid]), timeout=10, what="nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, [sid]))
+            assert len([k for k in redis.cli("KEYS", "chat:{spam*").split()]) <= 2 * 5
+
+        run(body())
+    finally:
+        server.stop()
         redis.stop()
