@@ -704,3 +704,39 @@ def test_refused_new_channels_leave_no_subscription_no_key_and_no_local_channel(
     finally:
         server.stop()
         redis.stop()
+
+
+def test_a_password_set_through_the_api_survives_redis_losing_its_data():
+    """DEFECT (pre-existing: 025bde3 behaves the same; not a regression). Fail closed
+    works only for a hash an instance learnt from a join (JoinActions
+    `.rememberPassword`; LocalChannel.passwordHash is written nowhere else). A channel
+    made protected through the API while its members were already in it is unknown as
+    protected to their instance: when Redis loses its data (restart without
+    persistence, FLUSHALL) the members are written back and the channel is public —
+    anyone joins without a password and reads what follows. Likewise a password
+    changed through the API comes back as the old one (the hash the members joined
+    with). Fault: HTTPAPI's password change (it tells no instance; ChannelSettings
+    setPassword only writes Redis) and MemberRepair.restoreMembers (knows only
+    LocalChannel.passwordHash)."""
+    redis = RedisServer()
+    server = ChatServer(redis, "api-pw", env={"API_KEY": API_KEY, "INSTANCE_TTL": "1.5"})
+    channel = unique()
+    try:
+        async def body():
+            ann = await Client.connect(f"{server.url}/ws?nickname=ann")
+            await ann.join(channel)
+            assert http(server, "PUT", f"/api/channels/{channel}", {"password": "s3cret"}, key=API_KEY)[0] == 200
+            stranger = await Client.connect(f"{server.url}/ws?nickname=stranger")
+            await stranger.expect("welcome")
+            await stranger.send({"op": "join", "channel": channel})
+            assert (await stranger.expect("error", channel=channel))["code"] == "wrong_password"
+            redis.cli("FLUSHALL")
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{channel}}}:members") == "1", timeout=20, what="ann written back")
+            await stranger.send({"op": "join", "channel": channel})
+            e = await stranger.recv_until(lambda e: e.get("channel") == channel and e["type"] in ("joined", "error"))
+            assert e["type"] == "error" and e["code"] == "wrong_password", f"the protected channel is open after the loss: {e}"
+
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
