@@ -749,3 +749,48 @@ def test_a_password_set_through_the_api_survives_redis_losing_its_data():
     finally:
         server.stop()
         redis.stop()
+
+
+def test_history_slots_are_not_leaked_by_joins_that_leave_or_close_while_waiting():
+    """Held. One history read at a time (HISTORY_READS=1): joins with a replay wait
+    for the slot; clients leave or close in every state (waiting for the slot, holding
+    it, script in flight). No slot is leaked (chat_history_reads back to 0), a later
+    history join is served, and nothing stays in Redis for the gone."""
+    redis = RedisServer()
+    server = ChatServer(redis, "slots", env={"HISTORY_READS": "1", "RATE_LIMIT": "0", "API_KEY": API_KEY})
+    channel = unique()
+    try:
+        async def body():
+            for k in range(30):
+                assert http(server, "POST", "/api/publish", {"channel": channel, "message": f"m{k}"}, key=API_KEY)[0] == 200
+            clients = []
+            for k in range(24):
+                c = await Client.connect(f"{server.url}/ws?nickname=h{k}")
+                await c.expect("welcome")
+                ops = [{"op": "join", "channel": channel, "history": 20, "ref": 1}]
+                if k % 3 == 0:
+                    ops.append({"op": "leave", "channel": channel, "ref": 2})
+                if k % 3 == 1:
+                    ops += [{"op": "leave", "channel": channel, "ref": 2}, {"op": "join", "channel": channel, "history": 5, "ref": 3}]
+                c.send_together(ops)
+                if k % 4 == 3:
+                    await c.close()
+                else:
+                    clients.append(c)
+            for c in clients:
+                await c.close()
+            wait_until(lambda: metrics(server).get("chat_history_reads") == 0, what="no history read running")
+            late = await Client.connect(f"{server.url}/ws?nickname=late")
+            j = await late.join(channel, history=5)
+            assert j["replayed"] == 5 and j["count"] == 1
+            await late.close()
+            sid = instance_id(redis, "slots")
+            try:
+                wait_until(lambda: not leftovers(redis, [sid]), timeout=10, what="nothing left behind")
+            except AssertionError:
+                raise AssertionError(leftovers(redis, [sid]))
+
+        run(body())
+    finally:
+        server.stop()
+        redis.stop()
