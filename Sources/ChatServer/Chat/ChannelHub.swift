@@ -11,6 +11,8 @@ final class ChannelHub {
     let subscriber: RedisLink
     let globalKeys: ChannelKeys
     var channels: [String: LocalChannel] = [:]
+    /// Channels still to be listed again in the directory this round (`relistChannels`).
+    var relistQueue: [String] = []
     var globalSubscribed = false
     /// Liveness of the Redis connections (the subscriber's heartbeat).
     var health: SubscriberHealth

@@ -59,6 +59,7 @@ final class InstanceRegistry {
             sweep()
         }
         store.repairDirectory()
+        hub.relistChannels()
     }
 
     /// Redis is (again) reachable: refresh and look for the dead at once.

@@ -15,6 +15,30 @@ extension ChannelHub {
         }
     }
 
+    /// Lists again, in the channel directory, up to `limit` of the channels that have
+    /// members here, round robin (the registry's tick, once a second): a channel a
+    /// crossing of directory updates dropped is back within a few rounds. The password
+    /// hash this instance keeps for a channel (written back if Redis loses it) is
+    /// brought up to date on the way: a password set, changed or removed through the
+    /// API on any instance is known here within a round.
+    func relistChannels(limit: Int = 50) {
+        if relistQueue.isEmpty {
+            relistQueue = channels.values.filter(\.hasMembers).map(\.name)
+        }
+        var n = 0
+        while n < limit, let name = relistQueue.popLast() {
+            guard let channel = channels[name], channel.hasMembers else { continue }
+            store.relist(name) { [weak channel] state in
+                switch state {
+                case .set(let hash): channel?.passwordHash = hash
+                case .removed: channel?.passwordHash = ""
+                case .unknown: break  // lost with Redis's data, or never set: kept (fail closed)
+                }
+            }
+            n += 1
+        }
+    }
+
     /// The command connection is (again) ready: redo what the hash missed. Members
     /// that are here are written again (a Redis that restarted without persistence
     /// forgot them), and removals that failed are run now; neither publishes notices

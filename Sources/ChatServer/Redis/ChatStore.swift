@@ -35,6 +35,8 @@ final class ChatStore {
     private var args = RedisArgs()
     /// Commands sent and not yet answered (shutdown waits for them).
     private(set) var inFlight = 0
+    /// Calls held while scripts are loaded again after a SCRIPT FLUSH.
+    private var recovery = Recovery()
     /// Round trip of every command, for /metrics.
     private(set) var latency = Histogram.latencySeconds()
 
@@ -80,34 +82,97 @@ final class ChatStore {
     func command(_ words: [UInt8]...) { command(words) { _ in } }
 
     /// Sends a command, counted in flight and timed. A script call (EVALSHA) that gets
-    /// NOSCRIPT (a restarted or flushed Redis) is sent again as EVAL, which also caches
-    /// the script for the next EVALSHA.
+    /// NOSCRIPT (a flushed Redis: SCRIPT FLUSH) is sent again as EVAL — after every
+    /// script is loaded again — and the order of operations is kept (see `recovery`).
     private func send(
+        _ call: RedisArgs, script: LuaScript?, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void
+    ) {
+        if recovery.holding {
+            inFlight += 1
+            recovery.held.append(Recovery.Held(call: call, script: script, done: done))
+            return
+        }
+        transmit(call, script: script, done)
+    }
+
+    private func transmit(
         _ call: RedisArgs, script: LuaScript?, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void
     ) {
         inFlight += 1
         let started = Platform.monotonicMicros()
         let sent = link.send(call) { [unowned self] reply in
             self.inFlight -= 1
+            self.recovery.answered += 1
             self.latency.observe(Double(Platform.monotonicMicros() - started) / 1_000_000)
+            defer { self.releaseHeld() }
             guard let reply else { return done(.failure(.unavailable(sent: true))) }
             if reply.isError {
-                if let script, reply.text.hasPrefix("NOSCRIPT") {
-                    var eval = RedisArgs()
-                    eval.add("EVAL")
-                    eval.add(script.source)
-                    call.withArguments(from: 2) { eval.add($0) }
-                    return self.send(eval, script: nil, done)
-                }
+                if let script, reply.text.hasPrefix("NOSCRIPT") { return self.retry(call, script: script, done) }
                 return done(.failure(.refused(reply.text)))
             }
             done(.success(RedisValue(reply)))
         }
-        if !sent {
+        if sent {
+            recovery.sent += 1
+        } else {
             inFlight -= 1
             done(.failure(.unavailable(sent: false)))
         }
     }
+
+    /// A script Redis no longer has: every script is loaded again first (one that a
+    /// retry cached must not let a later call of it overtake an earlier call of
+    /// another still missing: a leave running before its join would leave a ghost
+    /// member), then this call goes again as EVAL. Calls made meanwhile wait until
+    /// every command sent before the first NOSCRIPT is answered (each of those that
+    /// failed is sent again from its reply, in order), then go in the order they
+    /// were made.
+    private func retry(
+        _ call: RedisArgs, script: LuaScript, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void
+    ) {
+        if !recovery.holding {
+            recovery.holding = true
+            recovery.until = recovery.sent
+            for words in LuaScript.loadCommands {
+                var load = RedisArgs()
+                for w in words { load.add(w) }
+                transmit(load, script: nil) { _ in }
+            }
+        }
+        var eval = RedisArgs()
+        eval.add("EVAL")
+        eval.add(script.source)
+        call.withArguments(from: 2) { eval.add($0) }
+        transmit(eval, script: nil, done)
+    }
+
+    /// Sends the calls held during a recovery once its turn is over.
+    private func releaseHeld() {
+        guard recovery.holding, recovery.answered >= recovery.until else { return }
+        recovery.holding = false
+        let held = recovery.held
+        recovery.held = []
+        for h in held {
+            inFlight -= 1
+            send(h.call, script: h.script, h.done)
+        }
+    }
+}
+
+/// The state of a NOSCRIPT recovery (ChatStore.retry): commands sent and answered,
+/// and the calls held until every command sent before it began is answered.
+struct Recovery {
+    struct Held {
+        var call: RedisArgs
+        var script: LuaScript?
+        var done: (Result<RedisValue, StoreFailure>) -> Void
+    }
+    var sent: UInt64 = 0
+    var answered: UInt64 = 0
+    var holding = false
+    /// `sent` when the recovery began.
+    var until: UInt64 = 0
+    var held: [Held] = []
 }
 
 /// What every script that appends to a channel's stream is told besides its keys.

@@ -99,6 +99,38 @@ extension ChatStore {
         }
     }
 
+    /// Lists a channel this instance has members in again, with its member count and in
+    /// the directory its settings say: the repair that adds entries, healing one that a
+    /// crossing of replies removed (a leave's reply landing after another instance's
+    /// join, or `repairDirectory` deciding on a count read before a rejoin). Safe from
+    /// listing an empty channel: a member here keeps it non-empty, and this member's
+    /// own leave, sent before or after these reads, has its removal go out behind the
+    /// entry written here (replies come in order on the one link); a count of 0 lists
+    /// nothing. `settings` gets the channel's password state as Redis has it: the
+    /// hash, removed (an `opened` mark: through the API), or unknown (no hash and no
+    /// mark: never set, or lost with Redis's data).
+    func relist(_ channel: String, settings: @escaping (PasswordState) -> Void) {
+        guard link.canSend else { return }
+        let keys = global.channel(channel)
+        var count = 0
+        command([Array("HLEN".utf8), keys.members]) { result in
+            if case .success(let r) = result { count = Int(r.integer) }
+        }
+        command([Array("HMGET".utf8), keys.meta, Array("pw".utf8), Array("opened".utf8)]) { [unowned self] result in
+            guard case .success(let r) = result, r.count == 2 else { return }
+            let state: PasswordState = r[0].isString ? .set(r[0].text) : r[1].isNil ? .unknown : .removed
+            settings(state)
+            if count > 0 { self.list(channel, count: count, protected: r[0].isString) }
+        }
+    }
+
+    /// A channel's password as Redis has it (`relist`).
+    enum PasswordState: Equatable {
+        case set(String)
+        case removed
+        case unknown
+    }
+
     /// Unless the dead-looking instance is alive again, takes its cleanup (claim.lua).
     func claimCleanup(of dead: String, _ done: @escaping (Bool) -> Void) {
         run(ClaimCall(keyspace: global, dead: dead, by: instance)) { result in

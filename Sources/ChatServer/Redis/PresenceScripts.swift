@@ -79,8 +79,15 @@ struct LeaveCall: ScriptCall {
     var noticeLimit: Int
     /// The nickname's keys, newline-separated.
     var folded: String
+    /// The cleanup after a dead instance: that instance's liveness key (the leave is
+    /// refused if it is alive again when the script runs).
+    var deadInstanceAlive: [UInt8]? = nil
 
-    var keys: [[UInt8]] { [channel.stream, channel.members, channel.presence, channel.nicknames, channel.meta] }
+    var keys: [[UInt8]] {
+        let own = [channel.stream, channel.members, channel.presence, channel.nicknames, channel.meta]
+        guard let deadInstanceAlive else { return own }
+        return own + [deadInstanceAlive]
+    }
 
     func addArguments(to args: inout RedisArgs) {
         limits.add(topic: channel.topic, to: &args)

@@ -108,10 +108,11 @@ extension ChatStore {
     }
 
     /// A member leaves (`ofDeadInstance`: removed by the cleanup after a dead
-    /// instance). On success `id` is empty when the member was not in the hash
-    /// (nothing published): a removal that finds nothing is how failed or uncertain
-    /// updates are safely redone. Whatever Redis answered, the entry leaves the
-    /// instance's membership set, and the directory gets the new count.
+    /// instance, refused if that instance is alive again when the script runs). On
+    /// success `id` is empty when the member was not in the hash (nothing published):
+    /// a removal that finds nothing is how failed or uncertain updates are safely
+    /// redone. When the script ran, the entry leaves the instance's membership set, and
+    /// the directory gets the new count.
     func leave(
         _ keys: ChannelKeys, _ entry: MemberEntry, folded: String, instance: String, ofDeadInstance: Bool = false,
         _ done: @escaping (Result<Appended, StoreFailure>) -> Void
@@ -120,7 +121,8 @@ extension ChatStore {
             channel: keys, limits: streamLimits,
             bodyPrefix: ServerEvents.presenceBodyPrefix(
                 joined: false, channel: entry.channel, nickname: entry.nickname),
-            field: entry.field, noticeLimit: noticeLimit, folded: folded)
+            field: entry.field, noticeLimit: noticeLimit, folded: folded,
+            deadInstanceAlive: ofDeadInstance ? global.alive(instance) : nil)
         run(call) { [unowned self] result in
             if case .success(let left) = result {
                 self.command(Array("SREM".utf8), self.global.memberships(instance), Array(entry.encoded.utf8))

@@ -5,6 +5,11 @@
 -- leaves are safely redone. The caller removes the member from its instance's
 -- membership set and moves the channel's directory entry (keys that are not the
 -- channel's).
+-- The cleanup after a dead instance passes that instance's liveness key as the sixth key:
+-- the leave is refused (error ALIVE) if the instance is alive again when it runs, so
+-- its members are never removed while it is back (their nicknames free for others).
+-- That key is not the channel's: the one cross-slot key of a per-channel script, to
+-- be replaced for Redis Cluster (docs/ARCHITECTURE.md, "What lives in Redis").
 -- Reply: {id or false (nothing removed), count, quiet (0/1), protected (0/1)}.
 --@include lib/channel.lua
 
@@ -24,6 +29,11 @@ local body = ARGV[6]                   -- the notice's JSON members without `{`,
 local field = ARGV[7]                  -- the member: `<instance>:<connection>:<join>`
 local noticeLimit = tonumber(ARGV[8])  -- notices go to everyone up to this many members
 local nicknameKeys = ARGV[9]           -- the nickname's keys, newline-separated
+local deadInstanceAlive = KEYS[6]      -- only for the cleanup after a dead instance
+
+if deadInstanceAlive and redis.call('EXISTS', deadInstanceAlive) == 1 then
+  return redis.error_reply('ALIVE instance came back')
+end
 
 local removed = redis.call('HDEL', ch.members, field)
 for _, key in ipairs(split(nicknameKeys)) do
