@@ -4,32 +4,6 @@ import Confusables
 import Glibc
 import EventIO
 
-/// Counters of one worker, exported on /metrics (see `Metrics.swift`).
-struct WorkerStats {
-    var connectionsOpened: UInt64 = 0
-    /// Sockets closed at accept (socket limit, too many handshakes from one address).
-    var acceptsRefused: UInt64 = 0
-    var closes: [CloseReason: UInt64] = [:]
-    var upgrades: UInt64 = 0
-    var upgradesRefused: UInt64 = 0
-    var httpErrors: UInt64 = 0
-    var messagesIn: UInt64 = 0
-    var published: UInt64 = 0
-    var messagesFromRedis: UInt64 = 0
-    var deliveries: UInt64 = 0
-    var eventsOut: UInt64 = 0
-    var slowConsumers: UInt64 = 0
-    var rateLimited: UInt64 = 0
-    var pings: UInt64 = 0
-    var bytesIn: UInt64 = 0
-    var bytesOut: UInt64 = 0
-    /// Fan-out sends made through the io_uring ring (any result), and its submissions.
-    var ringSends: UInt64 = 0
-    var ringSubmits: UInt64 = 0
-    /// Fan-out sends the socket took only part of (the rest waited in the output buffer).
-    var partialWrites: UInt64 = 0
-}
-
 /// One worker: one event loop, one listening socket, two Redis connections, its own
 /// connection and channel tables. Nothing is shared with other workers or instances
 /// except through Redis.
@@ -86,17 +60,17 @@ final class Worker {
     private var held: [Connection] = []
     private var relieved = false
     private var doomed: [Connection] = []
-    private var endOfTurn: LoopEvent!
-    private var housekeeping: LoopEvent!
-    private var shutdownPoll: LoopEvent?
+    var endOfTurn: LoopEvent!
+    var housekeeping: LoopEvent!
+    var shutdownPoll: LoopEvent?
     private var signalEvents: [LoopEvent] = []
-    private var listener: Listener?
+    var listener: Listener?
     /// WORKER_PORTS: this worker's own port, besides the shared one.
-    private var ownListener: Listener?
+    var ownListener: Listener?
     /// This worker's number under a supervisor (nil for a single process).
     var workerIndex: Int?
     /// The web client (WEB_ROOT), reloaded on SIGHUP.
-    private var site = StaticSite()
+    var site = StaticSite()
     let commands: RedisLink
     let subscriber: RedisLink
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
@@ -105,8 +79,9 @@ final class Worker {
     static let sendRingEntries: UInt32 = 1_024
     private(set) var hub: ChannelHub!
     private var nextConnectionID: UInt64 = 1
-    private var shutdownDeadline: UInt64 = 0
-    private(set) var isShuttingDown = false
+    var shutdownDeadline: UInt64 = 0
+    var isShuttingDown = false
+    var unregistered = false
 
     init(config: Config, logger: Logger) {
         self.config = config
@@ -366,168 +341,5 @@ final class Worker {
 
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
         passwordBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
-    }
-
-    // MARK: HTTP routing
-
-    func route(_ conn: Connection, _ request: HTTPRequest, body: [UInt8] = []) {
-        if !config.trustedProxies.isEmpty {
-            conn.clientAddress = config.trustedProxies.clientAddress(peer: conn.peerAddress, forwardedFor: request.headerValues("x-forwarded-for"))
-        }
-        if request.path.hasPrefix("/api/") { return api(conn, request, body: body) }
-        switch request.path {
-        case "/ws":
-            upgrade(conn, request) { [unowned self] conn in
-                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
-                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
-                case .success(let nickname):
-                    conn.nickname = nickname
-                    conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: self.instanceID, maxMessageLength: self.config.maxMessageLength))
-                }
-            }
-        case "/chat/join":
-            let channel = Names.channel(request.queryValue("channel") ?? "")
-            upgrade(conn, request, endpoint: { if case .success(let c) = channel { return .seed(channel: c) }; return .multi }()) { [unowned self] conn in
-                // Every event, refusals included, in the seed server's envelope.
-                if case .success(let name) = channel {
-                    conn.envelopeChannel = name
-                    self.hub.addSeedConnection(conn)
-                } else {
-                    conn.envelopeChannel = request.queryValue("channel") ?? ""
-                }
-                guard case .success(let name) = channel else {
-                    if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
-                    return
-                }
-                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
-                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
-                case .success(let nickname):
-                    conn.nickname = nickname
-                    switch JoinOptions.make(since: request.queryValue("since"), history: request.queryValue("history"), password: request.queryValue("password")) {
-                    case .failure(let v): self.refuse(conn, .badRequest, v.message)
-                    case .success(let options): self.hub.join(conn, name, options: options, ref: nil)
-                    }
-                }
-            }
-        case "/echo" where config.echoEnabled:
-            upgrade(conn, request, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize) { _ in }
-        case "/metrics":
-            guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
-            conn.respond(HTTPResponse.encode(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(metricsText().utf8)))
-        case "/healthz":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
-            let ready = isRedisReady && !isShuttingDown
-            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count),\"passwords_restored\":\(hub.passwordsRestored)}\n".utf8)
-            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: request.method == "HEAD"))
-        case "/" where site.assets["/"] == nil:
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
-            let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME. (No web client: WEB_ROOT has no index.html.)\n".utf8)
-            conn.respond(HTTPResponse.encode(status: 200, body: body, head: request.method == "HEAD"))
-        default:
-            if let answer = site.respond(to: request) { return conn.respond(answer) }
-            conn.respond(HTTPResponse.error(HTTPError(404, "no such path: \(request.path)")))
-        }
-    }
-
-    private func methodNotAllowed(_ conn: Connection, _ allow: String) {
-        conn.respond(HTTPResponse.error(HTTPError(405, "method not allowed"), headers: [("Allow", allow)]))
-    }
-
-    /// Completes the WebSocket handshake on a chat or echo path, then runs `opened`.
-    private func upgrade(_ conn: Connection, _ request: HTTPRequest, endpoint: Endpoint = .multi, maxMessageSize: Int? = nil, _ opened: (Connection) -> Void) {
-        guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
-        if isShuttingDown { return conn.respond(HTTPResponse.error(HTTPError(503, "server is shutting down"))) }
-        if !config.allowedOrigins.allows(request.header("origin")) {
-            stats.upgradesRefused += 1
-            logger.limited("origin", .info, "upgrade refused: origin not allowed", [("origin", request.header("origin") ?? "")])
-            return conn.respond(HTTPResponse.error(HTTPError(403, "origin not allowed")))
-        }
-        if openWebSockets >= connectionLimit {
-            stats.upgradesRefused += 1
-            logger.limited("capacity", .warn, "upgrade refused: connection limit reached", [("limit", String(connectionLimit))])
-            return conn.respond(HTTPResponse.error(HTTPError(503, "server is at its connection limit, try again later"), headers: [("Retry-After", "5")]))
-        }
-        switch WebSocketHandshake.evaluate(request) {
-        case .notUpgrade:
-            conn.respond(HTTPResponse.error(HTTPError(426, "this path speaks WebSocket only"),
-                                            headers: [("Upgrade", "websocket"), ("Connection", "Upgrade, close"), ("Sec-WebSocket-Version", "13")]))
-        case .reject(let error, let headers):
-            conn.respond(HTTPResponse.error(error, headers: headers.map { line in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                return (String(parts[0]), String(parts[1].dropFirst()))
-            }))
-        case .accept(let accept):
-            guard addressLimits.admitWebSocket(AddressBuckets.key(conn.clientAddress)) else {
-                stats.upgradesRefused += 1
-                logger.limited("address_limit", .info, "upgrade refused: too many connections from one address",
-                               [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
-                return conn.respond(HTTPResponse.error(HTTPError(429, "too many connections from your address"), headers: [("Retry-After", "5")]))
-            }
-            conn.countedWebSocket = true
-            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
-            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
-            opened(conn)
-        }
-    }
-
-    /// Refuses a chat connection after the upgrade (so browsers can read why):
-    /// an `error` event, then close 1008.
-    func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
-        conn.sendEvent(ServerEvents.error(ChatError(code, message)))
-        conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
-    }
-
-    // MARK: Shutdown
-
-    /// SIGTERM/SIGINT: stop accepting, tell every chat client (a system notice, then
-    /// close 1001), leave its channels (so other instances see the leave notices),
-    /// wait for those Redis writes and for the clients to hang up, then stop, within
-    /// SHUTDOWN_TIMEOUT. A second signal stops at once (exit code 1).
-    private func beginShutdown(signal: Int32) {
-        if isShuttingDown {
-            logger.warn("second signal, exiting now")
-            exit(1)
-        }
-        isShuttingDown = true
-        logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
-        listener?.stop()
-        ownListener?.stop()
-        let notice = ServerEvents.shutdownNotice()
-        for conn in connections {
-            switch conn.phase {
-            case .open:
-                if conn.endpoint.isChat { conn.sendEvent(notice) }
-                conn.close(code: CloseCode.goingAway, reason: "server shutting down", why: .shutdown)
-            case .http: conn.abort(.shutdown, nil)
-            case .closing, .closed: break
-            }
-        }
-        logger.info("shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
-        shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
-        shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
-        shutdownPoll?.schedule(milliseconds: 50)
-        endOfTurn.trigger()
-    }
-
-    private var unregistered = false
-
-    private func checkShutdownDone() {
-        var done = connections.isEmpty && hub.store.inFlight == 0
-        if done && !unregistered && hub.store.isAvailable {
-            // Every member has left: take this instance out of the registry, then stop.
-            unregistered = true
-            registry.unregister()
-            done = false
-        }
-        guard done || Platform.monotonicMillis() >= shutdownDeadline else { return }
-        if !done {
-            logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
-        }
-        logger.info("shutdown: closing redis connections")
-        shutdownPoll?.cancel()
-        housekeeping.cancel()
-        commands.close()
-        subscriber.close()
-        loop.stop()
     }
 }
