@@ -97,8 +97,7 @@ extension Worker {
                                [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
                 return conn.respond(HTTPResponse.error(HTTPError(429, "too many connections from your address"), headers: [("Retry-After", "5")]))
             }
-            conn.countedWebSocket = true
-            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
+            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize, countsWebSocket: true)
             logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
             opened(conn)
         }

@@ -17,15 +17,7 @@ extension Worker {
         listener?.stop()
         ownListener?.stop()
         let notice = ServerEvents.shutdownNotice()
-        for conn in connections {
-            switch conn.phase {
-            case .open:
-                if conn.endpoint.isChat { conn.sendEvent(notice) }
-                conn.close(code: CloseCode.goingAway, reason: "server shutting down", why: .shutdown)
-            case .http: conn.abort(.shutdown, nil)
-            case .closing, .closed: break
-            }
-        }
+        for conn in connections { conn.shutdown(notice: notice) }
         logger.info("shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
         shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
         shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }

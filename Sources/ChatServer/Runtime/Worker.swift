@@ -31,6 +31,8 @@ final class Worker {
     /// Channels created per client address (CHANNEL_CREATE_RATE a minute).
     private var creationBuckets: AddressBuckets
     let httpLimits: HTTPLimits
+    /// Every connection's timeouts and output limit (its `ConnectionStateMachine`).
+    let connectionSettings: ConnectionStateMachine.Settings
     /// How nicknames are compared (reserved names, uniqueness in a channel): with
     /// ICU's confusable skeletons, which ChatCore cannot import itself.
     let nicknameFolding = NicknameFolding(skeleton: Confusables.skeleton)
@@ -89,6 +91,9 @@ final class Worker {
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
         redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
         httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
+        connectionSettings = ConnectionStateMachine.Settings(
+            handshakeTimeoutMillis: UInt64(config.handshakeTimeoutMillis), pingIntervalMillis: UInt64(config.pingIntervalMillis),
+            pongTimeoutMillis: UInt64(config.pongTimeoutMillis), outputLimit: config.outputBufferLimit, lingerMillis: Self.lingerMillis)
         protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
@@ -231,9 +236,7 @@ final class Worker {
             Glibc.close(fd)
             return
         }
-        let conn = Connection(id: nextConnectionID, fd: fd, peerAddress: peer, worker: self,
-                              handshakeDeadline: Platform.monotonicMillis() + UInt64(config.handshakeTimeoutMillis))
-        conn.countedHandshake = !proxy
+        let conn = Connection(id: nextConnectionID, fd: fd, peerAddress: peer, worker: self, countsHandshake: !proxy)
         nextConnectionID += 1
         conn.tableIndex = connections.count
         connections.append(conn)
@@ -300,9 +303,8 @@ final class Worker {
         if isShuttingDown { checkShutdownDone() }
     }
 
-    /// Once a second: handshake and linger deadlines, and heartbeats. A client silent
-    /// for PING_INTERVAL gets a ping; one that then stays silent for PONG_TIMEOUT is
-    /// dropped (its channels see it leave).
+    /// Once a second: Redis health, counts, queued leaves, the instance registry, and
+    /// each connection's deadlines and heartbeat (`Connection.tick`).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
         while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
@@ -310,27 +312,7 @@ final class Worker {
         hub.publishCounts()
         hub.drainLeaves()
         if !isShuttingDown { registry.tick(now: now) }
-        let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
-        for conn in connections {
-            switch conn.phase {
-            case .http:
-                if now >= conn.deadline { conn.abort(.handshakeTimeout, "no complete request within \(config.handshakeTimeoutMillis) ms") }
-            case .closing:
-                if now >= conn.deadline { conn.lingerExpired(now: now) }
-            case .open:
-                // Not read while Redis is congested (backpressure): its pong may be waiting
-                // in the socket, so its silence is ours, not the client's.
-                guard pingInterval > 0, !conn.isHeldForRedis else { break }
-                if conn.pingSentAt != 0 {
-                    if now - conn.pingSentAt >= pongTimeout { conn.abort(.pongTimeout, "no pong within \(pongTimeout) ms") }
-                } else if now - conn.lastReceived >= pingInterval {
-                    conn.sendPing(now: now)
-                    stats.pings += 1
-                }
-            case .closed:
-                break
-            }
-        }
+        for conn in connections { conn.tick(now: now) }
     }
 
     /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per

@@ -1,3 +1,5 @@
+import ChatCore
+
 /// Counters of one worker, exported on /metrics (see `Metrics.swift`).
 struct WorkerStats {
     var connectionsOpened: UInt64 = 0
