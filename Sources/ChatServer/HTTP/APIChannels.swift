@@ -6,11 +6,13 @@ extension Worker {
     /// `GET /api/channels?limit=N`: channels with members, largest first; protected
     /// ones only for a caller with the API key.
     func listChannels(_ conn: Connection, _ request: HTTPRequest) {
-        guard let limit = limit(request, default: 100, max: 10_000) else {
-            return apiError(conn, 400, "bad_request", "limit must be from 1 to 10000")
+        let limit: Int
+        switch APIRequests.channelList(request) {
+        case .failure(let error): return apiError(conn, error)
+        case .success(let n): limit = n
         }
         let g = hub.store.global
-        let directories = hasAPIKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
+        let directories = apiRouting.hasKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
         var total = 0, listed: [(name: String, count: Int)] = [], answered = 0, failed = false
         for directory in directories {
             hub.store.command([Array("ZCARD".utf8), directory]) { result in
@@ -51,15 +53,13 @@ extension Worker {
     /// (read with HSCAN and sorted within the page: never the whole list), and the
     /// cursor of the next page while there is one.
     func members(_ conn: Connection, _ request: HTTPRequest, _ name: String) {
-        guard let limit = limit(request, default: 1_000, max: 1_000) else {
-            return apiError(conn, 400, "bad_request", "limit must be from 1 to 1000")
+        let query: APIRequests.MembersQuery
+        switch APIRequests.members(request) {
+        case .failure(let error): return apiError(conn, error)
+        case .success(let q): query = q
         }
-        let cursor = request.queryValue("cursor") ?? "0"
-        guard !cursor.isEmpty, cursor.utf8.count <= 20, cursor.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-            return apiError(conn, 400, "bad_request", "cursor must be the cursor of a previous answer")
-        }
-        let keyed = hasAPIKey(request)
-        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: cursor, pageSize: limit) { [unowned self] result in
+        let limit = query.limit, keyed = apiRouting.hasKey(request)
+        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: query.cursor, pageSize: limit) { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
             case .success(let page) where page.protected && !keyed:

@@ -5,17 +5,12 @@ import EventIO
 extension Worker {
     /// `GET /api/channels/NAME/history?since=ID|before=ID&limit=N` (default: the latest 100).
     func history(_ conn: Connection, _ request: HTTPRequest, _ name: String) {
-        guard let limit = limit(request, default: 100, max: 1_000) else {
-            return apiError(conn, 400, "bad_request", "limit must be from 1 to 1000")
+        let query: APIRequests.HistoryQuery
+        switch APIRequests.history(request) {
+        case .failure(let error): return apiError(conn, error)
+        case .success(let q): query = q
         }
-        let since = request.queryValue("since"), before = request.queryValue("before")
-        if since != nil && before != nil { return apiError(conn, 400, "bad_request", "give since or before, not both") }
-        let sinceID = since.flatMap { StreamID($0) }, beforeID = before.flatMap { StreamID($0) }
-        if (since != nil && sinceID == nil) || (before != nil && beforeID == nil)
-            || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
-            return apiError(conn, 400, "bad_request", "since and before must be message ids like 1700000000000-0 (before above 0-0)")
-        }
-        let keyed = hasAPIKey(request), address = AddressBuckets.key(conn.clientAddress)
+        let keyed = apiRouting.hasKey(request), address = AddressBuckets.key(conn.clientAddress)
         switch hub.historyReads.admitRequest(from: address) {
         case .busy?:
             return apiError(conn, 503, "busy", "too many history reads at once, try again shortly", headers: [("Retry-After", "1")])
@@ -28,8 +23,8 @@ extension Worker {
         // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT), inside Redis: the
         // events next to `since` (or to `before`, or the latest) that fit; `truncated`
         // says there are more, to be read from the last (first) id given.
-        hub.store.history(ChannelKeys(prefix: config.redisPrefix, tag: name), since: sinceID?.description, before: beforeID?.description,
-                          limit: limit, budget: config.outputBufferLimit, keyed: keyed) { [unowned self] result in
+        hub.store.history(ChannelKeys(prefix: config.redisPrefix, tag: name), since: query.since?.description, before: query.before?.description,
+                          limit: query.limit, budget: config.outputBufferLimit, keyed: keyed) { [unowned self] result in
             self.hub.historyReads.requestFinished(from: address)
             self.hub.scheduleReplays()
             switch result {

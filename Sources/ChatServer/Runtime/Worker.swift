@@ -31,6 +31,10 @@ final class Worker {
     /// Channels created per client address (CHANNEL_CREATE_RATE a minute).
     private var creationBuckets: AddressBuckets
     let httpLimits: HTTPLimits
+    /// What an HTTP request gets (paths, methods, the upgrade policy).
+    let routing: HTTPRouting
+    /// The HTTP API's routing and authorization.
+    let apiRouting: APIRouting
     /// Every connection's timeouts and output limit (its `ConnectionStateMachine`).
     let connectionSettings: ConnectionStateMachine.Settings
     /// How nicknames are compared (reserved names, uniqueness in a channel): with
@@ -100,6 +104,8 @@ final class Worker {
         apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
         creationBuckets = AddressBuckets(rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
         connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
+        routing = HTTPRouting(echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
+        apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
         addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
         let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
