@@ -69,7 +69,7 @@ case .success(.run(let config, let warnings)):
         // Each worker is its own instance to Redis.
         workerConfig.instanceID = config.instanceID.isEmpty ? "" : "\(config.instanceID)-\(workerIndex)"
     }
-    let worker = Worker(config: workerConfig, logger: logger)
+    let worker = WorkerAssembly.build(config: workerConfig, logger: logger)
     worker.workerIndex = workerIndex
     logger.tag = worker.instanceID
     do {

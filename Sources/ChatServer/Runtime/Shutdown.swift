@@ -22,7 +22,7 @@ extension Worker {
         shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
         shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
         shutdownPoll?.schedule(milliseconds: 50)
-        endOfTurn.trigger()
+        turn.trigger()
     }
 
     func checkShutdownDone() {

@@ -6,7 +6,10 @@ import EventIO
 
 /// One worker: one event loop, one listening socket, two Redis connections, its own
 /// connection and channel tables. Nothing is shared with other workers or instances
-/// except through Redis.
+/// except through Redis. The runtime of the process: it accepts sockets, keeps the
+/// connection table, runs the end-of-turn phases (`TurnScheduler`) and the
+/// once-a-second housekeeping, and is each connection's `ConnectionHost`. Its parts
+/// are built and wired by the composition root (App/WorkerAssembly.swift).
 final class Worker {
     /// How long a closing connection waits for the peer to read our close and hang up.
     static let lingerMillis: UInt64 = 2_000
@@ -16,7 +19,7 @@ final class Worker {
 
     let config: Config
     let logger: Logger
-    let loop = EventLoop()
+    let loop: EventLoop
     let instanceID: String
     /// This process's id towards Redis: INSTANCE_ID plus a random suffix (so that a
     /// restart is a new instance), or the random instance id.
@@ -24,6 +27,9 @@ final class Worker {
     /// Channel password hashing, on a thread of its own.
     private(set) var hasher: PasswordHasher!
     private(set) var registry: InstanceRegistry!
+    private(set) var hub: ChannelHub!
+    let commands: RedisLink
+    let subscriber: RedisLink
     /// Password attempts per client address (PASSWORD_ATTEMPTS a minute).
     private var passwordBuckets: AddressBuckets
     /// HTTP API requests per client address (API_RATE_LIMIT).
@@ -41,32 +47,23 @@ final class Worker {
     /// ICU's confusable skeletons, which ChatCore cannot import itself.
     let nicknameFolding = NicknameFolding(skeleton: Confusables.skeleton)
     let protocolLimits: ProtocolLimits
-    var stats = WorkerStats()
+    let stats = WorkerStats()
     /// One read buffer for every socket: reads are handled to completion before the
     /// next, so idle connections hold no read memory.
     let readBuffer: UnsafeMutableRawBufferPointer
-    private(set) var connections: ContiguousArray<Connection> = []
-    /// Connections in the WebSocket open phase (MAX_CONNECTIONS counts these).
-    var openWebSockets = 0
+    var table = ConnectionTable()
+    /// The end of each loop turn: flushes, batches, replays, reaping.
+    let turn: TurnScheduler
     /// MAX_CONNECTIONS, or the descriptor limit minus a reserve when it is 0.
     let connectionLimit: Int
-    private var dirty: [Connection] = []
     /// Connections per client address (MAX_HANDSHAKES_PER_ADDRESS, MAX_CONNECTIONS_PER_ADDRESS).
     var addressLimits: AddressLimits
-    /// Connections in accept order, for finding the oldest still in its HTTP phase
-    /// (pruned from the front as they upgrade or close).
-    private var handshaking = FrontQueue<Connection>()
     /// Sockets beyond MAX_CONNECTIONS kept for connections in their HTTP phase (and
     /// those closing), so that /healthz and new clients get in when WebSockets fill
     /// the limit; within the descriptor reserve.
     let socketHeadroom: Int
     private var evictionsThisTurn = 0
     static let evictionsPerTurn = 16
-    /// Chat connections not read while the Redis command link is congested.
-    private var held: [Connection] = []
-    private var relieved = false
-    private var doomed: [Connection] = []
-    var endOfTurn: LoopEvent!
     var housekeeping: LoopEvent!
     var shutdownPoll: LoopEvent?
     private var signalEvents: [LoopEvent] = []
@@ -77,21 +74,25 @@ final class Worker {
     var workerIndex: Int?
     /// The web client (WEB_ROOT), reloaded on SIGHUP.
     var site = StaticSite()
-    let commands: RedisLink
-    let subscriber: RedisLink
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
     private(set) var sendRing: IORing?
     /// Sends per ring submission: a channel larger than this takes several.
     static let sendRingEntries: UInt32 = 1_024
-    private(set) var hub: ChannelHub!
-    private var nextConnectionID: UInt64 = 1
     var shutdownDeadline: UInt64 = 0
     var isShuttingDown = false
     var unregistered = false
 
-    init(config: Config, logger: Logger) {
+    /// Every connection, in no particular order.
+    var connections: ContiguousArray<Connection> { table.all }
+    /// Connections in the WebSocket open phase (MAX_CONNECTIONS counts these).
+    var openWebSockets: Int { table.openWebSockets }
+
+    init(config: Config, logger: Logger, loop: EventLoop, commands: RedisLink, subscriber: RedisLink) {
         self.config = config
         self.logger = logger
+        self.loop = loop
+        self.commands = commands
+        self.subscriber = subscriber
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
         redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
         httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
@@ -108,32 +109,15 @@ final class Worker {
         apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
         addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
-        let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
-        // Loading the script on every (re)connect means EVALSHA finds it even after Redis
-        // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
-        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: [ChatStore.script, HistoryScript.read].map { ["SCRIPT", "LOAD", $0.source] },
-                             loop: loop, logger: logger)
-        subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
-        let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
-                              noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
-        store.instance = redisID
-        store.channelTTLMillis = config.channelTTLMillis
-        store.protectedTTLMillis = config.protectedChannelTTLMillis
-        hub = ChannelHub(worker: self, store: store, subscriber: subscriber, prefix: config.redisPrefix)
-        registry = InstanceRegistry(hub: hub, store: store, id: redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
-        hasher = PasswordHasher(loop: loop)
-        endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
+        turn = TurnScheduler(loop: loop)
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
-        subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
-        commands.onReady = { [unowned self] in
-            self.hub.commandsReady()
-            self.registry.redisReady()
-        }
-        subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
-        commands.onRelieved = { [unowned self] in
-            self.relieved = true
-            self.scheduleEndOfTurn()
-        }
+    }
+
+    /// The chat and its helpers (the composition root builds them with this worker).
+    func attach(hub: ChannelHub, registry: InstanceRegistry, hasher: PasswordHasher) {
+        self.hub = hub
+        self.registry = registry
+        self.hasher = hasher
     }
 
     /// Binds the port and starts connecting to Redis. Throws when the port cannot be bound.
@@ -216,18 +200,14 @@ final class Worker {
     /// One address holds at most MAX_HANDSHAKES_PER_ADDRESS of those.
     private func accept(_ fd: Int32) {
         let peer = Platform.peerAddress(fd) ?? "?"
-        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
+        table.pruneHandshaking()
         // An evicted socket closes at the end of the turn: at most `evictionsPerTurn` of
         // them at once keeps the extra descriptors within the reserve.
-        if connections.count >= connectionLimit + socketHeadroom {
-            var evicted = false
-            while !evicted, evictionsThisTurn < Self.evictionsPerTurn, let oldest = handshaking.popFirst() {
-                guard oldest.phase == .http else { continue }
+        if table.count >= connectionLimit + socketHeadroom {
+            if evictionsThisTurn < Self.evictionsPerTurn, let oldest = table.popOldestHandshaking() {
                 oldest.abort(.evicted, "evicted: the process is at its socket limit")
-                evicted = true
                 evictionsThisTurn += 1
-            }
-            if !evicted {
+            } else {
                 stats.acceptsRefused += 1
                 logger.limited("socket_limit", .warn, "connection refused: socket limit reached", [("limit", String(connectionLimit + socketHeadroom))])
                 Glibc.close(fd)
@@ -242,70 +222,26 @@ final class Worker {
             Glibc.close(fd)
             return
         }
-        let conn = Connection(id: nextConnectionID, fd: fd, peerAddress: peer, worker: self, countsHandshake: !proxy)
-        nextConnectionID += 1
-        conn.tableIndex = connections.count
-        connections.append(conn)
-        handshaking.append(conn)
+        let conn = Connection(id: table.nextID(), fd: fd, peerAddress: peer, host: self, countsHandshake: !proxy)
+        table.add(conn)
         stats.connectionsOpened += 1
     }
 
-    /// A chat connection whose reading waits for Redis to be relieved.
-    func hold(_ conn: Connection) { held.append(conn) }
+    /// Runs the end-of-turn phases (`TurnScheduler`) at the end of this turn.
+    func scheduleEndOfTurn() { turn.schedule() }
 
-    func markDirty(_ conn: Connection) {
-        dirty.append(conn)
-        scheduleEndOfTurn()
+    /// End-of-turn phase 0: the turn's counters start over.
+    func turnStarted() { evictionsThisTurn = 0 }
+
+    /// End-of-turn reaping: a closed connection leaves the table and frees its socket.
+    func remove(_ conn: Connection) {
+        stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
+        table.remove(conn)
+        conn.destroy()
     }
 
-    /// Schedules a closed connection's teardown for the end of this turn.
-    func reap(_ conn: Connection) {
-        doomed.append(conn)
-        scheduleEndOfTurn()
-    }
-
-    private var endOfTurnScheduled = false
-
-    func scheduleEndOfTurn() {
-        guard !endOfTurnScheduled else { return }
-        endOfTurnScheduled = true
-        endOfTurn.trigger()
-    }
-
-    /// Once per loop turn: each connection's own output (replies, errors), then the
-    /// channels' batches of this turn (one write per member for everything the channel
-    /// got), then teardown of connections closed during the turn.
-    private func flushAndReap() {
-        endOfTurnScheduled = false
-        evictionsThisTurn = 0
-        var i = 0
-        while i < dirty.count {  // a flush can make another connection dirty (never this list shrinks)
-            let conn = dirty[i]
-            conn.isDirty = false
-            conn.flush()
-            i += 1
-        }
-        dirty.removeAll(keepingCapacity: dirty.count < 4_096)
-        hub.startReplays()
-        hub.flushBatches()
-        if relieved {
-            relieved = false
-            let waiting = held
-            held = []
-            for conn in waiting { conn.release() }
-            hub.redisRelieved()
-        }
-        for conn in doomed {
-            stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
-            let index = conn.tableIndex
-            let last = connections.removeLast()
-            if index < connections.count {
-                connections[index] = last
-                last.tableIndex = index
-            }
-            conn.destroy()
-        }
-        doomed.removeAll()
+    /// End-of-turn last phase.
+    func turnEnded() {
         if isShuttingDown { checkShutdownDone() }
     }
 
@@ -313,7 +249,7 @@ final class Worker {
     /// each connection's deadlines and heartbeat (`Connection.tick`).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
-        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
+        table.pruneHandshaking()
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         hub.publishCounts()
         hub.drainLeaves()
@@ -321,12 +257,14 @@ final class Worker {
         for conn in connections { conn.tick(now: now) }
     }
 
-    /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
-    /// client address, so reconnecting does not reset it).
+    /// Whether a client may create a channel now (CHANNEL_CREATE_RATE a minute per
+    /// client address).
     func allowChannelCreation(_ conn: Connection) -> Bool {
         config.channelCreateRate == 0 || creationBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
     }
 
+    /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
+    /// client address, so reconnecting does not reset it).
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
         passwordBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
     }

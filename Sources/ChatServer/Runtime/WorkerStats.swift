@@ -1,7 +1,8 @@
 import ChatCore
 
-/// Counters of one worker, exported on /metrics (see `Metrics.swift`).
-struct WorkerStats {
+/// Counters of one worker, exported on /metrics (see `Metrics.swift`). A class: the
+/// worker and every connection share one, and a connection counts straight into it.
+final class WorkerStats {
     var connectionsOpened: UInt64 = 0
     /// Sockets closed at accept (socket limit, too many handshakes from one address).
     var acceptsRefused: UInt64 = 0

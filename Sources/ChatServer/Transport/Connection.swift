@@ -7,16 +7,22 @@ import EventIO
 /// pure protocol code decides (ChatCore) and owns the socket's output buffer.
 ///
 /// Output is never written from inside a callback: bytes are appended to the
-/// evbuffer and the connection is marked dirty; the worker flushes every dirty
+/// evbuffer and the connection is marked dirty; the turn scheduler flushes every dirty
 /// connection once at the end of the loop turn, so many messages become one write.
-/// Teardown is also deferred to the end of the turn (the worker's reaper), so no
+/// Teardown is also deferred to the end of the turn (the turn's reaping), so no
 /// callback further up the stack can touch a freed buffer.
 final class Connection {
     typealias Phase = ConnectionStateMachine.Phase
 
     let id: UInt64
     let fd: Int32
-    unowned(unsafe) let worker: Worker
+    /// The rest of the worker, as far as a connection reaches it.
+    unowned(unsafe) let host: ConnectionHost
+    /// The worker's counters (counted straight into, on the fan-out path too).
+    unowned(unsafe) let stats: WorkerStats
+    /// One read buffer for every socket (the worker's).
+    let readBuffer: UnsafeMutableRawBufferPointer
+    let protocolLimits: ProtocolLimits
     var readEvent: OpaquePointer?
     var writeEvent: OpaquePointer?
     let output: OpaquePointer
@@ -45,7 +51,7 @@ final class Connection {
     var seedGroupIndex = -1
     /// Trimmed, valid nickname (chat endpoints).
     var nickname = "" {
-        didSet { foldedNickname = worker.nicknameFolding.folded(nickname) }
+        didSet { foldedNickname = host.nicknameFolding.folded(nickname) }
     }
     /// The nickname's keys for uniqueness in a channel (`NicknameFolding.folded`).
     private(set) var foldedNickname = ""
@@ -72,26 +78,29 @@ final class Connection {
     var writeArmed = false
 
     /// `countsHandshake`: the address's handshake count was taken for this connection.
-    init(id: UInt64, fd: Int32, peerAddress: String, worker: Worker, countsHandshake: Bool) {
+    init(id: UInt64, fd: Int32, peerAddress: String, host: ConnectionHost, countsHandshake: Bool) {
         self.peerAddress = peerAddress
         self.clientAddress = peerAddress
         self.id = id
         self.fd = fd
-        self.worker = worker
-        self.machine = ConnectionStateMachine(settings: worker.connectionSettings, now: Platform.monotonicMillis(), countsHandshake: countsHandshake)
+        self.host = host
+        self.stats = host.stats
+        self.readBuffer = host.readBuffer
+        self.protocolLimits = host.protocolLimits
+        self.machine = ConnectionStateMachine(settings: host.connectionSettings, now: Platform.monotonicMillis(), countsHandshake: countsHandshake)
         self.output = evbuffer_new()
-        self.http = HTTPRequestParser(limits: worker.httpLimits)
+        self.http = HTTPRequestParser(limits: host.httpLimits)
         let context = Unmanaged.passUnretained(self).toOpaque()
-        readEvent = event_new(worker.loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
+        readEvent = event_new(host.loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
         }, context)
-        writeEvent = event_new(worker.loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
+        writeEvent = event_new(host.loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
         }, context)
         event_add(readEvent, nil)
     }
 
-    /// Frees the socket and its events. Only the worker's reaper calls this.
+    /// Frees the socket and its events. Only the end-of-turn reaping calls this.
     func destroy() {
         event_free(readEvent)
         event_free(writeEvent)
@@ -109,15 +118,15 @@ final class Connection {
     private func onReadable() {
         // Backpressure: while Redis has too much in flight, chat clients are not read
         // (TCP pushes back on them) instead of piling more commands up.
-        if phase == .open, endpoint.isChat, worker.commands.isCongested, machine.holdForRedis() {
+        if phase == .open, endpoint.isChat, host.isRedisCongested, machine.holdForRedis() {
             event_del(readEvent)
-            worker.hold(self)
+            host.hold(self)
             return
         }
-        let buffer = worker.readBuffer
+        let buffer = readBuffer
         let n = read(fd, buffer.baseAddress, buffer.count)
         if n > 0 {
-            worker.stats.bytesIn += UInt64(n)
+            stats.bytesIn += UInt64(n)
             machine.received(now: Platform.monotonicMillis())  // any bytes prove the peer is alive
             received(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
         } else if n == 0 {
@@ -148,7 +157,7 @@ final class Connection {
             switch result {
             case .needMore: break
             case .failure(let error):
-                worker.stats.httpErrors += 1
+                stats.httpErrors += 1
                 respond(HTTPResponse.error(error))
             case .complete(let request, let leftover):
                 http = nil
@@ -165,7 +174,7 @@ final class Connection {
                 case .success:
                     break
                 }
-                worker.route(self, request)
+                host.route(self, request, body: [])
                 if phase == .open, !leftover.isEmpty {
                     var rest = leftover
                     rest.withUnsafeMutableBytes { readFrames($0) }
@@ -189,22 +198,22 @@ final class Connection {
             return
         }
         awaitingBody = nil
-        worker.route(self, pending.request, body: pending.body)
+        host.route(self, pending.request, body: pending.body)
     }
 
     private func readFrames(_ bytes: UnsafeMutableRawBufferPointer) {
         reader.read(bytes) { event in
             switch event {
             case .text(let payload):
-                worker.stats.messagesIn += 1
+                stats.messagesIn += 1
                 guard admit(payload) else { return }
                 switch endpoint {
                 case .echo: sendFrame(Opcode.text, payload)
-                case .seed(let channel): worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: channel), from: self)
-                case .multi: worker.hub.handle(ClientProtocol.parse(payload, limits: worker.protocolLimits, seedChannel: nil), from: self)
+                case .seed(let channel): host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: channel), from: self)
+                case .multi: host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: nil), from: self)
                 }
             case .binary(let payload):
-                worker.stats.messagesIn += 1
+                stats.messagesIn += 1
                 guard admit(nil) else { return }
                 if case .echo = endpoint {
                     sendFrame(Opcode.binary, payload)
@@ -219,7 +228,7 @@ final class Connection {
                 // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
                 close(code: code, reason: "", why: .clientClose)
             case .failure(let code, let reason):
-                worker.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
+                host.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
                 close(code: code, reason: reason, why: .protocolError)
             }
         }
@@ -234,18 +243,18 @@ final class Connection {
         case .allow:
             return true
         case .refuse:
-            worker.stats.rateLimited += 1
-            var error = ChatError(.rateLimited, "too many messages: at most \(worker.config.rateLimit) per second")
+            stats.rateLimited += 1
+            var error = ChatError(.rateLimited, "too many messages: at most \(host.messageRate) per second")
             // Refusals are bounded by the patience bucket, so parsing them costs little.
-            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: worker.protocolLimits, seedChannel: seedChannel) {
+            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: protocolLimits, seedChannel: seedChannel) {
                 error.ref = request.ref
                 error.channel = request.op.channel ?? seedChannel
             }
             sendEvent(ServerEvents.error(error))
             return false
         case .flooding:
-            worker.stats.rateLimited += 1
-            worker.logger.limited("flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
+            stats.rateLimited += 1
+            host.logger.limited("flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
             close(code: CloseCode.policyViolation, reason: "message rate limit exceeded", why: .flooding)
             return false
         }
@@ -266,11 +275,8 @@ final class Connection {
         self.endpoint = endpoint
         reader = MessageReader(maxMessageSize: maxMessageSize)
         perform(machine.upgraded(countsWebSocket: countsWebSocket))
-        if endpoint.isChat, worker.config.rateLimit > 0 {
-            limiter = MessageRateLimiter(rate: worker.config.rateLimit, burst: Double(worker.config.rateBurst),
-                                         bytesPerSecond: Double(worker.config.rateLimitBytes), now: machine.lastReceived)
-        }
-        worker.stats.upgrades += 1
-        worker.openWebSockets += 1
+        if endpoint.isChat { limiter = host.makeRateLimiter(now: machine.lastReceived) }
+        stats.upgrades += 1
+        host.webSocketOpened()
     }
 }

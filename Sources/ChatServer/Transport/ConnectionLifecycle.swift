@@ -27,7 +27,7 @@ extension Connection {
     /// at debug level; nil for ordinary ends.
     func abort(_ why: CloseReason, _ detail: String?) {
         guard let t = machine.drop(why) else { return }
-        if let detail { worker.logger.debug("connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)]) }
+        if let detail { host.logger.debug("connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)]) }
         perform(t)
     }
 
@@ -40,7 +40,7 @@ extension Connection {
             break
         case .sendPing:
             sendFrame(Opcode.ping, UnsafeRawBufferPointer(start: nil, count: 0))
-            worker.stats.pings += 1
+            stats.pings += 1
         case .checkLinger:
             if let why = machine.lingerExpired(now: now, pendingOutput: pendingOutput, kernelQueue: kernelQueue()) { abort(why, nil) }
         case .drop(let why, let detail):
@@ -69,19 +69,19 @@ extension Connection {
             let payload = frame.code.map { FrameEncoder.closePayload(code: $0, reason: frame.reason) } ?? []
             payload.withUnsafeBytes { appendFrame(Opcode.close, $0) }
         }
-        if t.leftOpen { worker.openWebSockets -= 1 }
+        if t.leftOpen { host.webSocketClosed() }
         // Per-address accounting follows the phase: see AddressLimits.
-        if t.releaseHandshake { worker.addressLimits.handshakeDone(AddressBuckets.key(peerAddress)) }
-        if t.releaseWebSocket { worker.addressLimits.webSocketClosed(AddressBuckets.key(clientAddress)) }
+        if t.releaseHandshake { host.releaseHandshake(peerAddress: peerAddress) }
+        if t.releaseWebSocket { host.releaseWebSocket(clientAddress: clientAddress) }
         // Leaving the channels hands their pending batches to the members; the phase
         // has changed already, so nothing follows our close frame.
-        if t.leaveChannels { worker.hub.disconnect(self) }
+        if t.leaveChannels { host.leaveAll(self) }
         if t.sampleKernelQueue { machine.lingerSampled(kernelQueue: kernelQueue()) }
         if t.resumeReading { event_add(readEvent, nil) }
         if t.teardown {
             event_del(readEvent)
             if writeArmed { writeArmed = false; event_del(writeEvent) }
-            worker.reap(self)
+            host.reap(self)
         }
     }
 

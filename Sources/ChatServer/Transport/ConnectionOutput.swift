@@ -63,7 +63,7 @@ extension Connection {
         } else {
             json.withUnsafeBytes { sendFrame(Opcode.text, $0) }
         }
-        worker.stats.eventsOut += 1
+        stats.eventsOut += 1
     }
 
     /// Appends already-framed events to the output (seam replays, a batch committed
@@ -72,7 +72,7 @@ extension Connection {
         guard machine.acceptsFrames, !isTooSlow(evbuffer_get_length(output)) else { return }
         buffered = true
         evbuffer_add(output, frame.baseAddress, frame.count)
-        worker.stats.deliveries += UInt64(events)
+        stats.deliveries += UInt64(events)
         markDirty()
     }
 
@@ -82,8 +82,8 @@ extension Connection {
     /// does not take, or anything behind pending output, goes to the output buffer.
     func writeShared(_ batch: UnsafeRawBufferPointer, events: Int) {
         guard acceptShared(batch, events: events) else { return }
-        worker.stats.deliveries += UInt64(events)
-        worker.stats.bytesOut += UInt64(sharedSent(batch, result: sendNow(batch)))
+        stats.deliveries += UInt64(events)
+        stats.bytesOut += UInt64(sharedSent(batch, result: sendNow(batch)))
     }
 
     /// One non-blocking send of `bytes`: the bytes sent, or -errno. send(), not
@@ -106,7 +106,7 @@ extension Connection {
         let pending = evbuffer_get_length(output)
         if isTooSlow(pending) { return false }
         if pending == 0 { return true }
-        worker.stats.deliveries += UInt64(events)
+        stats.deliveries += UInt64(events)
         evbuffer_add(output, batch.baseAddress, batch.count)
         if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
         return false
@@ -125,7 +125,7 @@ extension Connection {
         }
         // Closing (a close frame queued meanwhile) still gets the rest, ahead of it.
         if offset == batch.count || !machine.acceptsBytes { return offset }
-        if offset > 0 { worker.stats.partialWrites += 1 }
+        if offset > 0 { stats.partialWrites += 1 }
         buffered = true
         // Prepended: these bytes come before anything queued after the batch was taken.
         evbuffer_prepend(output, batch.baseAddress! + offset, batch.count - offset)
@@ -146,8 +146,8 @@ extension Connection {
         case .within: return false
         case .tooSlow: return true
         case .becameTooSlow:
-            worker.stats.slowConsumers += 1
-            worker.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
+            stats.slowConsumers += 1
+            host.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
                                   [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pending))])
             markDirty()
             return true
@@ -164,7 +164,7 @@ extension Connection {
     func markDirty() {
         if !isDirty {
             isDirty = true
-            worker.markDirty(self)
+            host.markDirty(self)
         }
     }
 
@@ -187,7 +187,7 @@ extension Connection {
                 let e = errno
                 if e != EAGAIN && e != EINTR { return writeFailed(e) }
             } else {
-                worker.stats.bytesOut += UInt64(n)
+                stats.bytesOut += UInt64(n)
                 // Closing: the linger runs from the last progress (see lingerExpired).
                 if n > 0, phase == .closing, machine.wrote(Int(n), now: Platform.monotonicMillis()) {
                     machine.lingerSampled(kernelQueue: kernelQueue())
