@@ -46,47 +46,40 @@ extension Worker {
     }
 
     /// Completes the WebSocket handshake (the address's count is taken), then starts
-    /// the chat session the path asks for: refusals come after the upgrade, as an
+    /// what `ChatEntry` decides for the path: refusals come after the upgrade, as an
     /// `error` event and close 1008, so that browsers can read why.
     private func open(_ conn: Connection, _ path: WebSocketPath, _ request: HTTPRequest, accept: String) {
-        let channel = Names.channel(request.queryValue("channel") ?? "")
-        let endpoint: Endpoint
-        switch path {
-        case .chat: endpoint = .multi
-        case .seedJoin: if case .success(let c) = channel { endpoint = .seed(channel: c) } else { endpoint = .multi }
-        case .echo: endpoint = .echo
-        }
-        conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: path == .echo ? config.echoMaxMessageSize : config.maxMessageSize,
-                     countsWebSocket: true)
-        logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
         switch path {
         case .echo:
-            break
+            conn.upgrade(accept: accept, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize, countsWebSocket: true)
+            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
         case .chat:
-            switch Names.nickname(request.queryValue("nickname") ?? "", folding: nicknameFolding) {
-            case .failure(let v): refuse(conn, .invalidNickname, v.message)
-            case .success(let nickname):
-                conn.nickname = nickname
-                conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: instanceID, maxMessageLength: config.maxMessageLength))
-            }
+            conn.upgrade(accept: accept, endpoint: .multi, maxMessageSize: config.maxMessageSize, countsWebSocket: true)
+            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
+            enter(conn, ChatEntry.chat(request, folding: nicknameFolding))
         case .seedJoin:
+            let seed = ChatEntry.seedJoin(request, folding: nicknameFolding)
+            let endpoint: Endpoint = seed.seedChannel.map { .seed(channel: $0) } ?? .multi
+            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: config.maxMessageSize, countsWebSocket: true)
+            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
             // Every event, refusals included, in the seed server's envelope.
-            guard case .success(let name) = channel else {
-                conn.envelopeChannel = request.queryValue("channel") ?? ""
-                if case .failure(let v) = channel { refuse(conn, .invalidChannel, v.message) }
-                return
-            }
-            conn.envelopeChannel = name
-            hub.addSeedConnection(conn)
-            switch Names.nickname(request.queryValue("nickname") ?? "", folding: nicknameFolding) {
-            case .failure(let v): refuse(conn, .invalidNickname, v.message)
-            case .success(let nickname):
-                conn.nickname = nickname
-                switch JoinOptions.make(since: request.queryValue("since"), history: request.queryValue("history"), password: request.queryValue("password")) {
-                case .failure(let v): refuse(conn, .badRequest, v.message)
-                case .success(let options): hub.join(conn, name, options: options, ref: nil)
-                }
-            }
+            conn.envelopeChannel = seed.envelopeChannel
+            if seed.seedChannel != nil { hub.addSeedConnection(conn) }
+            if case .refuse = seed.entry, let nickname = seed.nickname { conn.nickname = nickname }
+            enter(conn, seed.entry)
+        }
+    }
+
+    private func enter(_ conn: Connection, _ entry: ChatEntry) {
+        switch entry {
+        case .welcome(let nickname):
+            conn.nickname = nickname
+            conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: instanceID, maxMessageLength: config.maxMessageLength))
+        case .join(let channel, let nickname, let options):
+            conn.nickname = nickname
+            hub.join(conn, channel, options: options, ref: nil)
+        case .refuse(let code, let message):
+            refuse(conn, code, message)
         }
     }
 
