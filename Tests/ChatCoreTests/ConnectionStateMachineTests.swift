@@ -196,12 +196,38 @@ struct ConnectionClosingTests {
         #expect(m.closeReason == .refused)
     }
 
-    @Test("the peer's empty close is answered with an empty close")
-    func emptyClose() {
+    @Test("the peer's close is answered with its code; an empty close with an empty close")
+    func peerClose() {
         var m = open()
         do {
-            let result = m.close(code: nil, reason: "", why: .clientClose, now: 5_000)
+            let result = m.peerClosed(code: nil, now: 5_000)
             #expect(result?.closeFrame == Machine.CloseFrame(code: nil, reason: ""))
+        }
+        #expect(m.closeReason == .clientClose)
+        var n = open()
+        do {
+            let result = n.peerClosed(code: 4000, now: 5_000)
+            #expect(result?.closeFrame == Machine.CloseFrame(code: 4000, reason: ""))
+        }
+    }
+
+    @Test("a protocol error closes with the code that names it; flooding with 1008")
+    func protocolErrorAndFlooding() {
+        var m = open()
+        do {
+            let result = m.protocolViolated(code: 1007, reason: "invalid UTF-8", now: 5_000)
+            #expect(result?.closeFrame == Machine.CloseFrame(code: 1007, reason: "invalid UTF-8"))
+        }
+        #expect(m.closeReason == .protocolError)
+        var f = open()
+        do {
+            let result = f.flooded(now: 5_000)
+            #expect(result?.closeFrame == Machine.CloseFrame(code: 1008, reason: "message rate limit exceeded"))
+        }
+        #expect(f.closeReason == .flooding)
+        do {
+            let result = f.protocolViolated(code: 1002, reason: "late", now: 5_100)
+            #expect(result == nil)  // nothing after our close
         }
     }
 

@@ -225,11 +225,10 @@ final class Connection {
             case .pong:
                 break
             case .close(let code, _):
-                // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
-                close(code: code, reason: "", why: .clientClose)
+                if let t = machine.peerClosed(code: code, now: Platform.monotonicMillis()) { perform(t) }
             case .failure(let code, let reason):
                 host.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
-                close(code: code, reason: reason, why: .protocolError)
+                if let t = machine.protocolViolated(code: code, reason: reason, now: Platform.monotonicMillis()) { perform(t) }
             }
         }
     }
@@ -255,7 +254,7 @@ final class Connection {
         case .flooding:
             stats.rateLimited += 1
             host.logger.limited("flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
-            close(code: CloseCode.policyViolation, reason: "message rate limit exceeded", why: .flooding)
+            if let t = machine.flooded(now: Platform.monotonicMillis()) { perform(t) }
             return false
         }
     }
