@@ -8,7 +8,7 @@ DEBUG_BIN := .build/debug/chat-server
 RELEASE_BIN := .build/release/chat-server
 AUTOBAHN_CORE := '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*' '9.*' '10.*'
 
-.PHONY: help deps build release run bench test test-unit test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check env-example clean
+.PHONY: help deps build release run bench test test-unit test-web test-integration conformance-core conformance test-asan fuzz fuzz-quick docker-check lint env-example clean
 
 help:
 	@echo "make run          build (release) and serve on PORT (starts a local redis-server if none answers)"
@@ -18,6 +18,8 @@ help:
 	@echo "make test-asan    integration and conformance tests against an AddressSanitizer build"
 	@echo "make fuzz         libFuzzer on the HTTP, frame and protocol parsers (FUZZ_SECONDS per target, default 300)"
 	@echo "make docker-check lint docker/Dockerfile and validate docker/compose.yaml"
+	@echo "make lint         swift-format, shellcheck, eslint, 120 columns (docs/STYLE.md); LINT_PATHS=... for a part"
+	@echo "make clean        remove every build folder (.build, .build-*, build/); keeps .venv (Python tools)"
 	@echo "make env-example  regenerate .env.example from the settings table"
 
 deps:
@@ -43,10 +45,14 @@ test: deps
 	@scripts/deps.sh --test
 	@scripts/py-venv.sh
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-unit test-integration conformance-core fuzz-quick docker-check
+	$(MAKE) --no-print-directory lint test-unit test-web test-integration conformance-core fuzz-quick docker-check
 
 test-unit:
 	$(SWIFT) test --skip-build
+
+# The web client's pure modules (web/js/), with node's own test runner (Debian's nodejs).
+test-web:
+	node --test Tests/web/*.test.mjs
 
 test-integration:
 	@scripts/py-venv.sh
@@ -69,7 +75,8 @@ test-asan: deps
 	@scripts/conformance.sh $(ASAN_BIN) build/autobahn-asan $(AUTOBAHN_CORE)
 	@! grep -l Sanitizer build/autobahn-asan/server.log
 
-# libFuzzer (swiftc -sanitize=fuzzer,address) on ChatCore's parsers; see Fuzz/ChatFuzz.swift.
+# libFuzzer on ChatCore's parsers: the package's ChatFuzz target built by SwiftPM with
+# libFuzzer and AddressSanitizer into .build-fuzz (scripts/fuzz.sh, Sources/ChatFuzz).
 FUZZ_SECONDS ?= 300
 fuzz:
 	@scripts/fuzz.sh 1000000000 $(FUZZ_SECONDS)
@@ -81,8 +88,21 @@ fuzz-quick:
 docker-check:
 	@scripts/check-docker.sh
 
+# scripts/lint.sh over Sources, Plugins, Tests, Fuzz, Package.swift, scripts, bench, web, .ci/run
+# (LINT_PATHS="Sources/ChatCore scripts" for a part; scripts/lint.sh --fix formats the Swift first):
+# swift-format lint --strict (.swift-format), no line over 120 columns, shellcheck, and Debian's
+# eslint 6 (.eslintrc.json, scripts/eslint-rules) on the web client's modules and their tests.
+# docs/STYLE.md says why.
+lint:
+	@scripts/deps.sh --lint
+	@scripts/lint.sh $(LINT_PATHS)
+
 env-example: build
 	$(DEBUG_BIN) --env-example > .env.example
 
+# The Swift builds (.build; .build-asan, .build-fuzz), everything the scripts and tests write
+# (build/: logs, corpora, reports) and pytest's caches. Not .venv: the Python tools, slow to
+# install and not a build.
 clean:
-	rm -rf .build build
+	rm -rf .build .build-* build .pytest_cache
+	find Tests bench -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -25,14 +25,19 @@ let package = Package(
         // hands to ChatCore's NicknameFolding, which cannot import C (docs/ARCHITECTURE.md).
         .target(name: "Confusables", dependencies: ["CICU"], path: "Sources/Confusables", swiftSettings: unchecked),
         // The event loop and the few libc wrappers both executables use.
-        .target(name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
+        .target(
+            name: "EventIO", dependencies: ["CLibevent", "CIORing"], path: "Sources/EventIO", swiftSettings: unchecked),
         // The I/O layer: event loop, sockets, Redis, routing.
         .executableTarget(
             name: "ChatServer",
             dependencies: ["ChatCore", "Confusables", "EventIO", "CLibevent", "CHiredis", "CCrypt"],
             path: "Sources/ChatServer",
-            swiftSettings: unchecked
+            swiftSettings: unchecked,
+            plugins: ["EmbedLua"]
         ),
+        // Build time only: the server's Lua scripts (Redis/Scripts/*.lua) as Swift string constants.
+        .executableTarget(name: "EmbedLuaTool", path: "Sources/EmbedLuaTool"),
+        .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedLuaTool"], path: "Plugins/EmbedLua"),
         // The benchmark tool: WebSocket subscribers and a publisher on libevent.
         .executableTarget(
             name: "ChatBench",
@@ -40,8 +45,13 @@ let package = Package(
             path: "Sources/ChatBench",
             swiftSettings: unchecked
         ),
+        // libFuzzer on ChatCore's parsers: scripts/fuzz.sh builds it with libFuzzer and ASan into
+        // .build-fuzz; a plain build makes a replayer of saved inputs (Sources/ChatFuzz).
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "ChatFuzz", dependencies: ["ChatCore", "CLibFuzzer"], path: "Sources/ChatFuzz"),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], path: "Tests/ChatCoreTests"),
-        .testTarget(name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
+        .testTarget(
+            name: "ConfusablesTests", dependencies: ["Confusables", "ChatCore"], path: "Tests/ConfusablesTests"),
         .testTarget(name: "EventIOTests", dependencies: ["EventIO"], path: "Tests/EventIOTests"),
         // The server's own logic (@testable: the executable's internal types).
         .testTarget(name: "ChatServerTests", dependencies: ["ChatServer"], path: "Tests/ChatServerTests"),

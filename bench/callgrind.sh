@@ -20,7 +20,8 @@ measure() {  # messages -> "instructions deliveries"
   local messages=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   redis-cli -p "$redis_port" FLUSHALL >/dev/null
-  HOST=127.0.0.1 PORT=$port REDIS_PORT=$redis_port RATE_LIMIT=0 MAX_CONNECTIONS_PER_ADDRESS=0 MAX_HANDSHAKES_PER_ADDRESS=0 CHANNEL_CREATE_RATE=0 ECHO_ENABLED=false \
+  HOST=127.0.0.1 PORT=$port REDIS_PORT=$redis_port RATE_LIMIT=0 MAX_CONNECTIONS_PER_ADDRESS=0 \
+    MAX_HANDSHAKES_PER_ADDRESS=0 CHANNEL_CREATE_RATE=0 ECHO_ENABLED=false \
     valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$messages" "$ROOT/.build/release/chat-server" \
     >"$out/server.$messages.log" 2>&1 &
   local pid=$!
@@ -33,8 +34,10 @@ measure() {  # messages -> "instructions deliveries"
     --publish ws --publish-url "ws://127.0.0.1:$port/ws?nickname=pub")
   kill -TERM $pid; wait $pid || true
   local instructions deliveries
-  instructions=$(callgrind_annotate "$out/callgrind.$messages" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
-  deliveries=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(r['delivered'] + r['publisher_echoes'])" "$result")
+  instructions=$(callgrind_annotate "$out/callgrind.$messages" 2>/dev/null |
+    awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+  deliveries=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(r['delivered'] + r['publisher_echoes'])" \
+    "$result")
   echo "$instructions $deliveries"
 }
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the server needs to build and run, when missing.
 #   scripts/deps.sh          build + run: libevent-dev libhiredis-dev libcrypt-dev libicu-dev redis-server
-#   scripts/deps.sh --test   also what the test suite needs (redis-tools, docker-compose, and
-#                            chromium + chromium-driver for the web client's browser test)
+#   scripts/deps.sh --test   also what the test suite needs (redis-tools, docker-compose,
+#                            chromium + chromium-driver for the web client's browser test,
+#                            nodejs for its unit tests, and the linters of --lint)
+#   scripts/deps.sh --lint   the linters `make lint` runs besides swift-format: shellcheck, eslint
 #   scripts/deps.sh --bench  also the benchmark's peer (nginx, libnginx-mod-nchan) and taskset
 set -euo pipefail
 
 packages=(libevent-dev libhiredis-dev libcrypt-dev libicu-dev redis-server pkg-config)
 case "${1:-}" in
-  --test) packages+=(redis-tools docker-compose chromium chromium-driver) ;;
+  --test) packages+=(redis-tools docker-compose chromium chromium-driver nodejs shellcheck eslint) ;;
+  --lint) packages+=(shellcheck eslint) ;;
   --bench) packages+=(redis-tools nginx-light libnginx-mod-nchan util-linux valgrind) ;;
 esac
 

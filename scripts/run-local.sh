@@ -12,8 +12,8 @@ args=("$@")
 for i in "${!args[@]}"; do
   for key in env-file host port redis-host redis-port redis-password; do
     case ${args[$i]} in
-      --$key=*) flag[$key]=${args[$i]#--$key=} ;;
-      --$key) flag[$key]=${args[$((i + 1))]:-} ;;
+      --"$key"=*) flag[$key]=${args[$i]#--"$key"=} ;;
+      --"$key") flag[$key]=${args[$((i + 1))]:-} ;;
     esac
   done
 done
@@ -21,10 +21,11 @@ env_file=${flag[env-file]:-.env}
 
 # What the server will use: flags win over the environment, which wins over the
 # .env file (as in the server).
-setting() {
-  local key=$1 default=$2 name=$3 value=${flag[$3]:-${!1:-}}
+setting() { # NAME DEFAULT FLAG
+  local key=$1 default=$2 value=${flag[$3]:-${!1:-}}
   if [[ -z $value && -f $env_file ]]; then
-    value=$(sed -n "s/^[[:space:]]*\(export[[:space:]]\+\)\?$key=[\"']\?\([^\"'#]*\)[\"']\?.*/\2/p" "$env_file" | tail -n 1 | tr -d '[:space:]')
+    local pattern="s/^[[:space:]]*\(export[[:space:]]\+\)\?$key=[\"']\?\([^\"'#]*\)[\"']\?.*/\2/p"
+    value=$(sed -n "$pattern" "$env_file" | tail -n 1 | tr -d '[:space:]')
   fi
   echo "${value:-$default}"
 }
@@ -35,6 +36,7 @@ web_port=$(setting PORT 8080 port)
 listen=$(setting HOST 0.0.0.0 host)
 
 redis_pid=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
@@ -56,8 +58,15 @@ if ! redis-cli -h "$host" -p "$port" ${password:+--no-auth-warning -a "$password
       setsid redis-server "${redis_args[@]}" </dev/null >>"$redis_log" 2>&1 &
       redis_pid=$!
       started=""
-      for _ in $(seq 50); do redis-cli -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1 && { started=1; break; }; sleep 0.1; done
-      [[ -n $started ]] || echo "run: redis-server does not answer (see ${redis_log#"$PWD"/}); the server will keep retrying"
+      for _ in $(seq 50); do
+        if redis-cli -p "$port" ${password:+--no-auth-warning -a "$password"} ping >/dev/null 2>&1; then
+          started=1
+          break
+        fi
+        sleep 0.1
+      done
+      [[ -n $started ]] ||
+        echo "run: redis-server does not answer (see ${redis_log#"$PWD"/}); the server will keep retrying"
       ;;
     *) echo "run: no Redis answers at $host:$port; the server will keep retrying" ;;
   esac
@@ -65,7 +74,8 @@ fi
 
 echo "run: the web client will be at http://localhost:$web_port/ (Ctrl-C stops the server)"
 case $listen in
-  0.0.0.0|::|"[::]") echo "run: listening on all network interfaces (HOST=$listen); HOST=127.0.0.1 keeps it to this machine" ;;
+  0.0.0.0|::|"[::]")
+    echo "run: listening on all network interfaces (HOST=$listen); HOST=127.0.0.1 keeps it to this machine" ;;
 esac
 
 setsid "$BIN" "$@" &

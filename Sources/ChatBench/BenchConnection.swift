@@ -38,8 +38,10 @@ final class BenchConnection {
     /// Last sequence number seen (duplicate detection), and counts.
     var lastSeq: Int64 = -1
 
-    init(index: Int, channel: Int, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer, batchReader: BatchReader?,
-         owner: BenchConnectionOwner, path: String) {
+    init(
+        index: Int, channel: Int, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer, batchReader: BatchReader?,
+        owner: BenchConnectionOwner, path: String
+    ) {
         self.batchReader = batchReader
         self.index = index
         self.channel = channel
@@ -55,35 +57,54 @@ final class BenchConnection {
     /// ephemeral port gets slow (quadratic) with tens of thousands of connections
     /// from one address, and would make the tool, not the server, the bottleneck.
     func connect(to endpoint: Endpoint, from source: (UInt8, UInt8, UInt8, UInt8)?, port: UInt16 = 0) -> String? {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        fd = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return "socket: \(Platform.errorText(errno))" }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         if let source {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             var local = Self.address(source, port: port)
-            var rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var rc = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             if rc != 0 && port != 0 {
                 // That port is taken: let the kernel choose (IP_BIND_ADDRESS_NO_PORT, 24).
                 Glibc.close(fd)
-                fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                fd = socket(
+                    AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                    0)
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 setsockopt(fd, Int32(IPPROTO_IP), 24, &one, socklen_t(MemoryLayout<Int32>.size))
                 local = Self.address(source, port: 0)
-                rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                rc = withUnsafePointer(to: &local) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
             }
             if rc != 0 { return "bind: \(Platform.errorText(errno))" }
         }
         var remote = Self.address(endpoint.address, port: endpoint.port)
-        let rc = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         if rc != 0 && errno != EINPROGRESS { return "connect: \(Platform.errorText(errno))" }
         let context = Unmanaged.passUnretained(self).toOpaque()
-        event = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
-            Unmanaged<BenchConnection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
-        }, context)
-        writeEvent = event_new(loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
-            Unmanaged<BenchConnection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
-        }, context)
+        event = event_new(
+            loop.base, fd, Int16(EV_READ | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<BenchConnection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
+            }, context)
+        writeEvent = event_new(
+            loop.base, fd, Int16(EV_WRITE | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<BenchConnection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
+            }, context)
         event_add(writeEvent, nil)  // connected when writable
         return nil
     }
@@ -105,7 +126,10 @@ final class BenchConnection {
             state = .handshaking
             event_add(event, nil)
             let key = Base64.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
-            write(Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n".utf8))
+            let request =
+                "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            write(Array(request.utf8))
             if pending.isEmpty { event_del(writeEvent) }
             return
         }
@@ -116,7 +140,10 @@ final class BenchConnection {
         while !pending.isEmpty {
             let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
-                if errno == EAGAIN || errno == EINTR { event_add(writeEvent, nil); return }
+                if errno == EAGAIN || errno == EINTR {
+                    event_add(writeEvent, nil)
+                    return
+                }
                 return fail("write: \(Platform.errorText(errno))")
             }
             pending.removeFirst(n)
@@ -146,7 +173,10 @@ final class BenchConnection {
     func sendText(_ payload: [UInt8]) {
         var frame: [UInt8] = []
         frame.reserveCapacity(payload.count + 14)
-        payload.withUnsafeBytes { FrameEncoder.appendFrame(opcode: Opcode.text, payload: $0, maskKey: UInt32.random(in: 1...UInt32.max), to: &frame) }
+        payload.withUnsafeBytes {
+            FrameEncoder.appendFrame(
+                opcode: Opcode.text, payload: $0, maskKey: UInt32.random(in: 1...UInt32.max), to: &frame)
+        }
         write(frame)
     }
 

@@ -14,7 +14,8 @@ struct LatencyHistogram {
     static func upperBound(_ index: Int) -> UInt64 {
         if index < 1024 { return UInt64(index) }
         let k = index - 1024
-        let e = UInt64(k / 512 + 1), sub = UInt64(k % 512 + 512)
+        let e = UInt64(k / 512 + 1)
+        let sub = UInt64(k % 512 + 512)
         return (sub << e) + (1 << e) - 1
     }
 
@@ -27,7 +28,9 @@ struct LatencyHistogram {
     }
 
     mutating func merge(_ other: LatencyHistogram) {
-        if other.counts.count > counts.count { counts.append(contentsOf: repeatElement(0, count: other.counts.count - counts.count)) }
+        if other.counts.count > counts.count {
+            counts.append(contentsOf: repeatElement(0, count: other.counts.count - counts.count))
+        }
         for (i, c) in other.counts.enumerated() where c > 0 { counts[i] += c }
         total += other.total
         maximum = max(maximum, other.maximum)

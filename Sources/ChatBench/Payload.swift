@@ -18,7 +18,9 @@ enum Payload {
         let n = bytes.count
         var i = 0
         while i + 30 <= n {
-            if bytes[i] == UInt8(ascii: "t"), bytes[i + 1] == UInt8(ascii: "="), bytes[i + 18] == UInt8(ascii: ";"), bytes[i + 19] == UInt8(ascii: "s") {
+            if bytes[i] == UInt8(ascii: "t"), bytes[i + 1] == UInt8(ascii: "="), bytes[i + 18] == UInt8(ascii: ";"),
+                bytes[i + 19] == UInt8(ascii: "s")
+            {
                 guard let t = hex(bytes, i + 2, 16), let s = hex(bytes, i + 21, 8) else { return nil }
                 return (t, UInt32(s))
             }

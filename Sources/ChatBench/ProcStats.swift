@@ -27,7 +27,9 @@ enum ProcStats {
                 total += Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
                 continue
             }
-            guard let text = Platform.readTextFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { continue }
+            guard let text = Platform.readTextFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else {
+                continue
+            }
             let fields = text[text.index(after: close)...].split(separator: " ")
             // After the command: state(0) ... utime(11) stime(12), counting from state.
             guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) else { continue }
@@ -39,7 +41,9 @@ enum ProcStats {
     /// The first of the processes that is gone (or a zombie), if any.
     static func firstGone(_ pids: [Int32]) -> Int32? {
         pids.first { pid in
-            guard let text = Platform.readTextFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return true }
+            guard let text = Platform.readTextFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else {
+                return true
+            }
             return text[text.index(after: close)...].split(separator: " ").first == "Z"
         }
     }
@@ -60,7 +64,8 @@ enum ProcStats {
     static func ownCPUSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+            + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
     static func monotonicNanos() -> UInt64 {

@@ -46,13 +46,15 @@ final class Publisher: BenchConnectionOwner {
             prefixes = (0..<options.channels).map { Array(options.expand(String(parts[0]), channel: $0).utf8) }
             suffix = parts.count > 1 ? Array(parts[1].utf8) : []
             guard let endpoint = Endpoint(options.publishURL) else { return fail("bad --publish-url") }
-            let c = BenchConnection(index: -1, channel: 0, loop: loop, buffer: buffer, batchReader: nil, owner: self, path: endpoint.path)
+            let c = BenchConnection(
+                index: -1, channel: 0, loop: loop, buffer: buffer, batchReader: nil, owner: self, path: endpoint.path)
             ws = c
             if let e = c.connect(to: endpoint, from: nil) { fail(e) }
         case .http:
             guard let endpoint = Endpoint(options.publishURL) else { return fail("bad --publish-url") }
             for _ in 0..<4 {
-                let c = HTTPPublishConnection(endpoint: endpoint, loop: loop, buffer: buffer) { [unowned self] ok, error in
+                let c = HTTPPublishConnection(endpoint: endpoint, loop: loop, buffer: buffer) {
+                    [unowned self] ok, error in
                     if ok { self.acknowledged += 1 } else { self.fail(error) }
                 }
                 if let e = c.connect() { fail(e) }
@@ -65,7 +67,10 @@ final class Publisher: BenchConnectionOwner {
     }
 
     func opened(_ c: BenchConnection) {
-        if options.join.isEmpty { onReady?(); return }
+        if options.join.isEmpty {
+            onReady?()
+            return
+        }
         for k in 0..<options.channels { c.sendText(Array(options.expand(options.join, channel: k).utf8)) }
         if options.ready.isEmpty {  // no reply to wait for: ready once the joins are sent, as the subscribers are
             joined = options.channels
@@ -108,7 +113,9 @@ final class Publisher: BenchConnectionOwner {
             let dueAt = startedAt + UInt64(Double(published + 1) / options.rate * 1e9)
             if now >= dueAt + 2_000_000 { late += 1 }
             let channel = Int(published % UInt64(options.channels))
-            let payload = Payload.make(sentAt: ProcStats.monotonicNanos(), sequence: UInt32(truncatingIfNeeded: published), size: options.payload)
+            let payload = Payload.make(
+                sentAt: ProcStats.monotonicNanos(), sequence: UInt32(truncatingIfNeeded: published),
+                size: options.payload)
             switch options.publish {
             case .websocket: ws?.sendText(prefixes[channel] + payload + suffix)
             case .http: http[Int(published) % http.count].post(channel: options.channelName(channel), body: payload)
@@ -142,7 +149,10 @@ final class HTTPPublishConnection {
     private let answered: (Bool, String) -> Void
     private let pathTemplate: String
 
-    init(endpoint: Endpoint, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer, answered: @escaping (Bool, String) -> Void) {
+    init(
+        endpoint: Endpoint, loop: EventLoop, buffer: UnsafeMutableRawBufferPointer,
+        answered: @escaping (Bool, String) -> Void
+    ) {
         self.endpoint = endpoint
         self.loop = loop
         self.buffer = buffer
@@ -153,7 +163,11 @@ final class HTTPPublishConnection {
     func connect() -> String? {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var remote = BenchConnection.address(endpoint.address, port: endpoint.port)
-        let rc = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard rc == 0 else { return "publisher connect: \(Platform.errorText(errno))" }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var one: Int32 = 1
@@ -174,7 +188,10 @@ final class HTTPPublishConnection {
         while !pending.isEmpty {
             let n = pending.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n <= 0 {
-                if errno == EAGAIN { writer?.start(); return }
+                if errno == EAGAIN {
+                    writer?.start()
+                    return
+                }
                 answered(false, "publisher write: \(Platform.errorText(errno))")
                 return
             }

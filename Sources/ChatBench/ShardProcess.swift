@@ -23,7 +23,8 @@ final class ShardProcess {
     }
 
     func spawn() -> String? {
-        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
+        var inPipe: [Int32] = [0, 0]
+        var outPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0 else { return "pipe: \(Platform.errorText(errno))" }
         // Close-on-exec everywhere: a shard must not inherit the pipes of the others
         // (it would hold their stdin open and none would see the coordinator leave).
@@ -35,7 +36,8 @@ final class ShardProcess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         for fd in [inPipe[0], inPipe[1], outPipe[0], outPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-        let args = [CommandLine.arguments[0]] + Array(CommandLine.arguments.dropFirst()) + ["--shard", "\(index)/\(count)"]
+        let args =
+            [CommandLine.arguments[0]] + Array(CommandLine.arguments.dropFirst()) + ["--shard", "\(index)/\(count)"]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
@@ -97,7 +99,8 @@ final class ShardRunner {
     func run() {
         _ = Platform.raiseDescriptorLimit()
         let (k, n) = options.shard!
-        subscribers = Subscribers(options: options, loop: loop, indices: Array(stride(from: k, to: options.subscribers, by: n)))
+        subscribers = Subscribers(
+            options: options, loop: loop, indices: Array(stride(from: k, to: options.subscribers, by: n)))
         subscribers.onAllReady = { FileOutput.standardOutput("ready\n") }
         stdinWatcher = FDWatcher(loop, fd: 0, read: true, write: false) { [unowned self] _, _ in self.command() }
         stdinWatcher?.start()
@@ -131,7 +134,8 @@ final class ShardRunner {
             case "report":
                 subscribers.measuring = false
                 if !subscribers.firstError.isEmpty { FileOutput.standardOutput("failed \(subscribers.firstError)\n") }
-                FileOutput.standardOutput(ShardReport(subscribers, cpu: ProcStats.ownCPUSeconds() - cpuAtStart).line + "\n")
+                FileOutput.standardOutput(
+                    ShardReport(subscribers, cpu: ProcStats.ownCPUSeconds() - cpuAtStart).line + "\n")
             default: break
             }
         }

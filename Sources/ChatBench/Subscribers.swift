@@ -40,7 +40,10 @@ final class Subscribers: BenchConnectionOwner {
     }
 
     func start() {
-        if indices.isEmpty { onAllReady?(); return }
+        if indices.isEmpty {
+            onAllReady?()
+            return
+        }
         startMore()
     }
 
@@ -54,8 +57,9 @@ final class Subscribers: BenchConnectionOwner {
             let i = indices[nextToStart]
             nextToStart += 1
             let channel = i % options.channels
-            let c = BenchConnection(index: i, channel: channel, loop: loop, buffer: buffer, batchReader: batchReader, owner: self,
-                                    path: Endpoint(options.expand(options.url, index: i, channel: channel))!.path)
+            let c = BenchConnection(
+                index: i, channel: channel, loop: loop, buffer: buffer, batchReader: batchReader, owner: self,
+                path: Endpoint(options.expand(options.url, index: i, channel: channel))!.path)
             connections.append(c)
             let s = options.sourceBase
             let source = (s.0, s.1, s.2, s.3 &+ UInt8(truncatingIfNeeded: i / options.perSource))

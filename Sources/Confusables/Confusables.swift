@@ -44,7 +44,8 @@ private final class SpoofChecker: @unchecked Sendable {
                 var status: Int32 = 0
                 let skeleton: String? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { out in
                     let n = input.withMemoryRebound(to: CChar.self) {
-                        chat_spoof_skeleton(handle, $0.baseAddress, Int32($0.count), out.baseAddress, Int32(capacity), &status)
+                        chat_spoof_skeleton(
+                            handle, $0.baseAddress, Int32($0.count), out.baseAddress, Int32(capacity), &status)
                     }
                     // ICU refuses only what cannot come from a Swift string (invalid UTF-8);
                     // the text unfolded is the safe answer then.
@@ -53,7 +54,8 @@ private final class SpoofChecker: @unchecked Sendable {
                         capacity = Int(n)
                         return nil
                     }
-                    return String(decoding: UnsafeRawBufferPointer(start: out.baseAddress, count: Int(n)), as: UTF8.self)
+                    return String(
+                        decoding: UnsafeRawBufferPointer(start: out.baseAddress, count: Int(n)), as: UTF8.self)
                 }
                 if let skeleton { return skeleton }
             }

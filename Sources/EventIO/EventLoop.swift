@@ -79,15 +79,21 @@ public final class FDWatcher {
     public let fd: Int32
 
     /// `read`/`write`: which readiness to watch; persistent until `stop()`.
-    public init(_ loop: EventLoop, fd: Int32, read: Bool, write: Bool, _ action: @escaping (_ readable: Bool, _ writable: Bool) -> Void) {
+    public init(
+        _ loop: EventLoop, fd: Int32, read: Bool, write: Bool,
+        _ action: @escaping (_ readable: Bool, _ writable: Bool) -> Void
+    ) {
         self.fd = fd
         self.action = action
         var flags = Int16(EV_PERSIST)
         if read { flags |= Int16(EV_READ) }
         if write { flags |= Int16(EV_WRITE) }
-        event = event_new(loop.base, fd, flags, { _, what, arg in
-            Unmanaged<FDWatcher>.fromOpaque(arg!).takeUnretainedValue().action(what & Int16(EV_READ) != 0, what & Int16(EV_WRITE) != 0)
-        }, Unmanaged.passUnretained(self).toOpaque())
+        event = event_new(
+            loop.base, fd, flags,
+            { _, what, arg in
+                Unmanaged<FDWatcher>.fromOpaque(arg!).takeUnretainedValue().action(
+                    what & Int16(EV_READ) != 0, what & Int16(EV_WRITE) != 0)
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit { if let event { event_free(event) } }

@@ -1,18 +1,24 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("SHA-1")
 struct SHA1Tests {
-    @Test("FIPS 180 vectors", arguments: [
-        ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
-        ("", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
-        // The 448-bit message: two blocks after padding.
-        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1"),
-        // The 896-bit message.
-        ("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-         "a49b2446a02c645bf419f995b67091253a04a259"),
-        ("The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"),
-    ])
+    @Test(
+        "FIPS 180 vectors",
+        arguments: [
+            ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            ("", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            // The 448-bit message: two blocks after padding.
+            ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1"),
+            // The 896-bit message.
+            (
+                "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                    + "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+                "a49b2446a02c645bf419f995b67091253a04a259"
+            ),
+            ("The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"),
+        ])
     func vectors(input: String, expected: String) {
         #expect(SHA1.hex(bytes(input)) == expected)
         #expect(hex(SHA1.digest(bytes(input))) == expected)
@@ -27,16 +33,18 @@ struct SHA1Tests {
 
     /// Lengths around the padding boundaries (55/56 bytes: length fits / does not fit in the
     /// last block); expected values from coreutils sha1sum.
-    @Test("padding boundaries", arguments: [
-        (55, "c1c8bbdc22796e28c0e15163d20899b65621d65a"),
-        (56, "c2db330f6083854c99d4b5bfb6e8f29f201be699"),
-        (57, "f08f24908d682555111be7ff6f004e78283d989a"),
-        (63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5"),
-        (64, "0098ba824b5c16427bd7a1122a5a442a25ec644d"),
-        (65, "11655326c708d70319be2610e8a57d9a5b959d3b"),
-        (119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"),
-        (120, "f34c1488385346a55709ba056ddd08280dd4c6d6"),
-    ])
+    @Test(
+        "padding boundaries",
+        arguments: [
+            (55, "c1c8bbdc22796e28c0e15163d20899b65621d65a"),
+            (56, "c2db330f6083854c99d4b5bfb6e8f29f201be699"),
+            (57, "f08f24908d682555111be7ff6f004e78283d989a"),
+            (63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5"),
+            (64, "0098ba824b5c16427bd7a1122a5a442a25ec644d"),
+            (65, "11655326c708d70319be2610e8a57d9a5b959d3b"),
+            (119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"),
+            (120, "f34c1488385346a55709ba056ddd08280dd4c6d6"),
+        ])
     func paddingBoundaries(length: Int, expected: String) {
         #expect(SHA1.hex([UInt8](repeating: UInt8(ascii: "a"), count: length)) == expected)
     }
@@ -52,10 +60,12 @@ struct SHA1Tests {
 
 @Suite("Base64")
 struct Base64Tests {
-    @Test("RFC 4648 section 10 vectors", arguments: [
-        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
-    ])
+    @Test(
+        "RFC 4648 section 10 vectors",
+        arguments: [
+            ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
+        ])
     func vectors(plain: String, encoded: String) {
         #expect(Base64.encode(bytes(plain)) == encoded)
         #expect(Base64.decode(encoded) == bytes(plain))
@@ -67,10 +77,15 @@ struct Base64Tests {
         #expect(Base64.decode("+/+/") == [0xFB, 0xFF, 0xBF])
         // Every sextet value once.
         var all: [UInt8] = []
-        var bits: UInt32 = 0, count = 0
+        var bits: UInt32 = 0
+        var count = 0
         for v in 0..<64 {
-            bits = bits << 6 | UInt32(v); count += 6
-            while count >= 8 { count -= 8; all.append(UInt8(truncatingIfNeeded: bits >> UInt32(count))) }
+            bits = bits << 6 | UInt32(v)
+            count += 6
+            while count >= 8 {
+                count -= 8
+                all.append(UInt8(truncatingIfNeeded: bits >> UInt32(count)))
+            }
         }
         #expect(Base64.encode(all) == "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
     }
@@ -90,25 +105,27 @@ struct Base64Tests {
         #expect(Base64.decode(Base64.encode(everyByte)) == everyByte)
     }
 
-    @Test("strict decoding rejects", arguments: [
-        "Zg=",         // length not a multiple of 4
-        "Zg",          // missing padding
-        "Zm9vY",       // length
-        "Z===",        // padding at position 1
-        "====",        // padding only
-        "=Zg=",        // padding first
-        "Zm=v",        // data after padding
-        "Zg==Zg==",    // padding in a middle quantum
-        "Zm9v====",    // a quantum of padding
-        "Zh==",        // non-zero padding bits (h = 100001)
-        "Zm9=",        // non-zero padding bits (9 = 111101)
-        "Zm 9v",       // space
-        "Zm9v\n",      // line break
-        "Zm9v\r\nZm9v",
-        "Zm-_",        // URL-safe alphabet
-        "Zm9v!A==",
-        "Zm9vä==",     // non-ASCII (8 bytes)
-    ])
+    @Test(
+        "strict decoding rejects",
+        arguments: [
+            "Zg=",  // length not a multiple of 4
+            "Zg",  // missing padding
+            "Zm9vY",  // length
+            "Z===",  // padding at position 1
+            "====",  // padding only
+            "=Zg=",  // padding first
+            "Zm=v",  // data after padding
+            "Zg==Zg==",  // padding in a middle quantum
+            "Zm9v====",  // a quantum of padding
+            "Zh==",  // non-zero padding bits (h = 100001)
+            "Zm9=",  // non-zero padding bits (9 = 111101)
+            "Zm 9v",  // space
+            "Zm9v\n",  // line break
+            "Zm9v\r\nZm9v",
+            "Zm-_",  // URL-safe alphabet
+            "Zm9v!A==",
+            "Zm9vä==",  // non-ASCII (8 bytes)
+        ])
     func rejects(text: String) {
         #expect(Base64.decode(text) == nil)
     }

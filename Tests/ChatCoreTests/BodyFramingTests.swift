@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("Body framing: Content-Length")
@@ -20,11 +21,14 @@ struct BodyFramingTests {
         }
     }
 
-    @Test("a valid Content-Length, or none", arguments: [
-        (["Content-Length: 32"], 32), (["Content-Length: 0"], 0), ([], 0), (["content-length:32"], 32),
-        (["Content-Length:   32  "], 32), (["Content-Length:\t32\t"], 32), (["Content-Length: 0032"], 32), (["Content-Length: 65536"], 65_536),
-        (["X-Content-Length: 5", "Content-Length: 7"], 7),
-    ])
+    @Test(
+        "a valid Content-Length, or none",
+        arguments: [
+            (["Content-Length: 32"], 32), (["Content-Length: 0"], 0), ([], 0), (["content-length:32"], 32),
+            (["Content-Length:   32  "], 32), (["Content-Length:\t32\t"], 32), (["Content-Length: 0032"], 32),
+            (["Content-Length: 65536"], 65_536),
+            (["X-Content-Length: 5", "Content-Length: 7"], 7),
+        ])
     func valid(lines: [String], length: Int) {
         guard case .success(let n)? = framing(lines) else {
             Issue.record("\(lines) refused")
@@ -33,9 +37,12 @@ struct BodyFramingTests {
         #expect(n == length)
     }
 
-    @Test("not digits only: 400", arguments: [
-        "+32", "-1", "-0", "0x20", "3 2", "32, 32", "32,32", "", "32a", "a32", "1e3", "3.0", "\u{FF13}\u{FF12}", "٣٢",
-    ])
+    @Test(
+        "not digits only: 400",
+        arguments: [
+            "+32", "-1", "-0", "0x20", "3 2", "32, 32", "32,32", "", "32a", "a32", "1e3", "3.0", "\u{FF13}\u{FF12}",
+            "٣٢",
+        ])
     func malformed(value: String) {
         #expect(status(["Content-Length: \(value)"]) == 400, "\(value.debugDescription)")
     }
@@ -52,8 +59,8 @@ struct BodyFramingTests {
     @Test("too large: 413, however many digits (no overflow)")
     func tooLarge() {
         #expect(status(["Content-Length: 65537"]) == 413)
-        #expect(status(["Content-Length: 9223372036854775807"]) == 413)   // Int.max
-        #expect(status(["Content-Length: 9223372036854775808"]) == 413)   // Int.max + 1
+        #expect(status(["Content-Length: 9223372036854775807"]) == 413)  // Int.max
+        #expect(status(["Content-Length: 9223372036854775808"]) == 413)  // Int.max + 1
         #expect(status(["Content-Length: " + String(repeating: "9", count: 4000)]) == 413)
         #expect(status(["Content-Length: 10"], max: 9) == 413)
         #expect(status(["Content-Length: 9"], max: 9) == 200)

@@ -1,19 +1,24 @@
+import Testing
+
+@testable import ChatCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Testing
-@testable import ChatCore
 
 @Suite("Config and ConfigLoader")
 struct ConfigTests {
     /// Runs the loader with an in-memory file system.
-    func load(_ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]) -> Result<LaunchRequest, ConfigError> {
+    func load(
+        _ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]
+    ) -> Result<LaunchRequest, ConfigError> {
         ConfigLoader.load(arguments: arguments, environment: env, readFile: { files[$0] })
     }
 
-    func config(_ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]) throws -> Config {
+    func config(_ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]) throws -> Config
+    {
         let result = load(arguments, env: env, files: files)
         guard case .success(.run(let config, _)) = result else {
             Issue.record("expected a configuration, got \(result)")
@@ -27,7 +32,8 @@ struct ConfigTests {
         return ["<no config>"]
     }
 
-    func errorMessage(_ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]) -> String? {
+    func errorMessage(_ arguments: [String] = [], env: [String: String] = [:], files: [String: String] = [:]) -> String?
+    {
         if case .failure(let error) = load(arguments, env: env, files: files) { return error.message }
         return nil
     }
@@ -57,7 +63,9 @@ struct ConfigTests {
 
     @Test("unrelated environment variables are ignored")
     func unrelatedEnvironment() {
-        #expect(load(env: ["PATH": "/bin", "HOME": "/root", "port": "1", "Port": "2"]) == .success(.run(Config(), warnings: [])))
+        #expect(
+            load(env: ["PATH": "/bin", "HOME": "/root", "port": "1", "Port": "2"])
+                == .success(.run(Config(), warnings: [])))
     }
 
     @Test("precedence: defaults < .env < environment < flags")
@@ -66,11 +74,11 @@ struct ConfigTests {
         let env = ["PORT": "2222", "REDIS_HOST": "from-env", "APP_DEBUG": "false"]
         let flags = ["--port", "3333", "--app-debug"]
         let all = try config(flags, env: env, files: files)
-        #expect(all.port == 3333)             // flag wins over env and .env
-        #expect(all.appDebug == true)         // bool flag over env over .env
+        #expect(all.port == 3333)  // flag wins over env and .env
+        #expect(all.appDebug == true)  // bool flag over env over .env
         #expect(all.redisHost == "from-env")  // env over .env
-        #expect(all.redisPrefix == "file")    // .env over default
-        #expect(all.redisPort == 6379)        // default
+        #expect(all.redisPrefix == "file")  // .env over default
+        #expect(all.redisPort == 6379)  // default
         let noFlags = try config(env: env, files: files)
         #expect(noFlags.port == 2222)
         #expect(noFlags.appDebug == false)
@@ -90,7 +98,10 @@ struct ConfigTests {
 
     @Test("--key=value and --key value forms")
     func flagForms() throws {
-        let a = try config(["--port=9000", "--redis-host", "redis.local", "--redis-password=", "--instance-id", "node 1", "--log-file-path=a=b.log"])
+        let a = try config([
+            "--port=9000", "--redis-host", "redis.local", "--redis-password=", "--instance-id", "node 1",
+            "--log-file-path=a=b.log",
+        ])
         #expect(a.port == 9000)
         #expect(a.redisHost == "redis.local")
         #expect(a.redisPassword == "")
@@ -110,16 +121,23 @@ struct ConfigTests {
         #expect(try config(["--echo-enabled", "true"]).echoEnabled == true)
         #expect(try config(["--echo-enabled=0"]).echoEnabled == false)
         #expect(try config(["--allow-broadcast=on"]).allowBroadcast == true)
-        for (text, value) in [("1", true), ("true", true), ("TRUE", true), ("yes", true), ("On", true), ("0", false), ("false", false), ("No", false), ("off", false)] {
+        for (text, value) in [
+            ("1", true), ("true", true), ("TRUE", true), ("yes", true), ("On", true), ("0", false), ("false", false),
+            ("No", false), ("off", false),
+        ] {
             #expect(try config(env: ["LOG_TO_FILE": text]).logToFile == value, "\(text)")
         }
     }
 
-    @Test("invalid values produce an error naming the key", arguments: [
-        ("PORT", "abc"), ("PORT", "0"), ("PORT", "70000"), ("PORT", "-1"), ("PORT", ""), ("PORT", "80.5"), ("PORT", " 80"),
-        ("APP_DEBUG", "maybe"), ("APP_DEBUG", ""), ("REDIS_DB", "-1"), ("REDIS_PORT", "65536"),
-        ("MAX_MESSAGE_SIZE", "124"), ("MAX_HEADER_BYTES", "1023"), ("HOST", ""), ("REDIS_HOST", "a\u{1}b"), ("MAX_MESSAGE_LENGTH", "0"),
-    ])
+    @Test(
+        "invalid values produce an error naming the key",
+        arguments: [
+            ("PORT", "abc"), ("PORT", "0"), ("PORT", "70000"), ("PORT", "-1"), ("PORT", ""), ("PORT", "80.5"),
+            ("PORT", " 80"),
+            ("APP_DEBUG", "maybe"), ("APP_DEBUG", ""), ("REDIS_DB", "-1"), ("REDIS_PORT", "65536"),
+            ("MAX_MESSAGE_SIZE", "124"), ("MAX_HEADER_BYTES", "1023"), ("HOST", ""), ("REDIS_HOST", "a\u{1}b"),
+            ("MAX_MESSAGE_LENGTH", "0"),
+        ])
     func invalidValues(key: String, value: String) {
         let flag = "--" + key.lowercased().replacing("_", with: "-")
         let sources: [(String, String?)] = [
@@ -142,17 +160,19 @@ struct ConfigTests {
         #expect(try config(env: ["MAX_MESSAGE_SIZE": "125"]).maxMessageSize == 125)
     }
 
-    @Test("command-line errors", arguments: [
-        (["--bogus"], "bogus"),
-        (["--bogus=1"], "bogus"),
-        (["--PORT=1"], "PORT"),
-        (["--redis_host=x"], "redis_host"),
-        (["positional"], "positional"),
-        (["-p", "1"], "-p"),
-        (["--port"], "PORT"),
-        (["--redis-host"], "REDIS_HOST"),
-        (["--env-file"], "env-file"),
-    ])
+    @Test(
+        "command-line errors",
+        arguments: [
+            (["--bogus"], "bogus"),
+            (["--bogus=1"], "bogus"),
+            (["--PORT=1"], "PORT"),
+            (["--redis_host=x"], "redis_host"),
+            (["positional"], "positional"),
+            (["-p", "1"], "-p"),
+            (["--port"], "PORT"),
+            (["--redis-host"], "REDIS_HOST"),
+            (["--env-file"], "env-file"),
+        ])
     func commandLineErrors(arguments: [String], mentions: String) {
         let message = errorMessage(arguments)
         #expect(message?.contains(mentions) == true, "\(arguments): \(message ?? "no error")")
@@ -186,7 +206,9 @@ struct ConfigTests {
         #expect(try config(env: ["SHUTDOWN_TIMEOUT": "3600"]).shutdownTimeoutMillis == 3_600_000)
         #expect(try config(env: ["HANDSHAKE_TIMEOUT": "1.2345"]).handshakeTimeoutMillis == 1_235)
         for bad in ["0", "0.09", "3600.5", "-1", "abc", "", "nan", "inf", "1s"] {
-            #expect(errorMessage(env: ["HANDSHAKE_TIMEOUT": bad])?.contains("HANDSHAKE_TIMEOUT") == true, "\(bad.debugDescription)")
+            #expect(
+                errorMessage(env: ["HANDSHAKE_TIMEOUT": bad])?.contains("HANDSHAKE_TIMEOUT") == true,
+                "\(bad.debugDescription)")
         }
     }
 
@@ -208,7 +230,9 @@ struct ConfigTests {
     @Test("--env-file: read when present, an error when missing")
     func envFileFlag() throws {
         #expect(try config(["--env-file", "conf/prod.env"], files: ["conf/prod.env": "PORT=7000"]).port == 7000)
-        #expect(try config(["--env-file=conf/prod.env"], files: ["conf/prod.env": "PORT=7000", ".env": "PORT=1"]).port == 7000)
+        #expect(
+            try config(["--env-file=conf/prod.env"], files: ["conf/prod.env": "PORT=7000", ".env": "PORT=1"]).port
+                == 7000)
         let message = errorMessage(["--env-file", "nope.env"])
         #expect(message?.contains("nope.env") == true)
         // The default .env may be missing.
@@ -221,19 +245,19 @@ struct ConfigTests {
     @Test(".env syntax: comments, export, quotes, inline comments, blank lines")
     func dotEnvSyntax() throws {
         let text = """
-        # a comment
-           # an indented comment
+            # a comment
+               # an indented comment
 
-        export REDIS_HOST=exported.host
-        export   REDIS_PORT = 7777
-        HOST = 127.0.0.2   
-        REDIS_PASSWORD="p@ss \\"quoted\\" back\\\\slash #not-a-comment"
-        REDIS_PREFIX='lit\\n$HOME #x'
-        LOG_FILE_PATH=logs/a.log # trailing comment
-        LOG_ERROR_FILE_PATH=logs/b#c.log
-        INSTANCE_ID=
-        MAX_MESSAGE_LENGTH="42" # comment after a quoted value
-        """
+            export REDIS_HOST=exported.host
+            export   REDIS_PORT = 7777
+            HOST = 127.0.0.2   
+            REDIS_PASSWORD="p@ss \\"quoted\\" back\\\\slash #not-a-comment"
+            REDIS_PREFIX='lit\\n$HOME #x'
+            LOG_FILE_PATH=logs/a.log # trailing comment
+            LOG_ERROR_FILE_PATH=logs/b#c.log
+            INSTANCE_ID=
+            MAX_MESSAGE_LENGTH="42" # comment after a quoted value
+            """
         let c = try config(files: [".env": text])
         #expect(c.redisHost == "exported.host")
         #expect(c.redisPort == 7777)
@@ -277,16 +301,18 @@ struct ConfigTests {
         #expect(try ConfigLoader.parseDotEnv("PORT=9000\r").get().map(\.value) == ["9000"])
     }
 
-    @Test("malformed .env lines are errors with the line number", arguments: [
-        ("PORT=1\nJUSTTEXT\n", 2),
-        ("\n\n\nexport\n", 4),
-        ("A=1\nB=\"unterminated\n", 2),
-        ("A='unterminated\n", 1),
-        ("1-BAD=x\n", 1),
-        ("=value\n", 1),
-        ("MY KEY=1\n", 1),
-        ("KÉY=1\n", 1),
-    ])
+    @Test(
+        "malformed .env lines are errors with the line number",
+        arguments: [
+            ("PORT=1\nJUSTTEXT\n", 2),
+            ("\n\n\nexport\n", 4),
+            ("A=1\nB=\"unterminated\n", 2),
+            ("A='unterminated\n", 1),
+            ("1-BAD=x\n", 1),
+            ("=value\n", 1),
+            ("MY KEY=1\n", 1),
+            ("KÉY=1\n", 1),
+        ])
     func malformedDotEnv(text: String, line: Int) {
         guard case .failure(let error) = ConfigLoader.parseDotEnv(text) else {
             Issue.record("accepted \(text.debugDescription)")
@@ -328,7 +354,9 @@ struct ConfigTests {
         let bools = Set(ConfigKeys.all.filter(\.isBool).map(\.name))
         #expect(bools.isSuperset(of: ["ALLOW_BROADCAST", "APP_DEBUG", "ECHO_ENABLED", "LOG_TO_FILE"]))
         #expect(!bools.contains("PORT") && !bools.contains("HOST"))
-        for key in ConfigKeys.all where key.isBool { #expect(["true", "false"].contains(key.defaultValue), "\(key.name)") }
+        for key in ConfigKeys.all where key.isBool {
+            #expect(["true", "false"].contains(key.defaultValue), "\(key.name)")
+        }
     }
 
     /// A valid value for `key` that differs from its default.
@@ -345,7 +373,8 @@ struct ConfigTests {
         for key in ConfigKeys.all {
             var config = Config()
             #expect(key.apply(&config, key.defaultValue) == nil, "\(key.name) refuses its own default")
-            #expect(config == Config(), "\(key.name): default \(key.defaultValue.debugDescription) differs from Config()")
+            #expect(
+                config == Config(), "\(key.name): default \(key.defaultValue.debugDescription) differs from Config()")
             // The key does set something, and its default puts that field back.
             var changed = Config()
             #expect(key.apply(&changed, otherValue(key)) == nil, "\(key.name)")
@@ -410,8 +439,9 @@ struct ConfigTests {
     // Skipped (reported as such) while the repository has no .env.example yet; the
     // file is to be generated from ConfigLoader.envExample(), and from then on this
     // test keeps the two in step.
-    @Test(".env.example at the repository root equals ConfigLoader.envExample()",
-          .enabled(if: ConfigTests.envExampleFile != nil, ".env.example does not exist at the repository root yet"))
+    @Test(
+        ".env.example at the repository root equals ConfigLoader.envExample()",
+        .enabled(if: ConfigTests.envExampleFile != nil, ".env.example does not exist at the repository root yet"))
     func envExampleFileInStep() throws {
         let file = try #require(Self.envExampleFile)
         #expect(file == ConfigLoader.envExample())

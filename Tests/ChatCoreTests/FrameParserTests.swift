@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 /// `FrameParser` (wire format only) and `FrameEncoder`.
@@ -10,13 +11,18 @@ struct FrameParserTests {
     func rfcExamples() {
         let hello = bytes("Hello")
         #expect(FrameEncoder.frame(opcode: Opcode.text, payload: hello) == [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
-        #expect(FrameEncoder.frame(opcode: Opcode.text, payload: hello, maskKey: rfcMaskKey)
-            == [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
-        #expect(FrameEncoder.frame(opcode: Opcode.text, payload: bytes("Hel"), fin: false) == [0x01, 0x03, 0x48, 0x65, 0x6c])
+        #expect(
+            FrameEncoder.frame(opcode: Opcode.text, payload: hello, maskKey: rfcMaskKey)
+                == [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
+        #expect(
+            FrameEncoder.frame(opcode: Opcode.text, payload: bytes("Hel"), fin: false) == [
+                0x01, 0x03, 0x48, 0x65, 0x6c,
+            ])
         #expect(FrameEncoder.frame(opcode: Opcode.continuation, payload: bytes("lo")) == [0x80, 0x02, 0x6c, 0x6f])
         #expect(FrameEncoder.frame(opcode: Opcode.ping, payload: hello) == [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
-        #expect(FrameEncoder.frame(opcode: Opcode.pong, payload: hello, maskKey: rfcMaskKey)
-            == [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
+        #expect(
+            FrameEncoder.frame(opcode: Opcode.pong, payload: hello, maskKey: rfcMaskKey)
+                == [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
         let f256 = FrameEncoder.frame(opcode: Opcode.binary, payload: [UInt8](repeating: 7, count: 256))
         #expect(Array(f256.prefix(4)) == [0x82, 0x7E, 0x01, 0x00])
         #expect(f256.count == 260)
@@ -25,13 +31,15 @@ struct FrameParserTests {
         #expect(f64k.count == 65546)
     }
 
-    @Test("all three length forms at their edges", arguments: [
-        (0, [0x00] as [UInt8]),
-        (125, [0x7D]),
-        (126, [0x7E, 0x00, 0x7E]),
-        (65535, [0x7E, 0xFF, 0xFF]),
-        (65536, [0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00]),
-    ])
+    @Test(
+        "all three length forms at their edges",
+        arguments: [
+            (0, [0x00] as [UInt8]),
+            (125, [0x7D]),
+            (126, [0x7E, 0x00, 0x7E]),
+            (65535, [0x7E, 0xFF, 0xFF]),
+            (65536, [0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00]),
+        ])
     func lengthForms(length: Int, lengthBytes: [UInt8]) {
         let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         // Unmasked.
@@ -57,8 +65,10 @@ struct FrameParserTests {
         // The parser reads both back.
         for (data, isMasked) in [(frame, false), (masked, true)] {
             let events = parseFrames([data])
-            let header = FrameHeader(fin: true, opcode: Opcode.binary, masked: isMasked, length: UInt64(length), maskKey: isMasked ? key : 0)
-            let expected: [ParserEvent] = length == 0 ? [.header(header), .end] : [.header(header), .payload(payload), .end]
+            let header = FrameHeader(
+                fin: true, opcode: Opcode.binary, masked: isMasked, length: UInt64(length), maskKey: isMasked ? key : 0)
+            let expected: [ParserEvent] =
+                length == 0 ? [.header(header), .end] : [.header(header), .payload(payload), .end]
             #expect(events == expected)
         }
     }
@@ -69,7 +79,9 @@ struct FrameParserTests {
         FrameEncoder.appendHeader(opcode: Opcode.text, length: 3, fin: false, to: &out)
         #expect(out == [0xEE, 0x01, 0x03])
         let payload = bytes("abcdef")
-        payload.withUnsafeBytes { FrameEncoder.appendFrame(opcode: Opcode.binary, payload: $0, maskKey: rfcMaskKey, to: &out) }
+        payload.withUnsafeBytes {
+            FrameEncoder.appendFrame(opcode: Opcode.binary, payload: $0, maskKey: rfcMaskKey, to: &out)
+        }
         let keyBytes: [UInt8] = [0x37, 0xfa, 0x21, 0x3d]
         #expect(Array(out[..<3]) == [0xEE, 0x01, 0x03])
         #expect(Array(out[3..<9]) == [0x82, 0x86] + keyBytes)
@@ -101,17 +113,22 @@ struct FrameParserTests {
         var frame = FrameEncoder.frame(opcode: 0xB, payload: [1, 2, 3], fin: false, maskKey: 0x0102_0304)
         frame[0] |= 0x50  // RSV1 and RSV3
         let events = parseFrames([frame])
-        #expect(events == [
-            .header(FrameHeader(fin: false, rsv: 0b101, opcode: 0xB, masked: true, length: 3, maskKey: 0x0102_0304)),
-            .payload([1, 2, 3]),
-            .end,
-        ])
+        #expect(
+            events == [
+                .header(
+                    FrameHeader(fin: false, rsv: 0b101, opcode: 0xB, masked: true, length: 3, maskKey: 0x0102_0304)),
+                .payload([1, 2, 3]),
+                .end,
+            ])
     }
 
     @Test("64-bit length is read in full")
     func largeLengthHeader() {
         let header: [UInt8] = [0x82, 0x7F, 0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0]
-        #expect(parseFrames([header]) == [.header(FrameHeader(fin: true, opcode: 2, masked: false, length: 0x1234_5678_9ABC_DEF0))])
+        #expect(
+            parseFrames([header]) == [
+                .header(FrameHeader(fin: true, opcode: 2, masked: false, length: 0x1234_5678_9ABC_DEF0))
+            ])
     }
 
     @Test("unmask at every key offset, length and buffer alignment matches a naive XOR")
@@ -125,11 +142,18 @@ struct FrameParserTests {
                     let keyBytes = (0..<4).map { UInt8(truncatingIfNeeded: key >> (8 * UInt32($0))) }
                     let expected = data.enumerated().map { $0.element ^ keyBytes[($0.offset + offset) % 4] }
                     // Place the data at `alignment` bytes into a buffer, with guard bytes after it.
-                    var buffer = [UInt8](repeating: 0xAA, count: alignment) + data + [0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55]
+                    var buffer =
+                        [UInt8](repeating: 0xAA, count: alignment) + data + [
+                            0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+                        ]
                     buffer.withUnsafeMutableBytes { raw in
-                        FrameParser.unmask(UnsafeMutableRawBufferPointer(rebasing: raw[alignment..<(alignment + length)]), key: key, offset: offset)
+                        FrameParser.unmask(
+                            UnsafeMutableRawBufferPointer(rebasing: raw[alignment..<(alignment + length)]), key: key,
+                            offset: offset)
                     }
-                    #expect(Array(buffer[alignment..<(alignment + length)]) == expected, "offset \(offset) length \(length) alignment \(alignment)")
+                    #expect(
+                        Array(buffer[alignment..<(alignment + length)]) == expected,
+                        "offset \(offset) length \(length) alignment \(alignment)")
                     #expect(Array(buffer[..<alignment]) == [UInt8](repeating: 0xAA, count: alignment))
                     #expect(Array(buffer[(alignment + length)...]) == [UInt8](repeating: 0x55, count: 8))
                 }
@@ -179,7 +203,9 @@ struct FrameParserTests {
         #expect(reference.count == 8 * 3 - 2)  // header+payload+end, minus the two empty payloads
         #expect(parseFrames(bytewise(stream)) == reference)
         // One cut at every position of the small frames and around the 64-bit header.
-        let positions = Array(0...200) + Array(stream.count - 70_020...stream.count - 69_990) + Array(stream.count - 20...stream.count)
+        let positions =
+            Array(0...200) + Array(stream.count - 70_020...stream.count - 69_990)
+            + Array(stream.count - 20...stream.count)
         for cut in positions {
             #expect(parseFrames(split(stream, at: [cut])) == reference, "cut at \(cut)")
         }
@@ -198,12 +224,17 @@ struct FrameParserTests {
 
     @Test("emit returning false stops the parser immediately")
     func stopsEarly() {
-        var data = FrameEncoder.frame(opcode: Opcode.text, payload: bytes("one")) + FrameEncoder.frame(opcode: Opcode.text, payload: bytes("two"))
+        var data =
+            FrameEncoder.frame(opcode: Opcode.text, payload: bytes("one"))
+            + FrameEncoder.frame(opcode: Opcode.text, payload: bytes("two"))
         var parser = FrameParser()
         var headers = 0
         let finished = data.withUnsafeMutableBytes { buf in
             parser.parse(buf) { event in
-                if case .header = event { headers += 1; return false }
+                if case .header = event {
+                    headers += 1
+                    return false
+                }
                 return true
             }
         }
@@ -213,11 +244,14 @@ struct FrameParserTests {
 
     @Test("zero-length frames emit header and end without payload")
     func emptyFrames() {
-        let data = FrameEncoder.frame(opcode: Opcode.ping, payload: [], maskKey: 1) + FrameEncoder.frame(opcode: Opcode.text, payload: [])
-        #expect(parseFrames([data]) == [
-            .header(FrameHeader(fin: true, opcode: Opcode.ping, masked: true, length: 0, maskKey: 1)), .end,
-            .header(FrameHeader(fin: true, opcode: Opcode.text, masked: false, length: 0)), .end,
-        ])
+        let data =
+            FrameEncoder.frame(opcode: Opcode.ping, payload: [], maskKey: 1)
+            + FrameEncoder.frame(opcode: Opcode.text, payload: [])
+        #expect(
+            parseFrames([data]) == [
+                .header(FrameHeader(fin: true, opcode: Opcode.ping, masked: true, length: 0, maskKey: 1)), .end,
+                .header(FrameHeader(fin: true, opcode: Opcode.text, masked: false, length: 0)), .end,
+            ])
         #expect(parseFrames(bytewise(data)) == parseFrames([data]))
     }
 

@@ -1,11 +1,13 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("HTTP responses")
 struct HTTPResponseTests {
     @Test("HTTP responses: status line, headers, JSON error body")
     func responses() throws {
-        let text = String(decoding: HTTPResponse.encode(status: 200, headers: [("X-A", "b")], body: bytes("hi")), as: UTF8.self)
+        let text = String(
+            decoding: HTTPResponse.encode(status: 200, headers: [("X-A", "b")], body: bytes("hi")), as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(text.contains("\r\nContent-Length: 2\r\n"))
         #expect(text.contains("\r\nConnection: close\r\n"))
@@ -26,7 +28,10 @@ struct HTTPResponseTests {
 
     @Test("a Connection header given by the caller replaces Connection: close")
     func connectionOverride() {
-        let text = String(decoding: HTTPResponse.error(HTTPError(426, "upgrade"), headers: [("Connection", "Upgrade, close"), ("Upgrade", "websocket")]), as: UTF8.self)
+        let text = String(
+            decoding: HTTPResponse.error(
+                HTTPError(426, "upgrade"), headers: [("Connection", "Upgrade, close"), ("Upgrade", "websocket")]),
+            as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.1 426 Upgrade Required\r\n"))
         #expect(text.contains("\r\nConnection: Upgrade, close\r\n"))
         #expect(!text.contains("Connection: close\r\n"))

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("WebSocket opening handshake")
@@ -63,12 +64,15 @@ struct HandshakeTests {
         #expect(WebSocketHandshake.evaluate(try request(replacing("Upgrade", with: "Upgrade: h2c"))) == .notUpgrade)
         #expect(WebSocketHandshake.evaluate(try request(["Host: x"])) == .notUpgrade)
         // A token that merely contains "websocket" is not it.
-        #expect(WebSocketHandshake.evaluate(try request(replacing("Upgrade", with: "Upgrade: websockets"))) == .notUpgrade)
+        #expect(
+            WebSocketHandshake.evaluate(try request(replacing("Upgrade", with: "Upgrade: websockets"))) == .notUpgrade)
     }
 
-    @Test("wrong or missing version: 426 with Sec-WebSocket-Version: 13", arguments: [
-        "Sec-WebSocket-Version: 8", "Sec-WebSocket-Version: 14", "Sec-WebSocket-Version: 13, 8", nil,
-    ] as [String?])
+    @Test(
+        "wrong or missing version: 426 with Sec-WebSocket-Version: 13",
+        arguments: [
+            "Sec-WebSocket-Version: 8", "Sec-WebSocket-Version: 14", "Sec-WebSocket-Version: 13, 8", nil,
+        ] as [String?])
     func wrongVersion(line: String?) throws {
         let outcome = WebSocketHandshake.evaluate(try request(replacing("Sec-WebSocket-Version", with: line)))
         guard case .reject(let error, let headers) = outcome else {
@@ -79,16 +83,18 @@ struct HandshakeTests {
         #expect(headers == ["Sec-WebSocket-Version: 13"])
     }
 
-    @Test("bad key: 400", arguments: [
-        "Sec-WebSocket-Key: abc",                           // not base64 of 16 bytes
-        "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA",          // 15 bytes
-        "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=",      // 17 bytes
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ",        // unpadded
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==",      // non-zero padding bits
-        "Sec-WebSocket-Key: dGhl-HNhbXBsZSBub25jZQ==",      // outside the alphabet
-        "Sec-WebSocket-Key:",                               // empty
-        nil,                                                // missing
-    ] as [String?])
+    @Test(
+        "bad key: 400",
+        arguments: [
+            "Sec-WebSocket-Key: abc",  // not base64 of 16 bytes
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA",  // 15 bytes
+            "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=",  // 17 bytes
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ",  // unpadded
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==",  // non-zero padding bits
+            "Sec-WebSocket-Key: dGhl-HNhbXBsZSBub25jZQ==",  // outside the alphabet
+            "Sec-WebSocket-Key:",  // empty
+            nil,  // missing
+        ] as [String?])
     func badKey(line: String?) throws {
         let outcome = WebSocketHandshake.evaluate(try request(replacing("Sec-WebSocket-Key", with: line)))
         guard case .reject(let error, let headers) = outcome else {
@@ -102,7 +108,8 @@ struct HandshakeTests {
     @Test("any 16-byte key is accepted")
     func sixteenByteKeys() throws {
         let key = Base64.encode([UInt8](repeating: 0xFF, count: 16))
-        let outcome = WebSocketHandshake.evaluate(try request(replacing("Sec-WebSocket-Key", with: "Sec-WebSocket-Key: \(key)")))
+        let outcome = WebSocketHandshake.evaluate(
+            try request(replacing("Sec-WebSocket-Key", with: "Sec-WebSocket-Key: \(key)")))
         #expect(outcome == .accept(WebSocketHandshake.acceptKey(for: key)))
     }
 
@@ -111,9 +118,11 @@ struct HandshakeTests {
         #expect(WebSocketHandshake.evaluate(try request(replacing("Host", with: nil))).status == 400)
     }
 
-    @Test("Connection without the upgrade token: 400", arguments: [
-        "Connection: keep-alive", "Connection: upgrade-ish", nil,
-    ] as [String?])
+    @Test(
+        "Connection without the upgrade token: 400",
+        arguments: [
+            "Connection: keep-alive", "Connection: upgrade-ish", nil,
+        ] as [String?])
     func missingConnectionUpgrade(line: String?) throws {
         #expect(WebSocketHandshake.evaluate(try request(replacing("Connection", with: line))).status == 400)
     }
@@ -137,7 +146,11 @@ struct HandshakeTests {
     @Test("101 response bytes")
     func switchingProtocols() {
         let text = String(decoding: WebSocketHandshake.switchingProtocols(accept: Self.sampleAccept), as: UTF8.self)
-        #expect(text == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.sampleAccept)\r\n\r\n")
+        #expect(
+            text
+                == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: \(Self.sampleAccept)\r\n\r\n"
+        )
     }
 }
 

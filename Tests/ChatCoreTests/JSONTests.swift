@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("JSONReader and JSONWriter")
@@ -13,9 +14,15 @@ struct JSONTests {
 
     @Test("an object with every value type, members in order")
     func allValueTypes() throws {
-        let members = try parse(#" { "s" : "text", "n": -12.5e1, "i": 0, "t": true, "f": false, "z": null, "o": {"a": [1, {"b": 2}]}, "a": [ ], "e": {} } "#)
+        let members = try parse(
+            #" { "s" : "text", "n": -12.5e1, "i": 0, "t": true, "f": false, "z": null, "#
+                + #""o": {"a": [1, {"b": 2}]}, "a": [ ], "e": {} } "#
+        )
         #expect(members.map(\.key) == ["s", "n", "i", "t", "f", "z", "o", "a", "e"])
-        #expect(members.map(\.value) == [.string("text"), .number(-125), .number(0), .bool(true), .bool(false), .null, .object, .array, .object])
+        #expect(
+            members.map(\.value) == [
+                .string("text"), .number(-125), .number(0), .bool(true), .bool(false), .null, .object, .array, .object,
+            ])
     }
 
     @Test("nested members are validated but not returned")
@@ -50,23 +57,27 @@ struct JSONTests {
         #expect(try parse(#"{"s":"Grüße\t😀"}"#).first?.value == .string("Grüße\t😀"))
     }
 
-    @Test("lone and misordered surrogates are rejected", arguments: [
-        #"{"s":"\ud83d"}"#,           // high at the end
-        #"{"s":"\ud83dx"}"#,          // high then a character
-        #"{"s":"\ud83d\u0041"}"#,     // high then a non-surrogate escape
-        #"{"s":"\ud83d\ud83d"}"#,     // high then high
-        #"{"s":"\ude00"}"#,           // low alone
-        #"{"s":"\ude00\ud83d"}"#,     // reversed pair
-        #"{"s":"\ud83d\n"}"#,
-    ])
+    @Test(
+        "lone and misordered surrogates are rejected",
+        arguments: [
+            #"{"s":"\ud83d"}"#,  // high at the end
+            #"{"s":"\ud83dx"}"#,  // high then a character
+            #"{"s":"\ud83d\u0041"}"#,  // high then a non-surrogate escape
+            #"{"s":"\ud83d\ud83d"}"#,  // high then high
+            #"{"s":"\ude00"}"#,  // low alone
+            #"{"s":"\ude00\ud83d"}"#,  // reversed pair
+            #"{"s":"\ud83d\n"}"#,
+        ])
     func loneSurrogates(text: String) {
         #expect(!accepts(text))
     }
 
-    @Test("invalid escapes and unterminated strings are rejected", arguments: [
-        #"{"s":"\x"}"#, #"{"s":"\u12"}"#, #"{"s":"\u12G4"}"#, #"{"s":"\U0041"}"#, #"{"s":"\'"}"#,
-        #"{"s":"abc}"#, #"{"s":"abc\"}"#, #"{"s":"\"#, #"{"s":"\u"#, #"{"s"#, #"{"s":"#,
-    ])
+    @Test(
+        "invalid escapes and unterminated strings are rejected",
+        arguments: [
+            #"{"s":"\x"}"#, #"{"s":"\u12"}"#, #"{"s":"\u12G4"}"#, #"{"s":"\U0041"}"#, #"{"s":"\'"}"#,
+            #"{"s":"abc}"#, #"{"s":"abc\"}"#, #"{"s":"\"#, #"{"s":"\u"#, #"{"s"#, #"{"s":"#,
+        ])
     func invalidEscapes(text: String) {
         #expect(!accepts(text))
     }
@@ -83,31 +94,39 @@ struct JSONTests {
         #expect(accepts("{\"s\":\"a\u{7F}b\"}"))
     }
 
-    @Test("trailing garbage and non-object tops are rejected", arguments: [
-        "{} x", "{}{}", "{},", "{}]", "{\"a\":1}}", "{\"a\":1} // c",
-        "", " ", "[]", "1", "\"s\"", "null", "true",
-        "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{a:1}", "{'a':1}", "{\"a\":1,}", "{,}", "{\"a\":}", "{\"a\"}",
-        "{\"a\":tru}", "{\"a\":truex}", "{\"a\":nul}", "{\"a\":True}", "{\"a\":undefined}",
-        "{\"a\":\u{A0}1}",   // NBSP is not JSON whitespace
-        "{\"a\":\u{C}1}",    // nor is form feed
-        "{", "{\"a\":[", "{\"a\":{",
-    ])
+    @Test(
+        "trailing garbage and non-object tops are rejected",
+        arguments: [
+            "{} x", "{}{}", "{},", "{}]", "{\"a\":1}}", "{\"a\":1} // c",
+            "", " ", "[]", "1", "\"s\"", "null", "true",
+            "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{a:1}", "{'a':1}", "{\"a\":1,}", "{,}", "{\"a\":}", "{\"a\"}",
+            "{\"a\":tru}", "{\"a\":truex}", "{\"a\":nul}", "{\"a\":True}", "{\"a\":undefined}",
+            "{\"a\":\u{A0}1}",  // NBSP is not JSON whitespace
+            "{\"a\":\u{C}1}",  // nor is form feed
+            "{", "{\"a\":[", "{\"a\":{",
+        ])
     func rejected(text: String) {
         #expect(!accepts(text))
     }
 
-    @Test("number grammar", arguments: [
-        ("0", 0.0), ("-0", -0.0), ("7", 7), ("-7", -7), ("10", 10), ("0.5", 0.5), ("-0.5", -0.5), ("1.25", 1.25),
-        ("1e2", 100), ("1E2", 100), ("1e+2", 100), ("1e-2", 0.01), ("2.5E-1", 0.25), ("0e0", 0), ("123456789012", 123_456_789_012),
-    ] as [(String, Double)])
+    @Test(
+        "number grammar",
+        arguments: [
+            ("0", 0.0), ("-0", -0.0), ("7", 7), ("-7", -7), ("10", 10), ("0.5", 0.5), ("-0.5", -0.5), ("1.25", 1.25),
+            ("1e2", 100), ("1E2", 100), ("1e+2", 100), ("1e-2", 0.01), ("2.5E-1", 0.25), ("0e0", 0),
+            ("123456789012", 123_456_789_012),
+        ] as [(String, Double)])
     func validNumbers(text: String, value: Double) throws {
         #expect(try parse("{\"n\":\(text)}").first?.value == .number(value))
         #expect(try parse("{\"n\":[\(text)]}").first?.value == .array)
     }
 
-    @Test("malformed numbers are rejected", arguments: [
-        "01", "-01", "00", "1.", "-", "1e", "1e+", "1E-", ".5", "+1", "-.5", "1.e2", "0x10", "1_000", "NaN", "Infinity", "-Infinity", "1..2", "1e2.5", "--1",
-    ])
+    @Test(
+        "malformed numbers are rejected",
+        arguments: [
+            "01", "-01", "00", "1.", "-", "1e", "1e+", "1E-", ".5", "+1", "-.5", "1.e2", "0x10", "1_000", "NaN",
+            "Infinity", "-Infinity", "1..2", "1e2.5", "--1",
+        ])
     func invalidNumbers(text: String) {
         #expect(!accepts("{\"n\":\(text)}"))
         #expect(!accepts("{\"n\":[\(text)]}"))
@@ -129,7 +148,8 @@ struct JSONTests {
         #expect(!accepts("{\"a\":[]}", maxDepth: 1))
         #expect(!accepts("{\"a\":{}}", maxDepth: 1))
         // Very deep input fails cleanly (no stack overflow).
-        #expect(!accepts("{\"a\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"))
+        #expect(
+            !accepts("{\"a\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"))
     }
 
     @Test("errors carry the offset of the problem")
@@ -146,7 +166,9 @@ struct JSONTests {
     @Test("parses from an unsafe buffer too")
     func rawBuffer() throws {
         let data = bytes(#"xx{"a":"b"}yy"#)
-        let members = try data.withUnsafeBytes { raw in try JSONReader.parseObject(UnsafeRawBufferPointer(rebasing: raw[2..<11])) }
+        let members = try data.withUnsafeBytes { raw in
+            try JSONReader.parseObject(UnsafeRawBufferPointer(rebasing: raw[2..<11]))
+        }
         #expect(members.first?.value == .string("b"))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("Rate limiting and origins")
@@ -79,27 +80,28 @@ struct PrometheusTests {
         w.counters("b_total", "B things.", label: "reason", [("x", 1), ("quo\"te", 2)])
         w.gauge("c", "C now.", 1.5)
         w.histogram("d_seconds", "D time.", h)
-        #expect(w.text == """
-        # HELP a_total A things.
-        # TYPE a_total counter
-        a_total 3
-        # HELP b_total B things.
-        # TYPE b_total counter
-        b_total{reason="x"} 1
-        b_total{reason="quo\\"te"} 2
-        # HELP c C now.
-        # TYPE c gauge
-        c 1.5
-        # HELP d_seconds D time.
-        # TYPE d_seconds histogram
-        d_seconds_bucket{le="0.001"} 1
-        d_seconds_bucket{le="0.01"} 3
-        d_seconds_bucket{le="0.1"} 3
-        d_seconds_bucket{le="+Inf"} 4
-        d_seconds_sum 0.5045
-        d_seconds_count 4
+        #expect(
+            w.text == """
+                # HELP a_total A things.
+                # TYPE a_total counter
+                a_total 3
+                # HELP b_total B things.
+                # TYPE b_total counter
+                b_total{reason="x"} 1
+                b_total{reason="quo\\"te"} 2
+                # HELP c C now.
+                # TYPE c gauge
+                c 1.5
+                # HELP d_seconds D time.
+                # TYPE d_seconds histogram
+                d_seconds_bucket{le="0.001"} 1
+                d_seconds_bucket{le="0.01"} 3
+                d_seconds_bucket{le="0.1"} 3
+                d_seconds_bucket{le="+Inf"} 4
+                d_seconds_sum 0.5045
+                d_seconds_count 4
 
-        """)
+                """)
     }
 }
 
@@ -207,15 +209,21 @@ struct AddressLimitsTests {
     @Test("each address holds its own handshakes and WebSockets; an address's entry goes with its last connection")
     func limits() {
         var l = AddressLimits(maxHandshakes: 2, maxWebSockets: 1)
-        let a1 = l.admitHandshake("a"), a2 = l.admitHandshake("a"), a3 = l.admitHandshake("a"), b1 = l.admitHandshake("b")
+        let a1 = l.admitHandshake("a")
+        let a2 = l.admitHandshake("a")
+        let a3 = l.admitHandshake("a")
+        let b1 = l.admitHandshake("b")
         #expect(a1 && a2 && !a3 && b1)
         l.handshakeDone("a")
         let a4 = l.admitHandshake("a")
         #expect(a4)
-        let w1 = l.admitWebSocket("a"), w2 = l.admitWebSocket("a")
+        let w1 = l.admitWebSocket("a")
+        let w2 = l.admitWebSocket("a")
         #expect(w1 && !w2)
         l.webSocketClosed("a")
-        l.handshakeDone("a"); l.handshakeDone("a"); l.handshakeDone("b")
+        l.handshakeDone("a")
+        l.handshakeDone("a")
+        l.handshakeDone("b")
         #expect(l.addresses == 0)
         var open = AddressLimits(maxHandshakes: 0, maxWebSockets: 0)  // 0: no limit
         var all = true
@@ -227,7 +235,9 @@ struct AddressLimitsTests {
     func parsing() throws {
         let p = try #require(ProxyPolicy("10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1"))
         #expect(p.trusts("10.1.2.3") && p.trusts("192.0.2.7") && p.trusts("2001:db8:ff::1") && p.trusts("::1"))
-        #expect(!p.trusts("11.0.0.1") && !p.trusts("192.0.2.8") && !p.trusts("2001:db9::1") && !p.trusts("::2") && !p.trusts("garbage"))
+        #expect(
+            !p.trusts("11.0.0.1") && !p.trusts("192.0.2.8") && !p.trusts("2001:db9::1") && !p.trusts("::2")
+                && !p.trusts("garbage"))
         for bad in ["10.0.0.0/33", "300.1.1.1", "host.example", "1.2.3", "::1::2", "1:2:3:4:5:6:7:8:9", "10.0.0.1/x"] {
             #expect(ProxyPolicy(bad) == nil, "\(bad)")
         }
@@ -238,8 +248,10 @@ struct AddressLimitsTests {
     func clientAddress() throws {
         let p = try #require(ProxyPolicy("10.0.0.0/8"))
         #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["203.0.113.9"]) == "203.0.113.9")
-        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1, 203.0.113.9, 10.0.0.6"]) == "203.0.113.9")  // a forged first hop stays out
-        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1", "203.0.113.9"]) == "203.0.113.9")  // several headers in order
+        // A forged first hop stays out.
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1, 203.0.113.9, 10.0.0.6"]) == "203.0.113.9")
+        // Several headers, in order.
+        #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["1.1.1.1", "203.0.113.9"]) == "203.0.113.9")
         #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: []) == "10.0.0.5")
         #expect(p.clientAddress(peer: "10.0.0.5", forwardedFor: ["nonsense"]) == "10.0.0.5")
         #expect(p.clientAddress(peer: "198.51.100.1", forwardedFor: ["203.0.113.9"]) == "198.51.100.1")  // not a proxy

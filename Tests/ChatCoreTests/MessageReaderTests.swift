@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 /// `MessageReader`: RFC 6455 rules on top of the frame parser.
@@ -19,7 +20,9 @@ struct MessageReaderTests {
 
     @Test("several messages in one read come out in order")
     func severalInOneRead() {
-        let data = clientFrame(Opcode.text, "one") + clientFrame(Opcode.ping, "p") + clientFrame(Opcode.binary, [9]) + clientFrame(Opcode.pong, "q")
+        let data =
+            clientFrame(Opcode.text, "one") + clientFrame(Opcode.ping, "p") + clientFrame(Opcode.binary, [9])
+            + clientFrame(Opcode.pong, "q")
         #expect(read(data) == [.text(bytes("one")), .ping(bytes("p")), .binary([9]), .pong(bytes("q"))])
     }
 
@@ -48,10 +51,15 @@ struct MessageReaderTests {
         #expect(read([frames.flatMap { $0 }]) == expected)
         // A 2-byte character split across the fragments is fine.
         let e = bytes("é")
-        let splitChar = [clientFrame(Opcode.text, [0x61, e[0]], fin: false), clientFrame(Opcode.continuation, [e[1], 0x62])]
+        let splitChar = [
+            clientFrame(Opcode.text, [0x61, e[0]], fin: false), clientFrame(Opcode.continuation, [e[1], 0x62]),
+        ]
         #expect(read(splitChar) == [.text(bytes("aéb"))])
         // Empty fragments, binary.
-        let binary = [clientFrame(Opcode.binary, [], fin: false), clientFrame(Opcode.continuation, [1, 2], fin: false), clientFrame(Opcode.continuation, [])]
+        let binary = [
+            clientFrame(Opcode.binary, [], fin: false), clientFrame(Opcode.continuation, [1, 2], fin: false),
+            clientFrame(Opcode.continuation, []),
+        ]
         #expect(read(binary) == [.binary([1, 2])])
     }
 
@@ -128,7 +136,8 @@ struct MessageReaderTests {
     @Test("failure points do not depend on splits either")
     func failureSplits() {
         // Valid text then a fragment with invalid UTF-8, then more frames that must be ignored.
-        let stream = clientFrame(Opcode.text, "ok") + clientFrame(Opcode.text, [0x61, 0xF0, 0x9F], fin: false)
+        let stream =
+            clientFrame(Opcode.text, "ok") + clientFrame(Opcode.text, [0x61, 0xF0, 0x9F], fin: false)
             + clientFrame(Opcode.continuation, [0x98, 0x28]) + clientFrame(Opcode.text, "ignored")
         let expected: [Event] = [.text(bytes("ok")), .failure(1007)]
         #expect(read(stream) == expected)
@@ -150,7 +159,9 @@ struct MessageReaderTests {
         #expect(read(clientFrame(opcode, [])) == [.failure(1002)])
         #expect(read(clientFrame(opcode, bytes("payload"))) == [.failure(1002)])
         // Also in the middle of a fragmented message, after valid frames.
-        let mid = clientFrame(Opcode.ping, "a") + clientFrame(Opcode.text, "x", fin: false) + clientFrame(opcode, []) + clientFrame(Opcode.continuation, "y")
+        let mid =
+            clientFrame(Opcode.ping, "a") + clientFrame(Opcode.text, "x", fin: false) + clientFrame(opcode, [])
+            + clientFrame(Opcode.continuation, "y")
         #expect(read(mid) == [.ping(bytes("a")), .failure(1002)])
     }
 
@@ -160,7 +171,9 @@ struct MessageReaderTests {
         #expect(read(clientFrame(Opcode.ping, "hi", mask: nil)) == [.failure(1002)])
         #expect(read(clientFrame(Opcode.close, [], mask: nil)) == [.failure(1002)])
         // Client-side reader (expectMasked: false): server frames are unmasked.
-        let server = FrameEncoder.frame(opcode: Opcode.text, payload: bytes("hi")) + FrameEncoder.frame(opcode: Opcode.ping, payload: [])
+        let server =
+            FrameEncoder.frame(opcode: Opcode.text, payload: bytes("hi"))
+            + FrameEncoder.frame(opcode: Opcode.ping, payload: [])
             + FrameEncoder.frame(opcode: Opcode.close, payload: closePayload(1001))
         #expect(read(server, expectMasked: false) == [.text(bytes("hi")), .ping([]), .close(1001, [])])
         #expect(read(bytewise(server), expectMasked: false) == [.text(bytes("hi")), .ping([]), .close(1001, [])])
@@ -173,10 +186,15 @@ struct MessageReaderTests {
     @Test("control frames over 125 bytes or fragmented: 1002")
     func controlFrameLimits() {
         for opcode in [Opcode.ping, Opcode.pong, Opcode.close] {
-            let limit = opcode == Opcode.close ? closePayload(1000, [UInt8](repeating: 0x61, count: 123)) : [UInt8](repeating: 0x61, count: 125)
-            let expected: Event = opcode == Opcode.ping ? .ping(limit) : opcode == Opcode.pong ? .pong(limit) : .close(1000, Array(limit.dropFirst(2)))
+            let limit =
+                opcode == Opcode.close
+                ? closePayload(1000, [UInt8](repeating: 0x61, count: 123)) : [UInt8](repeating: 0x61, count: 125)
+            let expected: Event =
+                opcode == Opcode.ping
+                ? .ping(limit) : opcode == Opcode.pong ? .pong(limit) : .close(1000, Array(limit.dropFirst(2)))
             #expect(read(clientFrame(opcode, limit)) == [expected], "opcode \(opcode) at 125 bytes")
-            #expect(read(clientFrame(opcode, [UInt8](repeating: 0x61, count: 126))) == [.failure(1002)], "opcode \(opcode)")
+            #expect(
+                read(clientFrame(opcode, [UInt8](repeating: 0x61, count: 126))) == [.failure(1002)], "opcode \(opcode)")
             #expect(read(clientFrame(opcode, bytes("x"), fin: false)) == [.failure(1002)], "opcode \(opcode)")
         }
         // Decided at the header: no payload needed.
@@ -189,14 +207,20 @@ struct MessageReaderTests {
         #expect(read(clientFrame(Opcode.continuation, "x")) == [.failure(1002)])
         #expect(read(clientFrame(Opcode.continuation, "x", fin: false)) == [.failure(1002)])
         // After a complete message, too.
-        #expect(read(clientFrame(Opcode.text, "a") + clientFrame(Opcode.continuation, "b")) == [.text(bytes("a")), .failure(1002)])
+        #expect(
+            read(clientFrame(Opcode.text, "a") + clientFrame(Opcode.continuation, "b")) == [
+                .text(bytes("a")), .failure(1002),
+            ])
     }
 
     @Test("a new data frame while a message is in progress: 1002")
     func newMessageMidMessage() {
         #expect(read(clientFrame(Opcode.text, "a", fin: false) + clientFrame(Opcode.text, "b")) == [.failure(1002)])
         #expect(read(clientFrame(Opcode.text, "a", fin: false) + clientFrame(Opcode.binary, "b")) == [.failure(1002)])
-        #expect(read(clientFrame(Opcode.binary, "a", fin: false) + clientFrame(Opcode.ping, "") + clientFrame(Opcode.text, "b", fin: false)) == [.ping([]), .failure(1002)])
+        #expect(
+            read(
+                clientFrame(Opcode.binary, "a", fin: false) + clientFrame(Opcode.ping, "")
+                    + clientFrame(Opcode.text, "b", fin: false)) == [.ping([]), .failure(1002)])
     }
 
     // MARK: Size limit (1009)
@@ -204,11 +228,23 @@ struct MessageReaderTests {
     @Test("message size limit: 1009 past it, exact size fine")
     func sizeLimit() {
         let max = 100
-        #expect(read(clientFrame(Opcode.binary, [UInt8](repeating: 1, count: max)), maxMessageSize: max) == [.binary([UInt8](repeating: 1, count: max))])
-        #expect(read(clientFrame(Opcode.binary, [UInt8](repeating: 1, count: max + 1)), maxMessageSize: max) == [.failure(1009)])
-        #expect(read(clientFrame(Opcode.text, [UInt8](repeating: 0x61, count: max + 1)), maxMessageSize: max) == [.failure(1009)])
+        #expect(
+            read(clientFrame(Opcode.binary, [UInt8](repeating: 1, count: max)), maxMessageSize: max) == [
+                .binary([UInt8](repeating: 1, count: max))
+            ])
+        #expect(
+            read(clientFrame(Opcode.binary, [UInt8](repeating: 1, count: max + 1)), maxMessageSize: max) == [
+                .failure(1009)
+            ])
+        #expect(
+            read(clientFrame(Opcode.text, [UInt8](repeating: 0x61, count: max + 1)), maxMessageSize: max) == [
+                .failure(1009)
+            ])
         // Control frames do not count against it.
-        #expect(read(clientFrame(Opcode.ping, [UInt8](repeating: 1, count: 125)), maxMessageSize: 10) == [.ping([UInt8](repeating: 1, count: 125))])
+        #expect(
+            read(clientFrame(Opcode.ping, [UInt8](repeating: 1, count: 125)), maxMessageSize: 10) == [
+                .ping([UInt8](repeating: 1, count: 125))
+            ])
     }
 
     @Test("the sum of fragments counts; decided at the header of the fragment that crosses it")
@@ -216,7 +252,10 @@ struct MessageReaderTests {
         let max = 100
         let first = clientFrame(Opcode.text, [UInt8](repeating: 0x61, count: 60), fin: false)
         let exact = clientFrame(Opcode.continuation, [UInt8](repeating: 0x62, count: 40))
-        #expect(read([first, exact], maxMessageSize: max) == [.text([UInt8](repeating: 0x61, count: 60) + [UInt8](repeating: 0x62, count: 40))])
+        #expect(
+            read([first, exact], maxMessageSize: max) == [
+                .text([UInt8](repeating: 0x61, count: 60) + [UInt8](repeating: 0x62, count: 40))
+            ])
         let over = clientFrame(Opcode.continuation, [UInt8](repeating: 0x62, count: 41))
         #expect(read([first, over], maxMessageSize: max) == [.failure(1009)])
         // Only the header of the crossing fragment: the failure comes before its payload.
@@ -224,7 +263,10 @@ struct MessageReaderTests {
         // Many small fragments.
         var many = clientFrame(Opcode.binary, [1], fin: false)
         for _ in 0..<99 { many += clientFrame(Opcode.continuation, [1], fin: false) }
-        #expect(read(many + clientFrame(Opcode.continuation, []), maxMessageSize: max) == [.binary([UInt8](repeating: 1, count: 100))])
+        #expect(
+            read(many + clientFrame(Opcode.continuation, []), maxMessageSize: max) == [
+                .binary([UInt8](repeating: 1, count: 100))
+            ])
         #expect(read(many + clientFrame(Opcode.continuation, [1]), maxMessageSize: max) == [.failure(1009)])
     }
 
@@ -261,23 +303,30 @@ struct MessageReaderTests {
         #expect(read(clientFrame(Opcode.close, [0x03])) == [.failure(1002)])
     }
 
-    @Test("invalid close codes: 1002", arguments: [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] as [UInt16])
+    @Test(
+        "invalid close codes: 1002",
+        arguments: [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] as [UInt16])
     func invalidCloseCodes(code: UInt16) {
         #expect(!CloseCode.isValidOnWire(code))
         #expect(read(clientFrame(Opcode.close, closePayload(code))) == [.failure(1002)])
         #expect(read(clientFrame(Opcode.close, closePayload(code, bytes("reason")))) == [.failure(1002)])
     }
 
-    @Test("valid close codes are passed on with the reason", arguments: [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] as [UInt16])
+    @Test(
+        "valid close codes are passed on with the reason",
+        arguments: [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] as [UInt16])
     func validCloseCodes(code: UInt16) {
         #expect(CloseCode.isValidOnWire(code))
         #expect(read(clientFrame(Opcode.close, closePayload(code))) == [.close(code, [])])
         #expect(read(clientFrame(Opcode.close, closePayload(code, bytes("Tschüß")))) == [.close(code, bytes("Tschüß"))])
     }
 
-    @Test("close reason that is not UTF-8: 1007", arguments: [
-        [0xFF], [0xC3], [0x61, 0xED, 0xA0, 0x80], [0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xED, 0xA0, 0x80, 0x65, 0x64],
-    ] as [[UInt8]])
+    @Test(
+        "close reason that is not UTF-8: 1007",
+        arguments: [
+            [0xFF], [0xC3], [0x61, 0xED, 0xA0, 0x80],
+            [0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xED, 0xA0, 0x80, 0x65, 0x64],
+        ] as [[UInt8]])
     func invalidCloseReason(reason: [UInt8]) {
         #expect(read(clientFrame(Opcode.close, closePayload(1000, reason))) == [.failure(1007)])
     }
@@ -285,7 +334,8 @@ struct MessageReaderTests {
     @Test("a close during a fragmented message ends the connection")
     func closeMidMessage() {
         var reader = MessageReader(maxMessageSize: 100)
-        let events = feed(&reader, [clientFrame(Opcode.text, "part", fin: false) + clientFrame(Opcode.close, closePayload(1000))])
+        let events = feed(
+            &reader, [clientFrame(Opcode.text, "part", fin: false) + clientFrame(Opcode.close, closePayload(1000))])
         #expect(events == [.close(1000, [])])
         #expect(reader.isFinished)
         #expect(reader.bufferedBytes == 0)
@@ -297,7 +347,12 @@ struct MessageReaderTests {
     func ignoredAfterClose() {
         var reader = MessageReader(maxMessageSize: 100)
         #expect(!reader.isFinished)
-        let events = feed(&reader, [clientFrame(Opcode.close, closePayload(1000)) + clientFrame(Opcode.text, "after") + clientFrame(Opcode.ping, "")])
+        let events = feed(
+            &reader,
+            [
+                clientFrame(Opcode.close, closePayload(1000)) + clientFrame(Opcode.text, "after")
+                    + clientFrame(Opcode.ping, "")
+            ])
         #expect(events == [.close(1000, [])])
         #expect(reader.isFinished)
         #expect(feed(&reader, [clientFrame(Opcode.text, "later"), clientFrame(Opcode.close, [])]) == [])
@@ -323,9 +378,11 @@ struct MessageReaderTests {
 
     // MARK: UTF-8 (1007)
 
-    @Test("invalid UTF-8 in a text message: 1007", arguments: [
-        [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80], [0x61, 0xC3],
-    ] as [[UInt8]])
+    @Test(
+        "invalid UTF-8 in a text message: 1007",
+        arguments: [
+            [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80], [0x61, 0xC3],
+        ] as [[UInt8]])
     func invalidText(payload: [UInt8]) {
         #expect(read(clientFrame(Opcode.text, payload)) == [.failure(1007)])
         #expect(read(bytewise(clientFrame(Opcode.text, payload))) == [.failure(1007)])
@@ -335,7 +392,10 @@ struct MessageReaderTests {
     func failFastAcrossFragments() {
         var reader = MessageReader(maxMessageSize: 1000)
         #expect(feed(&reader, [clientFrame(Opcode.text, "valid start ", fin: false)]) == [])
-        #expect(feed(&reader, [clientFrame(Opcode.continuation, [0x61, 0xED, 0xA0, 0x80, 0x62], fin: false)]) == [.failure(1007)])
+        #expect(
+            feed(&reader, [clientFrame(Opcode.continuation, [0x61, 0xED, 0xA0, 0x80, 0x62], fin: false)]) == [
+                .failure(1007)
+            ])
         #expect(reader.isFinished)
         #expect(feed(&reader, [clientFrame(Opcode.continuation, "end")]) == [])
     }
@@ -356,9 +416,14 @@ struct MessageReaderTests {
 
     @Test("a message that ends inside a UTF-8 sequence across fragments: 1007")
     func endsInsideSequence() {
-        #expect(read([clientFrame(Opcode.text, "ab", fin: false), clientFrame(Opcode.continuation, [0xF0, 0x9F, 0x98])]) == [.failure(1007)])
+        #expect(
+            read([clientFrame(Opcode.text, "ab", fin: false), clientFrame(Opcode.continuation, [0xF0, 0x9F, 0x98])])
+                == [.failure(1007)])
         // ...but a sequence completed by the next fragment is fine, and the validator resets between messages.
-        let frames = [clientFrame(Opcode.text, [0xF0, 0x9F], fin: false), clientFrame(Opcode.continuation, [0x98, 0x80]), clientFrame(Opcode.text, "x")]
+        let frames = [
+            clientFrame(Opcode.text, [0xF0, 0x9F], fin: false), clientFrame(Opcode.continuation, [0x98, 0x80]),
+            clientFrame(Opcode.text, "x"),
+        ]
         #expect(read(frames) == [.text(bytes("😀")), .text(bytes("x"))])
     }
 
@@ -368,6 +433,8 @@ struct MessageReaderTests {
         #expect(CloseCode.protocolError == 1002)
         #expect(CloseCode.invalidPayload == 1007)
         #expect(CloseCode.messageTooBig == 1009)
-        #expect((0...5000).filter { CloseCode.isValidOnWire(UInt16($0)) } == Array(1000...1003) + Array(1007...1014) + Array(3000...4999))
+        #expect(
+            (0...5000).filter { CloseCode.isValidOnWire(UInt16($0)) } == Array(1000...1003) + Array(1007...1014)
+                + Array(3000...4999))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("Names: nicknames and channels")
@@ -29,7 +30,8 @@ struct NamesTests {
 
     @Test("member lists: case-insensitive order, ties by the exact name")
     func displayOrder() {
-        #expect(Names.sortedForDisplay(["bo", "alice", "Carol", "ALICE", "Alice", "été", "Zed"])
+        #expect(
+            Names.sortedForDisplay(["bo", "alice", "Carol", "ALICE", "Alice", "été", "Zed"])
                 == ["ALICE", "Alice", "alice", "bo", "Carol", "Zed", "été"])
         #expect(Names.sortedForDisplay([String]()) == [])
         let many = (0..<500).map { $0 % 2 == 0 ? "User\($0)" : "user\($0)" }
@@ -37,15 +39,17 @@ struct NamesTests {
         #expect(sorted == many.sorted { ($0.lowercased(), $0) < ($1.lowercased(), $1) })
     }
 
-    @Test("valid nicknames, trimmed", arguments: [
-        ("bob", "bob"), ("  bob  ", "bob"), ("\tbob\n", "bob"), ("\u{A0}bob\u{3000}", "bob"),
-        ("Zoë", "Zoë"), ("Zoe\u{308}", "Zoe\u{308}"), ("Юлия", "Юлия"), ("太郎", "太郎"), ("محمد", "محمد"),
-        ("Ἀθηνᾶ", "Ἀθηνᾶ"), ("हिन्दी", "हिन्दी"), ("김민준", "김민준"), ("ǅemal", "ǅemal"),
-        ("user42", "user42"), ("42", "42"), ("٤٢", "٤٢"),
-        ("a_b", "a_b"), ("a-b", "a-b"), ("a.b", "a.b"), ("_", "_"), ("...", "..."), ("-x-", "-x-"),
-        ("Mary Ann", "Mary Ann"), ("a b c d", "a b c d"),
-        ("systems", "systems"), ("administrator2", "administrator2"), ("my admin", "my admin"),
-    ])
+    @Test(
+        "valid nicknames, trimmed",
+        arguments: [
+            ("bob", "bob"), ("  bob  ", "bob"), ("\tbob\n", "bob"), ("\u{A0}bob\u{3000}", "bob"),
+            ("Zoë", "Zoë"), ("Zoe\u{308}", "Zoe\u{308}"), ("Юлия", "Юлия"), ("太郎", "太郎"), ("محمد", "محمد"),
+            ("Ἀθηνᾶ", "Ἀθηνᾶ"), ("हिन्दी", "हिन्दी"), ("김민준", "김민준"), ("ǅemal", "ǅemal"),
+            ("user42", "user42"), ("42", "42"), ("٤٢", "٤٢"),
+            ("a_b", "a_b"), ("a-b", "a-b"), ("a.b", "a.b"), ("_", "_"), ("...", "..."), ("-x-", "-x-"),
+            ("Mary Ann", "Mary Ann"), ("a b c d", "a b c d"),
+            ("systems", "systems"), ("administrator2", "administrator2"), ("my admin", "my admin"),
+        ])
     func validNicknames(raw: String, trimmed: String) {
         #expect(nick(raw) == trimmed)
     }
@@ -66,18 +70,22 @@ struct NamesTests {
         #expect(nick("a") == "a")
     }
 
-    @Test("rejected nicknames", arguments: [
-        "", "   ", "\t\n",
-        "Mary  Ann",                  // two spaces
-        "a\tb", "a\nb", "a\u{0}b", "a\u{7}b", "a\u{7F}b", "a\u{85}b", // control / other whitespace
-        "a\u{A0}b", "a\u{3000}b", "a\u{2003}b",                      // non-ASCII spaces inside
-        "zero\u{200B}width", "join\u{200D}er", "bi\u{202E}di", "soft\u{AD}hyphen", "\u{FEFF}bom x",  // format characters
-        "bob😀", "😀", "👍🏽", "a♥b", "∑",                            // symbols, emoji
-        "<script>", "a<b", "a>b", "a&b", "a\"b", "a'b", "a/b", "a\\b", "a@b", "a#b", "a!b", "a,b", "a:b", "(a)", "a+b", "a=b", "a`b",
-        "\u{301}abc",                 // combining mark first
-        "\u{E000}",                   // private use
-        "Ⅻ",                          // letter number
-    ])
+    @Test(
+        "rejected nicknames",
+        arguments: [
+            "", "   ", "\t\n",
+            "Mary  Ann",  // two spaces
+            "a\tb", "a\nb", "a\u{0}b", "a\u{7}b", "a\u{7F}b", "a\u{85}b",  // control / other whitespace
+            "a\u{A0}b", "a\u{3000}b", "a\u{2003}b",  // non-ASCII spaces inside
+            // format characters
+            "zero\u{200B}width", "join\u{200D}er", "bi\u{202E}di", "soft\u{AD}hyphen", "\u{FEFF}bom x",
+            "bob😀", "😀", "👍🏽", "a♥b", "∑",  // symbols, emoji
+            "<script>", "a<b", "a>b", "a&b", "a\"b", "a'b", "a/b", "a\\b", "a@b", "a#b", "a!b", "a,b", "a:b", "(a)",
+            "a+b", "a=b", "a`b",
+            "\u{301}abc",  // combining mark first
+            "\u{E000}",  // private use
+            "Ⅻ",  // letter number
+        ])
     func rejectedNicknames(raw: String) {
         #expect(nick(raw) == nil, "\(raw.debugDescription)")
     }
@@ -85,10 +93,10 @@ struct NamesTests {
     @Test("combining marks: after a letter (also several), never first")
     func combiningMarks() {
         #expect(nick("Zoe\u{308}") == "Zoe\u{308}")
-        #expect(nick("Vie\u{323}\u{302}t") == "Vie\u{323}\u{302}t")   // two marks on one letter
+        #expect(nick("Vie\u{323}\u{302}t") == "Vie\u{323}\u{302}t")  // two marks on one letter
         #expect(nick("\u{308}Zoe") == nil)
         #expect(channel("\u{308}x") == nil)
-        #expect(nick("ab\u{20DD}") == nil)   // enclosing marks are not allowed at all
+        #expect(nick("ab\u{20DD}") == nil)  // enclosing marks are not allowed at all
     }
 
     @Test(
@@ -102,9 +110,12 @@ struct NamesTests {
         }
     }
 
-    @Test("reserved nicknames, case-insensitive and after trimming", arguments: [
-        "system", "SYSTEM", "System", "Admin", "ADMINISTRATOR", "server", "Moderator", "root", "Everyone", "here", "  system  ",
-    ])
+    @Test(
+        "reserved nicknames, case-insensitive and after trimming",
+        arguments: [
+            "system", "SYSTEM", "System", "Admin", "ADMINISTRATOR", "server", "Moderator", "root", "Everyone", "here",
+            "  system  ",
+        ])
     func reservedNicknames(raw: String) {
         guard case .failure(let violation) = Names.nickname(raw, folding: Self.plain) else {
             Issue.record("\(raw) accepted")
@@ -136,11 +147,13 @@ struct NamesTests {
 
     // MARK: Channels
 
-    @Test("valid channel names, trimmed", arguments: [
-        ("general", "general"), (" general ", "general"), ("dev-ops_2.0", "dev-ops_2.0"), ("General", "General"),
-        ("канал", "канал"), ("チャット", "チャット"), ("قناة", "قناة"), ("42", "42"), ("_", "_"), ("a.b.c", "a.b.c"),
-        ("system", "system"),  // reserved words are only about nicknames
-    ])
+    @Test(
+        "valid channel names, trimmed",
+        arguments: [
+            ("general", "general"), (" general ", "general"), ("dev-ops_2.0", "dev-ops_2.0"), ("General", "General"),
+            ("канал", "канал"), ("チャット", "チャット"), ("قناة", "قناة"), ("42", "42"), ("_", "_"), ("a.b.c", "a.b.c"),
+            ("system", "system"),  // reserved words are only about nicknames
+        ])
     func validChannels(raw: String, trimmed: String) {
         #expect(channel(raw) == trimmed)
     }
@@ -154,10 +167,13 @@ struct NamesTests {
         #expect(channel(String(repeating: "к", count: 65)) == nil)
     }
 
-    @Test("rejected channel names", arguments: [
-        "", "  ", "has space", "two  spaces", "a\tb", "#general", "a/b", "a:b", "a*b", "a?b", "a%20b", "a{b}", "a\u{0}b",
-        "emoji😀", "zero\u{200B}width", "\u{301}x", "a\u{A0}b",
-    ])
+    @Test(
+        "rejected channel names",
+        arguments: [
+            "", "  ", "has space", "two  spaces", "a\tb", "#general", "a/b", "a:b", "a*b", "a?b", "a%20b", "a{b}",
+            "a\u{0}b",
+            "emoji😀", "zero\u{200B}width", "\u{301}x", "a\u{A0}b",
+        ])
     func rejectedChannels(raw: String) {
         #expect(channel(raw) == nil, "\(raw.debugDescription)")
     }
@@ -174,7 +190,9 @@ struct NamesTests {
         for same in ["Alice", "ALICE", "aLiCe", "ａｌｉｃｅ", "Ａｌｉｃｅ", "ＡＬＩＣＥ", "\u{1D00}\u{029F}\u{026A}\u{1D04}\u{1D07}"] {
             #expect(f.isSameName(same, "alice"), "\(same)")
         }
-        for other in ["alicia", "alice2", "al ice", "\u{0430}lice"] { #expect(!f.isSameName(other, "alice"), "\(other)") }
+        for other in ["alicia", "alice2", "al ice", "\u{0430}lice"] {
+            #expect(!f.isSameName(other, "alice"), "\(other)")
+        }
         #expect(f.isSameName("Zoë", "ZOË"))
         #expect(!f.isSameName("Zoë", "Zoe"))
         #expect(f.isSameName("Strasse", "STRASSE"))
@@ -189,7 +207,8 @@ struct NamesTests {
             #expect(keys.allSatisfy { !$0.isEmpty && !$0.contains("\n") }, "\(name)")
             #expect(Self.toy.folded(name) == keys.joined(separator: "\n"))
         }
-        #expect(Self.plain.keys("alice") == ["alice", "ALICE", "Alice"])  // lowercase, as typed (the same here), capitals, capitalized
+        // Lowercase, as typed (the same here), capitals, capitalized.
+        #expect(Self.plain.keys("alice") == ["alice", "ALICE", "Alice"])
         #expect(Self.plain.keys("ǆemal") == ["ǆemal", "ǄEMAL", "ǅemal"])
         #expect(Self.plain.keys("太郎") == ["太郎"])
     }
@@ -203,27 +222,37 @@ struct NamesTests {
             #expect(f.isSameName("alice", same), "\(same)")
         }
         #expect(f.isSameName("modern", "rnodern"))
-        #expect(f.isSameName("MODERN", "rnodern"))   // modern in capitals is modern
+        #expect(f.isSameName("MODERN", "rnodern"))  // modern in capitals is modern
         #expect(f.isSameName("r00t", "ROOT"))
         #expect(!f.isSameName("aIIce", "alice"))  // looks like allce
         // No letter becomes another in every name: i is not l, though I looks like l.
-        for (a, b) in [("bob", "rob"), ("anna", "ana"), ("ali", "all"), ("Ali", "All"), ("ALI", "ALL"), ("alice", "allce")] {
+        for (a, b) in [
+            ("bob", "rob"), ("anna", "ana"), ("ali", "all"), ("Ali", "All"), ("ALI", "ALL"), ("alice", "allce"),
+        ] {
             #expect(!f.isSameName(a, b), "\(a) \(b)")
         }
-        #expect(f.isSameName("Ian", "lan"))   // but Ian does look like lan, and so ian (capitalized: Ian) is lan too
+        #expect(f.isSameName("Ian", "lan"))  // but Ian does look like lan, and so ian (capitalized: Ian) is lan too
         #expect(f.isSameName("ian", "lan"))
     }
 
     @Test("reserved names: in any case, in lookalike forms, with marks")
     func reservedFolding() {
-        for name in ["Admin", "ADMIN", "aDmIn", "Adm\u{0301}in", "A\u{0332}dmin", "r00t", "R00T", "ａｄｍｉｎ", "\u{1D00}\u{1D05}\u{1D0D}\u{026A}\u{0274}",
-                     "\u{0430}dmin", "adrnin", "SYSTEM", "Systern", "Everyone", "ALL", "All", "alI", "AlI"] {
+        for name in [
+            "Admin", "ADMIN", "aDmIn", "Adm\u{0301}in", "A\u{0332}dmin", "r00t", "R00T", "ａｄｍｉｎ",
+            "\u{1D00}\u{1D05}\u{1D0D}\u{026A}\u{0274}",
+            "\u{0430}dmin", "adrnin", "SYSTEM", "Systern", "Everyone", "ALL", "All", "alI", "AlI",
+        ] {
             #expect(Self.toy.isReserved(name), "\(name)")
         }
-        for name in ["Ali", "ALI", "ali", "my admin", "administrator2", "systems", "Systematic", "rooty", "Zoë", "moderate"] {
+        for name in [
+            "Ali", "ALI", "ali", "my admin", "administrator2", "systems", "Systematic", "rooty", "Zoë", "moderate",
+        ] {
             #expect(!Self.toy.isReserved(name), "\(name)")
         }
-        if case .success = Names.nickname("Systematic", folding: Self.toy) {} else { Issue.record("Systematic refused") }
+        if case .success = Names.nickname("Systematic", folding: Self.toy) {
+        } else {
+            Issue.record("Systematic refused")
+        }
     }
 
     @Test("one spelling per name: NFC, so é typed as e + accent is the same channel and nickname")
@@ -236,10 +265,12 @@ struct NamesTests {
         #expect(Array(channel("\u{1100}\u{1161}")!.utf8) == Array("\u{AC00}".utf8))  // Hangul jamo compose
     }
 
-    @Test("invisible characters and styled mathematical letters are refused", arguments: [
-        "bob\u{FE0F}", "Sy\u{34F}stem", "\u{3164}", "dave\u{3164}", "a\u{200B}b", "a\u{2060}b",
-        "\u{1D412}\u{1D432}\u{1D42C}\u{1D42D}\u{1D41E}\u{1D426}",  // 𝐒𝐲𝐬𝐭𝐞𝐦
-    ])
+    @Test(
+        "invisible characters and styled mathematical letters are refused",
+        arguments: [
+            "bob\u{FE0F}", "Sy\u{34F}stem", "\u{3164}", "dave\u{3164}", "a\u{200B}b", "a\u{2060}b",
+            "\u{1D412}\u{1D432}\u{1D42C}\u{1D42D}\u{1D41E}\u{1D426}",  // 𝐒𝐲𝐬𝐭𝐞𝐦
+        ])
     func invisible(raw: String) {
         #expect(nick(raw) == nil, "\(raw.debugDescription)")
         #expect(channel(raw) == nil, "\(raw.debugDescription)")

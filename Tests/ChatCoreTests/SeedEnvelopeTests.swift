@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("SeedEnvelope")
@@ -31,7 +32,11 @@ struct SeedEnvelopeTests {
         ServerEvents.appendMessageBody(channel: "general", sender: "alice", text: "hi", to: &body)
         let event = Self.scriptPrefix + body
         let out = try envelope(event)
-        #expect(text(out) == #"{"channel":"general","data":"eyJzZW5kZXIiOiJhbGljZSIsIm1lc3NhZ2UiOiJoaSJ9","id":"1700000000123-0","ts":1700000000123,"type":"message","sender":"alice","message":"hi"}"#)
+        #expect(
+            text(out)
+                == #"{"channel":"general","data":"eyJzZW5kZXIiOiJhbGljZSIsIm1lc3NhZ2UiOiJoaSJ9","#
+                + #""id":"1700000000123-0","ts":1700000000123,"type":"message","sender":"alice","message":"hi"}"#
+        )
         let data = try decodedData(out)
         #expect(data.raw == #"{"sender":"alice","message":"hi"}"#)
         #expect(data.members.map(\.key) == ["sender", "message"])
@@ -42,7 +47,8 @@ struct SeedEnvelopeTests {
         let prefix = ServerEvents.presenceBodyPrefix(joined: true, channel: "general", nickname: "Zoë")
         let out = try envelope(Self.scriptPrefix + prefix + bytes("2}"))
         #expect(try decodedData(out).raw == #"{"sender":"System","message":"Zoë joined the chat."}"#)
-        #expect(try keys(out) == ["channel", "data", "id", "ts", "type", "event", "sender", "nickname", "message", "count"])
+        #expect(
+            try keys(out) == ["channel", "data", "id", "ts", "type", "event", "sender", "nickname", "message", "count"])
         #expect(jsonObject(out)?["count"] == .number(2))
         #expect(jsonObject(out)?["channel"] == .string("general"))
     }
@@ -75,7 +81,8 @@ struct SeedEnvelopeTests {
 
     @Test("an error: its own members plus channel and data; the seed channel when it names none")
     func error() throws {
-        let withChannel = try envelope(ServerEvents.error(ChatError(.notJoined, "not in channel x", channel: "x", ref: .integer(7))))
+        let withChannel = try envelope(
+            ServerEvents.error(ChatError(.notJoined, "not in channel x", channel: "x", ref: .integer(7))))
         #expect(try keys(withChannel) == ["channel", "data", "type", "code", "sender", "message", "ref"])
         #expect(jsonObject(withChannel)?["channel"] == .string("x"))
         #expect(jsonObject(withChannel)?["code"] == .string("not_joined"))
@@ -100,7 +107,11 @@ struct SeedEnvelopeTests {
     @Test("a reply without sender or message is from System with an empty message")
     func reply() throws {
         let out = try envelope(ServerEvents.pong(ref: .string("p")), channel: "general")
-        #expect(text(out) == #"{"channel":"general","data":"eyJzZW5kZXIiOiJTeXN0ZW0iLCJtZXNzYWdlIjoiIn0=","type":"pong","ref":"p"}"#)
+        #expect(
+            text(out)
+                == #"{"channel":"general","data":"eyJzZW5kZXIiOiJTeXN0ZW0iLCJtZXNzYWdlIjoiIn0=","#
+                + #""type":"pong","ref":"p"}"#
+        )
         #expect(try decodedData(out).raw == #"{"sender":"System","message":""}"#)
         let left = try envelope(ServerEvents.left(channel: "general", count: 2, ref: nil), channel: "other")
         #expect(jsonObject(left)?["channel"] == .string("general"))
@@ -108,32 +119,47 @@ struct SeedEnvelopeTests {
 
     @Test("data escapes like Go's json.Marshal: <, >, & as \\u003c etc., U+2028/9, control characters")
     func goEscaping() throws {
-        // json.Marshal(struct{Sender, Message string}{"<a&b>", "say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}\u{2029}"})
-        let data = SeedEnvelope.data(sender: "<a&b>", message: "say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}x\u{2029}")
-        #expect(text(data) == #"{"sender":"\u003ca\u0026b\u003e","message":"say \"hi\"\\ \u003cb\u003e\n\t\r\b\f\u0001\u001f"# + "\u{7f} é 😀 " + #"\u2028x\u2029"}"#)
+        // json.Marshal(struct{Sender, Message string}{"<a&b>",
+        //     "say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}\u{2029}"})
+        let data = SeedEnvelope.data(
+            sender: "<a&b>", message: "say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}x\u{2029}")
+        #expect(
+            text(data)
+                == #"{"sender":"\u003ca\u0026b\u003e","message":"say \"hi\"\\ \u003cb\u003e\n\t\r\b\f\u0001\u001f"#
+                + "\u{7f} é 😀 " + #"\u2028x\u2029"}"#)
         // Valid JSON that reads back to the same strings.
         let members = try JSONReader.parseObject(data)
-        #expect(members.map(\.value) == [.string("<a&b>"), .string("say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}x\u{2029}")])
+        #expect(
+            members.map(\.value) == [
+                .string("<a&b>"), .string("say \"hi\"\\ <b>\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é 😀 \u{2028}x\u{2029}"),
+            ])
         // Other characters of the same three-byte range are left alone (U+2027, U+202A, U+20A8).
-        #expect(text(SeedEnvelope.data(sender: "s", message: "\u{2027}\u{202a}\u{20a8}")) == "{\"sender\":\"s\",\"message\":\"\u{2027}\u{202a}\u{20a8}\"}")
+        #expect(
+            text(SeedEnvelope.data(sender: "s", message: "\u{2027}\u{202a}\u{20a8}"))
+                == "{\"sender\":\"s\",\"message\":\"\u{2027}\u{202a}\u{20a8}\"}")
         // Through a whole envelope, from an event the server wrote with its own escaping.
         var body: [UInt8] = []
         ServerEvents.appendMessageBody(channel: "general", sender: "alice", text: "1 < 2 & \"3\"\n", to: &body)
-        #expect(try decodedData(try envelope(Self.scriptPrefix + body)).raw == #"{"sender":"alice","message":"1 \u003c 2 \u0026 \"3\"\n"}"#)
+        #expect(
+            try decodedData(try envelope(Self.scriptPrefix + body)).raw
+                == #"{"sender":"alice","message":"1 \u003c 2 \u0026 \"3\"\n"}"#)
     }
 
     @Test("framed: appendFrame and frame(ofFrame:) give one text frame of the envelope, for every header size")
     func framed() throws {
         for size in [10, 200, 70_000] {
             var body: [UInt8] = []
-            ServerEvents.appendMessageBody(channel: "general", sender: "alice", text: String(repeating: "x", count: size), to: &body)
+            ServerEvents.appendMessageBody(
+                channel: "general", sender: "alice", text: String(repeating: "x", count: size), to: &body)
             let event = Self.scriptPrefix + body
             let expected = try envelope(event)
             var out: [UInt8] = [9]  // appended after what is there
             #expect(event.withUnsafeBytes { SeedEnvelope.appendFrame(event: $0, channel: "seedroom", to: &out) })
             #expect(out == [9] + FrameEncoder.frame(opcode: Opcode.text, payload: expected))
             let flat = FrameEncoder.frame(opcode: Opcode.text, payload: event)
-            #expect(flat.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: "seedroom") } == FrameEncoder.frame(opcode: Opcode.text, payload: expected))
+            #expect(
+                flat.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: "seedroom") }
+                    == FrameEncoder.frame(opcode: Opcode.text, payload: expected))
         }
         var out: [UInt8] = []
         #expect(!bytes("nope").withUnsafeBytes { SeedEnvelope.appendFrame(event: $0, channel: "c", to: &out) })
@@ -143,15 +169,23 @@ struct SeedEnvelopeTests {
     @Test("data reads back to the same strings, with no raw <, >, &, U+2028/9 or control character, for random text")
     func goEscapingRoundTrips() throws {
         var rng = SplitMix64(seed: 42)
-        let pool: [Unicode.Scalar] = ["a", "<", ">", "&", "\"", "\\", "/", "\n", "\u{0}", "\u{1f}", "\u{7f}", "é", "\u{2028}", "\u{2029}",
-                                      "\u{2027}", "\u{202a}", "\u{20ac}", "😀", " "]
+        let pool: [Unicode.Scalar] = [
+            "a", "<", ">", "&", "\"", "\\", "/", "\n", "\u{0}", "\u{1f}", "\u{7f}", "é", "\u{2028}", "\u{2029}",
+            "\u{2027}", "\u{202a}", "\u{20ac}", "😀", " ",
+        ]
         for _ in 0..<300 {
             var text = ""
-            for _ in 0..<Int.random(in: 0...12, using: &rng) { text.unicodeScalars.append(pool.randomElement(using: &rng)!) }
+            for _ in 0..<Int.random(in: 0...12, using: &rng) {
+                text.unicodeScalars.append(pool.randomElement(using: &rng)!)
+            }
             let data = SeedEnvelope.data(sender: text, message: text + "x")
-            #expect(try JSONReader.parseObject(data).map(\.value) == [.string(text), .string(text + "x")], "\(text.debugDescription)")
+            #expect(
+                try JSONReader.parseObject(data).map(\.value) == [.string(text), .string(text + "x")],
+                "\(text.debugDescription)")
             let raw = self.text(data)
-            #expect(!raw.contains { "<>&\u{2028}\u{2029}".contains($0) } && !raw.unicodeScalars.contains { $0.value < 0x20 })
+            #expect(
+                !raw.contains { "<>&\u{2028}\u{2029}".contains($0) } && !raw.unicodeScalars.contains { $0.value < 0x20 }
+            )
         }
     }
 
@@ -167,12 +201,16 @@ struct SeedEnvelopeTests {
         let input = bytes(#" { "a" : 1 , "b":{"c":[1,{"d":2}]},"e":"x\"y" } "#)
         let members = try input.withUnsafeBytes { try JSONReader.parseObjectSpans($0) }
         #expect(members.map(\.key) == ["a", "b", "e"])
-        #expect(members.map { text(Array(input[$0.span])) } == [#""a" : 1"#, #""b":{"c":[1,{"d":2}]}"#, #""e":"x\"y""#])
+        #expect(
+            members.map { text(Array(input[$0.span])) } == [#""a" : 1"#, #""b":{"c":[1,{"d":2}]}"#, #""e":"x\"y""#])
     }
 
     @Test("Base64.append: RFC 4648 vectors, appended after what the buffer holds, and round trips")
     func base64() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             var out: [UInt8] = Array("x".utf8)
             Array(input.utf8).withUnsafeBytes { Base64.append($0, to: &out) }
             #expect(text(out) == "x" + expected)

@@ -1,10 +1,13 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("Static files (the web client)")
 struct StaticSiteTests {
     private func get(_ path: String, method: String = "GET", headers: [(String, String)] = []) -> HTTPRequest {
-        HTTPRequest(method: method, target: path, path: path, query: [], minorVersion: 1, headers: headers.map { ($0.0.lowercased(), $0.1) })
+        HTTPRequest(
+            method: method, target: path, path: path, query: [], minorVersion: 1,
+            headers: headers.map { ($0.0.lowercased(), $0.1) })
     }
 
     private func text(_ bytes: [UInt8]?) -> String { String(decoding: bytes ?? [], as: UTF8.self) }
@@ -28,7 +31,9 @@ struct StaticSiteTests {
         #expect(StaticSite.contentType(of: "server.swift") == nil)
         var site = StaticSite()
         #expect(throws: StaticSite.AddError.unsupportedType) { try site.add(path: "/secrets.env", body: []) }
-        #expect(throws: StaticSite.AddError.tooLarge) { try site.add(path: "/big.js", body: [UInt8](repeating: 0, count: StaticSite.maxFileBytes + 1)) }
+        #expect(throws: StaticSite.AddError.tooLarge) {
+            try site.add(path: "/big.js", body: [UInt8](repeating: 0, count: StaticSite.maxFileBytes + 1))
+        }
     }
 
     @Test("index.html at /, files by exact path only, GET and HEAD")
@@ -43,13 +48,16 @@ struct StaticSiteTests {
         let hosted = text(site.respond(to: get("/", headers: [("Host", "chat.example.com:8080")])))
         #expect(hosted.contains("connect-src 'self' ws://chat.example.com:8080 wss://chat.example.com:8080;"))
         for evil in ["a.com; script-src *", "a.com 'unsafe-inline'", "x\u{7F}", ""] {
-            #expect(text(site.respond(to: get("/", headers: [("Host", evil)]))).contains("connect-src 'self';"), "\(evil)")
+            #expect(
+                text(site.respond(to: get("/", headers: [("Host", evil)]))).contains("connect-src 'self';"), "\(evil)")
         }
         #expect(page.hasSuffix("\r\n\r\n<!doctype html><p>hi"))
         #expect(text(site.respond(to: get("/img/logo.svg"))).hasSuffix("<svg/>"))
         let script = text(site.respond(to: get("/app.js")))
         #expect(!script.contains("Content-Security-Policy"))
-        for missing in ["/nope.js", "/img", "/img/", "/../app.js", "/app.js/", "/APP.JS"] { #expect(site.respond(to: get(missing)) == nil, "\(missing)") }
+        for missing in ["/nope.js", "/img", "/img/", "/../app.js", "/app.js/", "/APP.JS"] {
+            #expect(site.respond(to: get(missing)) == nil, "\(missing)")
+        }
         let head = text(site.respond(to: get("/app.js", method: "HEAD")))
         #expect(head.contains("\r\nContent-Length: 14\r\n") && head.hasSuffix("\r\n\r\n"))
         #expect(head.ranges(of: "Content-Length").count == 1)
@@ -69,7 +77,9 @@ struct StaticSiteTests {
             #expect(answer.hasSuffix("\r\n\r\n") && !answer.contains("Content-Length"))
             #expect(answer.contains("\r\nETag: \(etag)\r\n"))
         }
-        #expect(text(site.respond(to: get("/app.js", headers: [("If-None-Match", "\"other\"")]))).hasPrefix("HTTP/1.1 200 "))
+        #expect(
+            text(site.respond(to: get("/app.js", headers: [("If-None-Match", "\"other\"")]))).hasPrefix("HTTP/1.1 200 ")
+        )
         // The tag follows the content.
         var changed = try self.site()
         try changed.add(path: "/app.js", body: bytes("console.log(2)"))

@@ -1,13 +1,16 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("StreamID")
 struct StreamIDTests {
-    @Test("parses ms-seq, and a bare ms as seq 0", arguments: [
-        ("12-3", 12, 3), ("0-0", 0, 0), ("0-1", 0, 1), ("123", 123, 0), ("1526919030474-55", 1_526_919_030_474, 55),
-        ("007-01", 7, 1),
-        ("18446744073709551615-18446744073709551615", UInt64.max, UInt64.max),
-    ] as [(String, UInt64, UInt64)])
+    @Test(
+        "parses ms-seq, and a bare ms as seq 0",
+        arguments: [
+            ("12-3", 12, 3), ("0-0", 0, 0), ("0-1", 0, 1), ("123", 123, 0), ("1526919030474-55", 1_526_919_030_474, 55),
+            ("007-01", 7, 1),
+            ("18446744073709551615-18446744073709551615", UInt64.max, UInt64.max),
+        ] as [(String, UInt64, UInt64)])
     func parses(text: String, ms: UInt64, seq: UInt64) throws {
         let id = try #require(StreamID(text))
         #expect(id.milliseconds == ms)
@@ -16,20 +19,26 @@ struct StreamIDTests {
         #expect(StreamID(text.utf8) == id)
     }
 
-    @Test("rejects malformed ids", arguments: [
-        "", "-", "-1", "1-", "1--2", "1-2-3", "a", "1a-2", "1-2b", " 1-2", "1-2 ", "1 -2", "+1-2", "1-+2", "1.5-2", "*", "$", ">",
-        "18446744073709551616",            // 2^64
-        "18446744073709551615-18446744073709551616",
-        "99999999999999999999-0",          // 20 digits, overflows
-        "000000000000000000001-0",         // 21 digits
-    ])
+    @Test(
+        "rejects malformed ids",
+        arguments: [
+            "", "-", "-1", "1-", "1--2", "1-2-3", "a", "1a-2", "1-2b", " 1-2", "1-2 ", "1 -2", "+1-2", "1-+2", "1.5-2",
+            "*", "$", ">",
+            "18446744073709551616",  // 2^64
+            "18446744073709551615-18446744073709551616",
+            "99999999999999999999-0",  // 20 digits, overflows
+            "000000000000000000001-0",  // 21 digits
+        ])
     func rejects(text: String) {
         #expect(StreamID(text) == nil)
     }
 
     @Test("description round-trips")
     func description() {
-        for id in [StreamID(milliseconds: 0, sequence: 0), StreamID(milliseconds: 12, sequence: 3), StreamID(milliseconds: .max, sequence: .max)] {
+        for id in [
+            StreamID(milliseconds: 0, sequence: 0), StreamID(milliseconds: 12, sequence: 3),
+            StreamID(milliseconds: .max, sequence: .max),
+        ] {
             #expect(StreamID(id.description) == id)
         }
         #expect(StreamID(milliseconds: 12, sequence: 3).description == "12-3")

@@ -66,7 +66,9 @@ enum Event: Equatable, CustomStringConvertible {
     }
 
     var description: String {
-        func s(_ b: [UInt8]) -> String { b.count > 40 ? "\(b.count) bytes" : "\"\(String(decoding: b, as: UTF8.self))\"" }
+        func s(_ b: [UInt8]) -> String {
+            b.count > 40 ? "\(b.count) bytes" : "\"\(String(decoding: b, as: UTF8.self))\""
+        }
         switch self {
         case .text(let b): return "text(\(s(b)))"
         case .binary(let b): return "binary(\(s(b)))"
@@ -101,7 +103,9 @@ func read(_ data: [UInt8], maxMessageSize: Int = 1 << 20, expectMasked: Bool = t
 let rfcMaskKey = UInt32(0x37) | UInt32(0xfa) << 8 | UInt32(0x21) << 16 | UInt32(0x3d) << 24
 
 /// A client frame (masked unless `mask` is nil). `rsv` sets RSV1-3 (low three bits).
-func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, mask: UInt32? = 0x1234_5678, rsv: UInt8 = 0) -> [UInt8] {
+func clientFrame(
+    _ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, mask: UInt32? = 0x1234_5678, rsv: UInt8 = 0
+) -> [UInt8] {
     var f = FrameEncoder.frame(opcode: opcode, payload: payload, fin: fin, maskKey: mask)
     f[0] |= (rsv & 7) << 4
     return f
@@ -130,18 +134,25 @@ func parseFrames(_ pieces: [[UInt8]]) -> [ParserEvent] {
     var events: [ParserEvent] = []
     var pending: [UInt8]? = nil
     func flush() {
-        if let p = pending { events.append(.payload(p)); pending = nil }
+        if let p = pending {
+            events.append(.payload(p))
+            pending = nil
+        }
     }
     for piece in pieces {
         var copy = piece
         copy.withUnsafeMutableBytes { buf in
             _ = parser.parse(buf) { e in
                 switch e {
-                case .header(let h): flush(); events.append(.header(h))
+                case .header(let h):
+                    flush()
+                    events.append(.header(h))
                 case .payload(let p):
                     if pending == nil { pending = [] }
                     pending!.append(contentsOf: p)
-                case .end: flush(); events.append(.end)
+                case .end:
+                    flush()
+                    events.append(.end)
                 }
                 return true
             }
@@ -176,7 +187,9 @@ func parseHTTP(_ pieces: [[UInt8]], limits: HTTPLimits = HTTPLimits()) -> HTTPRu
         case .complete(let request, let leftover):
             // Bytes of later pieces that were never fed belong to the leftover too.
             let rest = pieces[(k + 1)...].flatMap { $0 }
-            return HTTPRun(outcome: .complete(method: request.method, path: request.path, leftover: leftover + rest), request: request)
+            return HTTPRun(
+                outcome: .complete(method: request.method, path: request.path, leftover: leftover + rest),
+                request: request)
         case .failure(let error):
             return HTTPRun(outcome: .failure(error.status), request: nil)
         }

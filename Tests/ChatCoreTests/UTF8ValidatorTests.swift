@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 @Suite("Incremental UTF-8 validation")
@@ -18,12 +19,15 @@ struct UTF8ValidatorTests {
 
     static let mixed = "aé€😀z\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}ß中𝄞"
 
-    @Test("valid 1-, 2-, 3- and 4-byte sequences, at the boundaries of each form", arguments: [
-        [0x00], [0x7F],
-        [0xC2, 0x80], [0xDF, 0xBF],                                 // U+0080, U+07FF
-        [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF], [0xEE, 0x80, 0x80], [0xEF, 0xBF, 0xBF],  // U+0800, U+D7FF, U+E000, U+FFFF
-        [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xF3, 0xBF, 0xBF, 0xBF],     // U+10000, U+10FFFF
-    ] as [[UInt8]])
+    @Test(
+        "valid 1-, 2-, 3- and 4-byte sequences, at the boundaries of each form",
+        arguments: [
+            [0x00], [0x7F],
+            [0xC2, 0x80], [0xDF, 0xBF],  // U+0080, U+07FF
+            // U+0800, U+D7FF, U+E000, U+FFFF
+            [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF], [0xEE, 0x80, 0x80], [0xEF, 0xBF, 0xBF],
+            [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xF3, 0xBF, 0xBF, 0xBF],  // U+10000, U+10FFFF
+        ] as [[UInt8]])
     func validForms(bytes: [UInt8]) {
         #expect(UTF8Validator.isValid(bytes))
         #expect(run(bytewise(bytes)) == (nil, true))
@@ -48,52 +52,58 @@ struct UTF8ValidatorTests {
         }
     }
 
-    @Test("invalid sequences are rejected", arguments: [
-        [0xC0, 0x80],                 // overlong NUL
-        [0xC1, 0xBF],                 // overlong
-        [0xE0, 0x80, 0x80],           // overlong 3-byte
-        [0xE0, 0x9F, 0xBF],           // overlong U+07FF
-        [0xF0, 0x80, 0x80, 0x80],     // overlong 4-byte
-        [0xF0, 0x8F, 0xBF, 0xBF],     // overlong U+FFFF
-        [0xED, 0xA0, 0x80],           // U+D800 (surrogate)
-        [0xED, 0xBF, 0xBF],           // U+DFFF
-        [0xED, 0xA0, 0x80, 0xED, 0xB0, 0x80],  // surrogate pair in CESU-8
-        [0xF4, 0x90, 0x80, 0x80],     // U+110000
-        [0xF5, 0x80, 0x80, 0x80],     // lead byte past F4
-        [0xF8, 0x88, 0x80, 0x80, 0x80],
-        [0xFE], [0xFF],
-        [0x80],                       // stray continuation
-        [0xBF],
-        [0x61, 0x80, 0x62],
-        [0xC3, 0xA9, 0xA9],           // one continuation too many
-        [0xC3, 0x41],                 // lead without continuation
-        [0xE2, 0x82, 0x41],
-        [0xF0, 0x9F, 0x98, 0x41],
-    ] as [[UInt8]])
+    @Test(
+        "invalid sequences are rejected",
+        arguments: [
+            [0xC0, 0x80],  // overlong NUL
+            [0xC1, 0xBF],  // overlong
+            [0xE0, 0x80, 0x80],  // overlong 3-byte
+            [0xE0, 0x9F, 0xBF],  // overlong U+07FF
+            [0xF0, 0x80, 0x80, 0x80],  // overlong 4-byte
+            [0xF0, 0x8F, 0xBF, 0xBF],  // overlong U+FFFF
+            [0xED, 0xA0, 0x80],  // U+D800 (surrogate)
+            [0xED, 0xBF, 0xBF],  // U+DFFF
+            [0xED, 0xA0, 0x80, 0xED, 0xB0, 0x80],  // surrogate pair in CESU-8
+            [0xF4, 0x90, 0x80, 0x80],  // U+110000
+            [0xF5, 0x80, 0x80, 0x80],  // lead byte past F4
+            [0xF8, 0x88, 0x80, 0x80, 0x80],
+            [0xFE], [0xFF],
+            [0x80],  // stray continuation
+            [0xBF],
+            [0x61, 0x80, 0x62],
+            [0xC3, 0xA9, 0xA9],  // one continuation too many
+            [0xC3, 0x41],  // lead without continuation
+            [0xE2, 0x82, 0x41],
+            [0xF0, 0x9F, 0x98, 0x41],
+        ] as [[UInt8]])
     func invalid(bytes: [UInt8]) {
         #expect(!reference(bytes))  // sanity: the oracle agrees
         #expect(!UTF8Validator.isValid(bytes))
         #expect(run(bytewise(bytes)).failedAt != nil)
     }
 
-    @Test("truncated sequences validate so far but are not complete", arguments: [
-        [0xC3], [0xE2], [0xE2, 0x82], [0xF0], [0xF0, 0x9F], [0xF0, 0x9F, 0x98], [0x61, 0x62, 0xE4, 0xB8],
-    ] as [[UInt8]])
+    @Test(
+        "truncated sequences validate so far but are not complete",
+        arguments: [
+            [0xC3], [0xE2], [0xE2, 0x82], [0xF0], [0xF0, 0x9F], [0xF0, 0x9F, 0x98], [0x61, 0x62, 0xE4, 0xB8],
+        ] as [[UInt8]])
     func truncated(bytes: [UInt8]) {
         #expect(run([bytes]) == (nil, false))
         #expect(run(bytewise(bytes)) == (nil, false))
         #expect(!UTF8Validator.isValid(bytes))
     }
 
-    @Test("fail fast: validate returns false at the byte that makes the input invalid", arguments: [
-        ([0x61, 0x62, 0xE0, 0x80], 3),       // second byte after E0 must be A0...BF
-        ([0x61, 0x62, 0xC0], 2),             // C0 can never start a sequence
-        ([0xED, 0xA0], 1),                   // surrogate known at its second byte
-        ([0xF4, 0x90], 1),                   // above U+10FFFF known at its second byte
-        ([0xF0, 0x80], 1),
-        ([0xE2, 0x82, 0x41], 2),
-        ([0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0xFF], 9),
-    ] as [([UInt8], Int)])
+    @Test(
+        "fail fast: validate returns false at the byte that makes the input invalid",
+        arguments: [
+            ([0x61, 0x62, 0xE0, 0x80], 3),  // second byte after E0 must be A0...BF
+            ([0x61, 0x62, 0xC0], 2),  // C0 can never start a sequence
+            ([0xED, 0xA0], 1),  // surrogate known at its second byte
+            ([0xF4, 0x90], 1),  // above U+10FFFF known at its second byte
+            ([0xF0, 0x80], 1),
+            ([0xE2, 0x82, 0x41], 2),
+            ([0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0xFF], 9),
+        ] as [([UInt8], Int)])
     func failFast(bytes: [UInt8], index: Int) {
         #expect(run(bytewise(bytes)).failedAt == index)
         // Prefix before the bad byte is fine on its own.
@@ -105,20 +115,25 @@ struct UTF8ValidatorTests {
         for length in 0...40 {
             for alignment in 0...7 {
                 let ascii = [UInt8](repeating: 0x41, count: alignment + length)
-                let valid = ascii.withUnsafeBytes { UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0[alignment...])) }
+                let valid = ascii.withUnsafeBytes {
+                    UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0[alignment...]))
+                }
                 #expect(valid, "length \(length)")
                 for bad in 0..<length {
                     for badByte: UInt8 in [0x80, 0xFF, 0xC3] {
                         var data = ascii
                         data[alignment + bad] = badByte
-                        let result = data.withUnsafeBytes { UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0[alignment...])) }
+                        let result = data.withUnsafeBytes {
+                            UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0[alignment...]))
+                        }
                         #expect(!result, "length \(length), bad \(badByte) at \(bad), alignment \(alignment)")
                     }
                 }
             }
         }
         // A valid 2-byte character after a long ASCII run, and ASCII after it.
-        #expect(UTF8Validator.isValid(bytes(String(repeating: "x", count: 17) + "é" + String(repeating: "y", count: 17))))
+        #expect(
+            UTF8Validator.isValid(bytes(String(repeating: "x", count: 17) + "é" + String(repeating: "y", count: 17))))
     }
 
     @Test("agrees with the standard library on every 1- and 2-byte input")
@@ -144,7 +159,11 @@ struct UTF8ValidatorTests {
                     if UTF8Validator.isValid(data) != reference(data) { mismatches.append(hex(data)) }
                     // Chunked the same way the reader sees fragments.
                     var v = UTF8Validator()
-                    let chunked = data.withUnsafeBytes { v.validate(UnsafeRawBufferPointer(rebasing: $0[..<1])) && v.validate(UnsafeRawBufferPointer(rebasing: $0[1...])) } && v.isComplete
+                    let chunked =
+                        data.withUnsafeBytes {
+                            v.validate(UnsafeRawBufferPointer(rebasing: $0[..<1]))
+                                && v.validate(UnsafeRawBufferPointer(rebasing: $0[1...]))
+                        } && v.isComplete
                     if chunked != reference(data) { mismatches.append("chunked " + hex(data)) }
                 }
                 if a >= 0xF0 {
@@ -163,7 +182,9 @@ struct UTF8ValidatorTests {
     @Test("random byte soup, whole and split, agrees with the standard library")
     func randomSoup() {
         var rng = SplitMix64(seed: 3629)
-        let alphabet: [UInt8] = [0x41, 0x7F, 0x80, 0x9F, 0xA0, 0xBF, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xC0, 0xFF]
+        let alphabet: [UInt8] = [
+            0x41, 0x7F, 0x80, 0x9F, 0xA0, 0xBF, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xC0, 0xFF,
+        ]
         for _ in 0..<3000 {
             let data = (0..<Int.random(in: 0...12, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
             let expected = reference(data)

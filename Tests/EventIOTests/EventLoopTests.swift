@@ -36,9 +36,12 @@ import Testing
     }
 
     static func spin(micros: Int) {
-        var start = timespec(), now = timespec()
+        var start = timespec()
+        var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
-        repeat { clock_gettime(CLOCK_MONOTONIC, &now) } while (now.tv_sec - start.tv_sec) * 1_000_000 + (now.tv_nsec - start.tv_nsec) / 1_000 < micros
+        repeat {
+            clock_gettime(CLOCK_MONOTONIC, &now)
+        } while (now.tv_sec - start.tv_sec) * 1_000_000 + (now.tv_nsec - start.tv_nsec) / 1_000 < micros
     }
 
     static var coarseResolutionMicros: Int {

@@ -27,7 +27,9 @@ import Testing
         var error: Int32 = 0
         let ring = IORing.make(entries: 8, error: &error)
         // (ENOMEM: before Linux 5.12 ring memory counts against RLIMIT_MEMLOCK.)
-        if ring == nil { #expect([ENOSYS, EPERM, EACCES, EOPNOTSUPP, ENOMEM].contains(error), "unexpected errno \(error)") }
+        if ring == nil {
+            #expect([ENOSYS, EPERM, EACCES, EOPNOTSUPP, ENOMEM].contains(error), "unexpected errno \(error)")
+        }
     }
 
     func socketPair() -> (Int32, Int32) {
@@ -62,8 +64,15 @@ import Testing
     func oneSubmissionSendsToEverySocket() throws {
         let ring = try makeRing(16)
         let pairs = (0..<10).map { _ in socketPair() }
-        defer { for (a, b) in pairs { close(a); close(b) } }
-        let payloads = (0..<10).map { k in [UInt8]("message \(k) ".utf8) + [UInt8](repeating: UInt8(65 + k), count: 100 * k) }
+        defer {
+            for (a, b) in pairs {
+                close(a)
+                close(b)
+            }
+        }
+        let payloads = (0..<10).map { k in
+            [UInt8]("message \(k) ".utf8) + [UInt8](repeating: UInt8(65 + k), count: 100 * k)
+        }
         for (k, (a, _)) in pairs.enumerated() {
             let queued = payloads[k].withUnsafeBytes { ring.queueSend(fd: a, $0, tag: UInt64(k)) }
             #expect(queued)
@@ -84,7 +93,10 @@ import Testing
     func aFullRingTakesNoMoreUntilSubmitted() throws {
         let ring = try makeRing(4)  // the kernel keeps 4 (a power of two)
         let (a, b) = socketPair()
-        defer { close(a); close(b) }
+        defer {
+            close(a)
+            close(b)
+        }
         let byte: [UInt8] = [42]
         try byte.withUnsafeBytes { one in
             for k in 0..<4 { #expect(ring.queueSend(fd: a, one, tag: UInt64(k))) }
@@ -108,7 +120,10 @@ import Testing
         defer { close(gone) }
         // A socket whose buffer is full: EAGAIN, not a wait.
         let (full, reader) = socketPair()
-        defer { close(full); close(reader) }
+        defer {
+            close(full)
+            close(reader)
+        }
         var small: Int32 = 4_096
         setsockopt(full, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         let filler = [UInt8](repeating: 1, count: 4_096)
@@ -145,7 +160,12 @@ import Testing
     func oneSubmissionReceivesFromEverySocket() throws {
         let ring = try makeRing(16)
         let pairs = (0..<6).map { _ in socketPair() }
-        defer { for (a, b) in pairs { close(a); close(b) } }
+        defer {
+            for (a, b) in pairs {
+                close(a)
+                close(b)
+            }
+        }
         // Sockets 0-3 have data, 4 has nothing yet, 5's peer has hung up.
         for k in 0..<4 {
             let text = [UInt8]("reply \(k)".utf8)
@@ -162,7 +182,9 @@ import Testing
         #expect(submit(ring, into: &results) == 0)
         for k in 0..<4 {
             let got = try #require(results[UInt64(k)])
-            #expect(Array(UnsafeRawBufferPointer(rebasing: slots[(k * 64)..<(k * 64 + Int(max(got, 0)))])) == [UInt8]("reply \(k)".utf8))
+            #expect(
+                Array(UnsafeRawBufferPointer(rebasing: slots[(k * 64)..<(k * 64 + Int(max(got, 0)))]))
+                    == [UInt8]("reply \(k)".utf8))
         }
         #expect(results[4] == -EAGAIN)
         #expect(results[5] == 0)

@@ -2,7 +2,7 @@
 import asyncio
 import base64
 
-from harness import Client, SeedClient, run, seed_data, unique, wait_until
+from harness import API_KEY, Client, SeedClient, http, run, seed_data, unique, wait_until
 
 
 
@@ -717,5 +717,37 @@ def test_messages_sent_while_joining_wait_for_the_join_up_to_a_bound(instances):
         assert got == [f"m{k}" for k in range(64)]
         await c.no_event(0.3)
         await c.close()
+
+    run(body())
+
+
+def test_every_script_is_reloaded_after_redis_forgets_it(instances, redis):
+    """Each operation's script (join, publish, history, password, leave) falls back to
+    EVAL on NOSCRIPT, and the directory follows the replies."""
+    a, b = instances
+    channel = unique()
+
+    async def body():
+        x = await Client.connect(f"{a.url}/ws?nickname=x")
+        y = await Client.connect(f"{b.url}/ws?nickname=y")
+        await x.join(channel)
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        assert (await y.join(channel))["count"] == 2
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        await x.send({"op": "send", "channel": channel, "message": "after flush"})
+        assert (await y.expect("message"))["message"] == "after flush"
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        status, h = http(a, "GET", f"/api/channels/{channel}/history?limit=10")
+        assert status == 200 and [m["message"] for m in h["messages"] if m["type"] == "message"] == ["after flush"]
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        assert http(a, "PUT", f"/api/channels/{channel}", {"password": "hunter2"}, key=API_KEY)[0] == 200
+        assert redis.cli("ZSCORE", "chat:channels:protected", channel) == "2"
+        assert redis.cli("SCRIPT", "FLUSH") == "OK"
+        await y.send({"op": "leave", "channel": channel})
+        await y.expect("left")
+        await x.expect("system", event="leave", nickname="y")
+        wait_until(lambda: redis.cli("ZSCORE", "chat:channels:protected", channel) == "1", what="directory count after leave")
+        await x.close()
+        await y.close()
 
     run(body())

@@ -168,7 +168,10 @@ def test_mass_disconnect_leaves_no_ghosts(redis):
         socks.clear()
         wait_until(lambda: total(members_keys) == 0, timeout=240, interval=0.5, what="every membership removed")
         assert total(nick_keys) == 0
-        assert all(redis.cli("ZSCORE", "chat:channels", c) == "" for c in channels)
+        # The directory follows the leave scripts' replies (written outside the per-channel
+        # scripts since issue 15), a moment after the members are gone.
+        wait_until(lambda: all(redis.cli("ZSCORE", "chat:channels", c) == "" for c in channels), timeout=30, interval=0.5,
+                   what="every channel out of the directory")
         assert server.health()[0] == 200
         m = metrics(server)
         assert m["chat_redis_congestions_total"] >= 1 and m["chat_leaves_waiting"] == 0
@@ -550,7 +553,9 @@ def test_member_lists_are_paged_never_read_whole(instances, redis):
             status, r = http(a, "GET", f"/api/channels/{channel}/members?limit=100&cursor={cursor}")
             assert status == 200 and r["count"] == 600
             page = r["members"]
-            assert 0 < len(page) <= 200 and page == sorted(page, key=str.lower)  # about the limit (HSCAN's count is a hint)
+            # About the limit (HSCAN's COUNT is a hint: a page may even be empty while the
+            # cursor goes on); never the whole list.
+            assert len(page) <= 200 and page == sorted(page, key=str.lower)
             got += page
             pages += 1
             if "cursor" not in r:
@@ -564,7 +569,7 @@ def test_member_lists_are_paged_never_read_whole(instances, redis):
             await c.expect("welcome")
             await c.send({"op": "presence", "channel": channel, "ref": 1})
             p = await c.expect("presence", ref=1)
-            assert p["count"] == 600 and p["truncated"] == ("cursor" in p) and 0 < len(p["members"]) <= 1000
+            assert p["count"] == 600 and p["truncated"] == ("cursor" in p) and len(p["members"]) <= 1000
             seen = set(p["members"])
             while "cursor" in p:
                 await c.send({"op": "presence", "channel": channel, "cursor": p["cursor"], "ref": 2})

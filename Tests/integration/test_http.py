@@ -133,7 +133,7 @@ def test_healthz_and_index(instances):
     status, body = a.health()
     assert status == 200 and body["status"] == "ok" and body["redis"] is True and body["instance"] == "inst-a"
     response = exchange(a.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status_of(response) == 200 and b"text/html" in response and b"/app.js" in response  # the web client
+    assert status_of(response) == 200 and b"text/html" in response and b"/js/main.mjs" in response  # the web client
 
 
 def test_slow_request_head_is_dropped(redis):
@@ -151,7 +151,7 @@ def test_slow_request_head_is_dropped(redis):
 
 def test_head_answers_carry_the_length_of_the_get(instances):
     a, _ = instances
-    for path in ("/healthz", "/", "/app.js"):
+    for path in ("/healthz", "/", "/js/main.mjs"):
         get = exchange(a.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         head = exchange(a.port, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         assert status_of(head) == status_of(get) == 200, (path, head[:200])

@@ -206,7 +206,8 @@ def test_web_files_are_served_with_types_and_caching(web):
     assert headers["Cache-Control"] == "no-cache" and re.fullmatch(r'"[0-9a-f]{16}-[0-9a-f]+"', headers["ETag"])
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert body == (WEB_ROOT / "index.html").read_bytes()
-    for path, kind in [("/app.js", "text/javascript; charset=utf-8"), ("/app.css", "text/css; charset=utf-8"),
+    for path, kind in [("/js/main.mjs", "text/javascript; charset=utf-8"), ("/js/session/client.mjs", "text/javascript; charset=utf-8"),
+                       ("/app.css", "text/css; charset=utf-8"),
                        ("/favicon.svg", "image/svg+xml"), ("/index.html", "text/html; charset=utf-8")]:
         status, headers, body = fetch(port, path)
         assert (status, headers["Content-Type"]) == (200, kind), path
@@ -216,21 +217,44 @@ def test_web_files_are_served_with_types_and_caching(web):
         assert (status, body, again["ETag"]) == (304, b"", headers["ETag"]), path
         status, _, _ = fetch(port, path, headers={"If-None-Match": '"other"'})
         assert status == 200
-    status, headers, body = fetch(port, "/app.js", method="HEAD")
-    assert status == 200 and body == b"" and int(headers["Content-Length"]) == (WEB_ROOT / "app.js").stat().st_size
-    assert fetch(port, "/app.js", method="POST")[0] == 405
+    status, headers, body = fetch(port, "/js/main.mjs", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) == (WEB_ROOT / "js" / "main.mjs").stat().st_size
+    assert fetch(port, "/js/main.mjs", method="POST")[0] == 405
     assert fetch(port, "/nope.js")[0] == 404
     assert fetch(port, "/../Makefile")[0] in (400, 404)
     # Offline: nothing is loaded from anywhere else; text goes into the page as text only.
-    for f in WEB_ROOT.iterdir():
+    files = [f for f in WEB_ROOT.rglob("*") if f.is_file()]
+    for f in files:
         text = f.read_text()
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), f"{f.name} loads from another origin"
-    script = (WEB_ROOT / "app.js").read_text()
+        assert not re.search(r"""\bfrom\s+["'](https?:)?//|import\(\s*["'](https?:)?//""", text), f"{f.name} imports from another origin"
+    # The page loads one module; every module it imports (relatively) is there and served,
+    # every module is reached from it, and each is preloaded (no import waterfall).
+    page = (WEB_ROOT / "index.html").read_text()
+    assert '<script type="module" src="/js/main.mjs"></script>' in page
+    modules = [f for f in files if f.suffix == ".mjs"]
+    reached, todo = set(), [WEB_ROOT / "js" / "main.mjs"]
+    while todo:
+        f = todo.pop()
+        for target in re.findall(r"""^import [^;]*? from "(\.{1,2}/[^"]+)";""", f.read_text(), re.M | re.S):
+            imported = (f.parent / target).resolve()
+            assert imported.is_file(), f"{f.name} imports {target}, which is missing"
+            path = "/" + imported.relative_to(WEB_ROOT.resolve()).as_posix()
+            if path not in reached:
+                reached.add(path)
+                todo.append(imported)
+    assert {"/" + f.relative_to(WEB_ROOT).as_posix() for f in modules} - reached == {"/js/main.mjs"}, "a module nothing imports"
+    assert set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', page)) == reached
+    for path in reached:
+        status, headers, _ = fetch(port, path)
+        assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8"), path
     # A sentence for every error code the protocol lists.
     protocol = (ROOT / "docs" / "PROTOCOL.md").read_text()
     codes = set(re.findall(r"^\| `([a-z_]+)` \| ", protocol.split("### `error`")[1].split("##")[0], re.M))
-    assert len(codes) >= 16 and {c for c in codes if not re.search(rf"^\s+{c}: ", script, re.M)} == set()
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+    sentences = (WEB_ROOT / "js" / "protocol.mjs").read_text()
+    assert len(codes) >= 16 and {c for c in codes if not re.search(rf"^\s+{c}: ", sentences, re.M)} == set()
+    script = "\n".join(f.read_text() for f in files if f.suffix in (".js", ".mjs", ".html"))
+    assert len(modules) >= 10 and "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
 
 
 def test_web_without_a_web_root_says_where_to_connect(web):
@@ -238,7 +262,7 @@ def test_web_without_a_web_root_says_where_to_connect(web):
     try:
         status, headers, body = fetch(server.port, "/")
         assert status == 200 and b"/ws?nickname=" in body
-        assert fetch(server.port, "/app.js")[0] == 404
+        assert fetch(server.port, "/js/main.mjs")[0] == 404
         # One line that says so, not a "loaded" line with no files.
         log = server.log()
         assert "no web client served: folder " in log and " is missing or unreadable" in log

@@ -20,23 +20,32 @@ public struct JoinOptions: Equatable, Sendable {
     /// The channel's password, or the one to protect a new channel with.
     public var password: String?
     public init(since: String? = nil, history: Int? = nil, password: String? = nil) {
-        self.since = since; self.history = history; self.password = password
+        self.since = since
+        self.history = history
+        self.password = password
     }
 
     public static let maxPasswordLength = 128
 
     /// Checks and normalizes join options from query parameters or JSON members.
-    public static func make(since: String?, history: String?, password: String?) -> Result<JoinOptions, Names.Violation> {
+    public static func make(since: String?, history: String?, password: String?) -> Result<JoinOptions, Names.Violation>
+    {
         var options = JoinOptions()
         if let since {
-            guard let id = StreamID(since), id < StreamID(milliseconds: .max, sequence: .max) else { return .failure(Names.Violation(message: "\"since\" must be a message id like 1700000000000-0")) }
+            guard let id = StreamID(since), id < StreamID(milliseconds: .max, sequence: .max) else {
+                return .failure(Names.Violation(message: "\"since\" must be a message id like 1700000000000-0"))
+            }
             options.since = id.description
         }
         if let history {
-            guard let n = Int(history), n >= 0, n <= 1_000_000 else { return .failure(Names.Violation(message: "\"history\" must be a number of messages from 0 to 1000000")) }
+            guard let n = Int(history), n >= 0, n <= 1_000_000 else {
+                return .failure(Names.Violation(message: "\"history\" must be a number of messages from 0 to 1000000"))
+            }
             options.history = n
         }
-        if options.since != nil && options.history != nil { return .failure(Names.Violation(message: "give either \"since\" or \"history\", not both")) }
+        if options.since != nil && options.history != nil {
+            return .failure(Names.Violation(message: "give either \"since\" or \"history\", not both"))
+        }
         if let password {
             if password.isEmpty || password.unicodeScalars.count > maxPasswordLength || password.utf8.contains(0) {
                 return .failure(Names.Violation(message: "\"password\" must be 1 to \(maxPasswordLength) characters"))
@@ -63,7 +72,10 @@ public enum ClientOp: Equatable, Sendable {
 public struct ClientRequest: Equatable, Sendable {
     public var op: ClientOp
     public var ref: Ref?
-    public init(op: ClientOp, ref: Ref? = nil) { self.op = op; self.ref = ref }
+    public init(op: ClientOp, ref: Ref? = nil) {
+        self.op = op
+        self.ref = ref
+    }
 }
 
 extension ClientOp {
@@ -103,7 +115,10 @@ public struct ChatError: Error, Equatable, Sendable {
     public var channel: String?
     public var ref: Ref?
     public init(_ code: ErrorCode, _ message: String, channel: String? = nil, ref: Ref? = nil) {
-        self.code = code; self.message = message; self.channel = channel; self.ref = ref
+        self.code = code
+        self.message = message
+        self.channel = channel
+        self.ref = ref
     }
 }
 
@@ -121,9 +136,14 @@ public struct ProtocolLimits: Sendable {
     /// The check every chat message passes (WebSocket ops and the HTTP API alike).
     public func check(_ text: String) -> (ErrorCode, String)? {
         if ClientProtocol.isBlank(text) { return (.emptyMessage, "message is empty") }
-        if ClientProtocol.scalarCount(text) > maxMessageLength { return (.messageTooLong, "message is longer than \(maxMessageLength) characters") }
+        if ClientProtocol.scalarCount(text) > maxMessageLength {
+            return (.messageTooLong, "message is longer than \(maxMessageLength) characters")
+        }
         if JSONWriter.escapedLength(text) > maxMessageBytes {
-            return (.messageTooLong, "message is larger than \(maxMessageBytes) bytes as stored (control characters count six)")
+            return (
+                .messageTooLong,
+                "message is larger than \(maxMessageBytes) bytes as stored (control characters count six)"
+            )
         }
         return nil
     }
@@ -150,15 +170,23 @@ public enum ClientProtocol {
 
     /// `seedChannel` is the channel of a `/chat/join` connection, whose clients send
     /// `{"message":"text"}` without an op.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, limits: ProtocolLimits, seedChannel: String?) -> Result<ClientRequest, ChatError> {
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer, limits: ProtocolLimits, seedChannel: String?
+    ) -> Result<ClientRequest, ChatError> {
         let members: [(key: String, value: JSONValue)]
         do {
             members = try JSONReader.parseObject(bytes)
         } catch {
             return .failure(ChatError(.badJSON, "malformed JSON: \(error.message) at byte \(error.offset)"))
         }
-        var op: JSONValue?, channel: JSONValue?, message: JSONValue?, refValue: JSONValue?
-        var since: JSONValue?, history: JSONValue?, password: JSONValue?, cursor: JSONValue?
+        var op: JSONValue?
+        var channel: JSONValue?
+        var message: JSONValue?
+        var refValue: JSONValue?
+        var since: JSONValue?
+        var history: JSONValue?
+        var password: JSONValue?
+        var cursor: JSONValue?
         for (key, value) in members {
             switch key {
             case "op": op = value
@@ -189,7 +217,8 @@ public enum ClientProtocol {
             switch value {
             case .string(let s)?: return .success(s)
             case nil: return .failure(ChatError(.badRequest, "missing \"\(name)\"", channel: opChannel, ref: ref))
-            default: return .failure(ChatError(.badRequest, "\"\(name)\" must be a string", channel: opChannel, ref: ref))
+            default:
+                return .failure(ChatError(.badRequest, "\"\(name)\" must be a string", channel: opChannel, ref: ref))
             }
         }
         func requireChannel() -> Result<String, ChatError> {
@@ -199,7 +228,9 @@ public enum ClientProtocol {
         }
         func requireText(_ channel: String?) -> Result<String, ChatError> {
             requireString(message, "message").flatMap { text in
-                if let (code, why) = limits.check(text) { return .failure(ChatError(code, why, channel: channel, ref: ref)) }
+                if let (code, why) = limits.check(text) {
+                    return .failure(ChatError(code, why, channel: channel, ref: ref))
+                }
                 return .success(text)
             }
         }
@@ -214,7 +245,9 @@ public enum ClientProtocol {
         switch name {
         case "join":
             return requireChannel().flatMap { name in
-                var sinceText: String?, historyText: String?, passwordText: String?
+                var sinceText: String?
+                var historyText: String?
+                var passwordText: String?
                 switch since {
                 case nil, .null?: break
                 case .string(let s)?: sinceText = s
@@ -232,23 +265,29 @@ public enum ClientProtocol {
                 }
                 switch JoinOptions.make(since: sinceText, history: historyText, password: passwordText) {
                 case .failure(let why): return fail(.badRequest, why.message, name)
-                case .success(let options): return .success(ClientRequest(op: .join(channel: name, options: options), ref: ref))
+                case .success(let options):
+                    return .success(ClientRequest(op: .join(channel: name, options: options), ref: ref))
                 }
             }
         case "presence":
             return requireChannel().flatMap { name in
                 switch cursor {
                 case nil, .null?: return .success(ClientRequest(op: .presence(channel: name), ref: ref))
-                case .string(let c)? where !c.isEmpty && c.utf8.count <= 20 && c.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }):
+                case .string(let c)?
+                where !c.isEmpty && c.utf8.count <= 20 && c.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }):
                     return .success(ClientRequest(op: .presence(channel: name, cursor: c), ref: ref))
-                default: return fail(.badRequest, "\"cursor\" must be the cursor string of a previous presence reply", name)
+                default:
+                    return fail(.badRequest, "\"cursor\" must be the cursor string of a previous presence reply", name)
                 }
             }
         case "leave":
             return requireChannel().map { ClientRequest(op: .leave(channel: $0), ref: ref) }
         case "send":
-            let target: Result<String?, ChatError> = channel == nil && seedChannel != nil ? .success(nil) : requireChannel().map { $0 }
-            return target.flatMap { ch in requireText(ch ?? seedChannel).map { ClientRequest(op: .send(channel: ch, text: $0), ref: ref) } }
+            let target: Result<String?, ChatError> =
+                channel == nil && seedChannel != nil ? .success(nil) : requireChannel().map { $0 }
+            return target.flatMap { ch in
+                requireText(ch ?? seedChannel).map { ClientRequest(op: .send(channel: ch, text: $0), ref: ref) }
+            }
         case "broadcast":
             return requireText(nil).map { ClientRequest(op: .broadcast(text: $0), ref: ref) }
         case "ping":

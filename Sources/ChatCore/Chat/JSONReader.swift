@@ -28,7 +28,9 @@ public struct JSONReader {
     private var spans: [Range<Int>]?
 
     /// Parses `bytes` as a JSON object and returns its members in order.
-    public static func parseObject(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16) throws(JSONError) -> [(key: String, value: JSONValue)] {
+    public static func parseObject(
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16
+    ) throws(JSONError) -> [(key: String, value: JSONValue)] {
         var reader = JSONReader(bytes: bytes, maxDepth: maxDepth)
         reader.skipWhitespace()
         guard reader.peek() == UInt8(ascii: "{") else { throw reader.error("expected an object") }
@@ -38,16 +40,23 @@ public struct JSONReader {
         return reader.members
     }
 
-    public static func parseObject(_ bytes: [UInt8], maxDepth: Int = 16) throws(JSONError) -> [(key: String, value: JSONValue)] {
-        let result = bytes.withUnsafeBytes { b in Result { () throws(JSONError) in try parseObject(b, maxDepth: maxDepth) } }
+    public static func parseObject(
+        _ bytes: [UInt8], maxDepth: Int = 16
+    ) throws(JSONError) -> [(key: String, value: JSONValue)] {
+        let result = bytes.withUnsafeBytes { b in
+            Result { () throws(JSONError) in try parseObject(b, maxDepth: maxDepth) }
+        }
         return try result.get()
     }
 
     /// Like `parseObject`, and also where each member is in `bytes`: the range from its
     /// name's opening quote to the end of its value, so that a member can be copied or
     /// left out verbatim (`SeedEnvelope`).
-    public static func parseObjectSpans(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16) throws(JSONError)
-        -> [(key: String, value: JSONValue, span: Range<Int>)] {
+    public static func parseObjectSpans(
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = 16
+    ) throws(JSONError)
+        -> [(key: String, value: JSONValue, span: Range<Int>)]
+    {
         var reader = JSONReader(bytes: bytes, maxDepth: maxDepth)
         reader.spans = []
         reader.skipWhitespace()
@@ -82,7 +91,10 @@ public struct JSONReader {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         i += 1  // {
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") { i += 1; return }
+        if peek() == UInt8(ascii: "}") {
+            i += 1
+            return
+        }
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -106,7 +118,10 @@ public struct JSONReader {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         i += 1  // [
         skipWhitespace()
-        if peek() == UInt8(ascii: "]") { i += 1; return }
+        if peek() == UInt8(ascii: "]") {
+            i += 1
+            return
+        }
         while true {
             _ = try parseValue(depth: depth)
             skipWhitespace()
@@ -122,11 +137,21 @@ public struct JSONReader {
         guard let c = peek() else { throw error("expected a value") }
         switch c {
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "{"): try readObject(depth: depth + 1); return .object
-        case UInt8(ascii: "["): try parseArray(depth: depth + 1); return .array
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "{"):
+            try readObject(depth: depth + 1)
+            return .object
+        case UInt8(ascii: "["):
+            try parseArray(depth: depth + 1)
+            return .array
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw error("unexpected character")
         }
@@ -198,7 +223,8 @@ public struct JSONReader {
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if scalar >= 0xD800 && scalar <= 0xDBFF {
-                        guard i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                        guard i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u")
+                        else {
                             throw error("lone surrogate in a string")
                         }
                         i += 2

@@ -39,7 +39,9 @@ public enum JSONWriter {
     public static func escapedLength(_ s: String) -> Int {
         var n = 0
         for c in s.utf8 {
-            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c == 0x0A || c == 0x0D || c == 0x09 || c == 0x08 || c == 0x0C {
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c == 0x0A || c == 0x0D || c == 0x09 || c == 0x08
+                || c == 0x0C
+            {
                 n += 2
             } else {
                 n += c < 0x20 ? 6 : 1

@@ -64,7 +64,8 @@ public enum Names {
         keyed.sort { a, b in
             // Bytes throughout (String's == is canonical equivalence, which would not agree
             // with a byte order and could make the order depend on the input's).
-            a.key.utf8.elementsEqual(b.key.utf8) ? a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+            a.key.utf8.elementsEqual(b.key.utf8)
+                ? a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
                 : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
         }
         return keyed.map(\.name)

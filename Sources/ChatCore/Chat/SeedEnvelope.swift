@@ -8,8 +8,9 @@
 /// (`id`, `ts`, `type`, `sender`, `message`, `count`, `code`, `ref`…), copied as they
 /// are: extra members are harmless to a seed client and useful to a newer one. So
 /// `{"id":"1-0","ts":1,"type":"message","channel":"general","sender":"alice","message":"hi"}`
-/// becomes
-/// `{"channel":"general","data":"eyJzZW5kZXIiOiJhbGljZSIsIm1lc3NhZ2UiOiJoaSJ9","id":"1-0","ts":1,"type":"message","sender":"alice","message":"hi"}`.
+/// becomes (one line)
+/// `{"channel":"general","data":"eyJzZW5kZXIiOiJhbGljZSIsIm1lc3NhZ2UiOiJoaSJ9",`
+/// `"id":"1-0","ts":1,"type":"message","sender":"alice","message":"hi"}`.
 ///
 /// `data` is written the way Go's `json.Marshal` writes that struct: members in the
 /// order sender, message; `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026` (Go's
@@ -49,7 +50,8 @@ public enum SeedEnvelope {
         let start = length < 126 ? 2 : length == 126 ? 4 : 10
         guard frame.count >= start else { return nil }
         var out: [UInt8] = []
-        return appendFrame(event: UnsafeRawBufferPointer(rebasing: frame[start...]), channel: channel, to: &out) ? out : nil
+        return appendFrame(event: UnsafeRawBufferPointer(rebasing: frame[start...]), channel: channel, to: &out)
+            ? out : nil
     }
 
     /// An event taken apart once for envelopes that may differ only in their channel: a
@@ -64,7 +66,9 @@ public enum SeedEnvelope {
         /// nil when `event` is not a JSON object.
         public init?(event: UnsafeRawBufferPointer) {
             guard let members = try? JSONReader.parseObjectSpans(event) else { return nil }
-            var channel: String?, sender: String?, message: String?
+            var channel: String?
+            var sender: String?
+            var message: String?
             for m in members {
                 guard case .string(let value) = m.value else { continue }
                 switch m.key {
@@ -77,7 +81,9 @@ public enum SeedEnvelope {
             var tail: [UInt8] = []
             tail.reserveCapacity(event.count * 2 + 48)
             ServerEvents.appendRaw(",\"data\":\"", to: &tail)
-            SeedEnvelope.data(sender: sender ?? "System", message: message ?? "").withUnsafeBytes { Base64.append($0, to: &tail) }
+            SeedEnvelope.data(sender: sender ?? "System", message: message ?? "").withUnsafeBytes {
+                Base64.append($0, to: &tail)
+            }
             tail.append(UInt8(ascii: "\""))
             for m in members where m.key != "channel" && m.key != "data" {
                 tail.append(UInt8(ascii: ","))
@@ -128,13 +134,14 @@ public enum SeedEnvelope {
     /// The same for UTF-8 bytes: runs that need no escape are copied whole.
     public static func appendGoString(_ utf8: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var run = 0, k = 0
+        var run = 0
+        var k = 0
         while k < utf8.count {
             let c = utf8[k]
             let escape: UInt16
             switch c {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09, 0x08, 0x0C, 0..<0x20,
-                 UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
+                UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
                 escape = UInt16(c)
             case 0xE2 where k + 2 < utf8.count && utf8[k + 1] == 0x80 && (utf8[k + 2] == 0xA8 || utf8[k + 2] == 0xA9):
                 escape = utf8[k + 2] == 0xA8 ? 0x2028 : 0x2029  // U+2028, U+2029 (E2 80 A8, E2 80 A9)
@@ -144,12 +151,24 @@ public enum SeedEnvelope {
             }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[run..<k]))
             switch escape {
-            case UInt16(UInt8(ascii: "\"")), UInt16(UInt8(ascii: "\\")): out.append(UInt8(ascii: "\\")); out.append(c)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0x08: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
-            case 0x0C: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
+            case UInt16(UInt8(ascii: "\"")), UInt16(UInt8(ascii: "\\")):
+                out.append(UInt8(ascii: "\\"))
+                out.append(c)
+            case 0x0A:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "n"))
+            case 0x0D:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "r"))
+            case 0x09:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "t"))
+            case 0x08:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "b"))
+            case 0x0C:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "f"))
             default: appendEscape(escape, to: &out)
             }
             k += escape >= 0x2028 ? 3 : 1

@@ -62,8 +62,10 @@ public enum ServerEvents {
     }
 
     /// `members`: nicknames (sorted), nil when the channel is over the list limit.
-    public static func joined(channel: String, id: String, count: Int, members: [String]? = nil, protected: Bool = false,
-                              replayed: Int = 0, ref: Ref?) -> [UInt8] {
+    public static func joined(
+        channel: String, id: String, count: Int, members: [String]? = nil, protected: Bool = false,
+        replayed: Int = 0, ref: Ref?
+    ) -> [UInt8] {
         event("joined") { o in
             o.field("channel", channel)
             o.field("id", id)
@@ -77,7 +79,9 @@ public enum ServerEvents {
 
     /// The answer to a `presence` op.
     /// `members`: one page (sorted); `cursor`: where the next page starts, if any.
-    public static func presence(channel: String, count: Int, members: [String], cursor: String? = nil, ref: Ref?) -> [UInt8] {
+    public static func presence(
+        channel: String, count: Int, members: [String], cursor: String? = nil, ref: Ref?
+    ) -> [UInt8] {
         event("presence") { o in
             o.field("channel", channel)
             o.field("count", count)
@@ -96,7 +100,9 @@ public enum ServerEvents {
             if let since { o.field("since", since) }
             if !oldest.isEmpty { o.field("oldest", oldest) }
             o.field("sender", "System")
-            o.field("message", "Some earlier messages are not replayed: no longer in history, or more than one replay holds.")
+            o.field(
+                "message",
+                "Some earlier messages are not replayed: no longer in history, or more than one replay holds.")
             ref?.write(to: &o)
         }
     }
@@ -114,12 +120,7 @@ public enum ServerEvents {
     }
 
     /// Whether a stored body is a quiet join/leave (shown to nobody but its joiner).
-    public static func isQuietBody(_ body: UnsafeRawBufferPointer) -> Bool {
-        let marker: StaticString = "\"quiet\":true}"
-        let n = marker.utf8CodeUnitCount
-        guard body.count >= n else { return false }
-        return UnsafeRawBufferPointer(rebasing: body[(body.count - n)...]).elementsEqual(UnsafeRawBufferPointer(start: marker.utf8Start, count: n))
-    }
+    public static func isQuietBody(_ body: UnsafeRawBufferPointer) -> Bool { QuietNotice.isQuiet(body) }
 
     public static func stringArray(_ items: [String]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "[")]

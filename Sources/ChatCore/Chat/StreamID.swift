@@ -11,8 +11,10 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     /// Parses `123-4` (a bare `123` means sequence 0, as Redis reads it).
     public init?<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        var ms: UInt64 = 0, seq: UInt64 = 0
-        var seenDash = false, digits = 0
+        var ms: UInt64 = 0
+        var seq: UInt64 = 0
+        var seenDash = false
+        var digits = 0
         for c in bytes {
             if c == UInt8(ascii: "-") {
                 guard !seenDash, digits > 0 else { return nil }

@@ -22,10 +22,13 @@ public enum ConfigLoader {
     public static let defaultEnvFile = ".env"
 
     /// `readFile` returns nil when the file does not exist.
-    public static func load(arguments: [String], environment: [String: String], readFile: (String) -> String?) -> Result<LaunchRequest, ConfigError> {
+    public static func load(
+        arguments: [String], environment: [String: String], readFile: (String) -> String?
+    ) -> Result<LaunchRequest, ConfigError> {
         // Flags first (they name the .env file), applied last.
         var flags: [(key: ConfigKey, value: String)] = []
-        var envFile = defaultEnvFile, envFileExplicit = false
+        var envFile = defaultEnvFile
+        var envFileExplicit = false
         var healthcheck = false
         var i = 0
         while i < arguments.count {
@@ -34,8 +37,13 @@ public enum ConfigLoader {
             if arg == "-h" || arg == "--help" { return .success(.help) }
             if arg == "--version" { return .success(.version) }
             if arg == "--env-example" { return .success(.envExample) }
-            if arg == "--healthcheck" { healthcheck = true; continue }
-            guard arg.hasPrefix("--") else { return .failure(ConfigError("unexpected argument \"\(arg)\" (see --help)")) }
+            if arg == "--healthcheck" {
+                healthcheck = true
+                continue
+            }
+            guard arg.hasPrefix("--") else {
+                return .failure(ConfigError("unexpected argument \"\(arg)\" (see --help)"))
+            }
             var name = String(arg.dropFirst(2))
             var value: String?
             if let eq = name.firstIndex(of: "=") {
@@ -59,7 +67,9 @@ public enum ConfigLoader {
             guard let key = ConfigKeys.all.first(where: { $0.flag == "--" + name }) else {
                 return .failure(ConfigError("unknown option --\(name) (see --help)"))
             }
-            guard let v = takeValue(key.isBool) else { return .failure(ConfigError("\(key.name): \(key.flag) needs a value")) }
+            guard let v = takeValue(key.isBool) else {
+                return .failure(ConfigError("\(key.name): \(key.flag) needs a value"))
+            }
             flags.append((key, v))
         }
 
@@ -77,7 +87,8 @@ public enum ConfigLoader {
                     continue
                 }
                 if let problem = key.apply(&config, entry.value) {
-                    return .failure(ConfigError("\(key.name) \(problem), got \"\(entry.value)\" (\(envFile) line \(entry.line))"))
+                    return .failure(
+                        ConfigError("\(key.name) \(problem), got \"\(entry.value)\" (\(envFile) line \(entry.line))"))
                 }
             }
         } else if envFileExplicit {
@@ -112,7 +123,9 @@ public enum ConfigLoader {
             line = line.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = line.dropFirst(7).trimmingSpaces() }
-            guard let eq = line.firstIndex(of: "=") else { return .failure(ConfigError("line \(lineNumber): expected KEY=value")) }
+            guard let eq = line.firstIndex(of: "=") else {
+                return .failure(ConfigError("line \(lineNumber): expected KEY=value"))
+            }
             let key = String(line[..<eq].trimmingSpaces())
             guard !key.isEmpty, key.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
                 return .failure(ConfigError("line \(lineNumber): invalid key \"\(key)\""))
@@ -131,7 +144,9 @@ public enum ConfigLoader {
                         case "n": value.append("\n")
                         case "t": value.append("\t")
                         case "\"", "\\": value.append(ch)
-                        default: value.append("\\"); value.append(ch)  // unknown escapes stay as written
+                        default:
+                            value.append("\\")
+                            value.append(ch)  // unknown escapes stay as written
                         }
                         escaped = false
                     } else if quote == "\"" && ch == "\\" {
@@ -151,7 +166,9 @@ public enum ConfigLoader {
                 }
             } else {
                 // An unquoted value ends where a comment starts (" #").
-                if let hash = rest.indices.first(where: { rest[$0] == "#" && $0 > rest.startIndex && rest[rest.index(before: $0)] == " " }) {
+                if let hash = rest.indices.first(where: {
+                    rest[$0] == "#" && $0 > rest.startIndex && rest[rest.index(before: $0)] == " "
+                }) {
                     rest = rest[..<hash]
                 }
                 value = String(rest.trimmingSpaces())
@@ -163,23 +180,23 @@ public enum ConfigLoader {
 
     public static func helpText(program: String) -> String {
         var out = """
-        Usage: \(program) [--KEY value | --KEY=value]... [--env-file PATH]
+            Usage: \(program) [--KEY value | --KEY=value]... [--env-file PATH]
 
-        A WebSocket chat server; Redis Pub/Sub keeps any number of instances in sync.
-        Settings come from defaults, then the .env file, then the environment, then
-        flags (later wins). Every environment key has a flag: REDIS_HOST is --redis-host.
+            A WebSocket chat server; Redis Pub/Sub keeps any number of instances in sync.
+            Settings come from defaults, then the .env file, then the environment, then
+            flags (later wins). Every environment key has a flag: REDIS_HOST is --redis-host.
 
-        Options:
-          --env-file PATH   read settings from PATH instead of ./.env (must exist)
-          --help            show this help
-          --version         show the version
-          --env-example     print an .env.example with every key and its default
-          --healthcheck     exit 0 if the server these settings describe answers
-                            GET /healthz with 200, else 1 (for container healthchecks)
+            Options:
+              --env-file PATH   read settings from PATH instead of ./.env (must exist)
+              --help            show this help
+              --version         show the version
+              --env-example     print an .env.example with every key and its default
+              --healthcheck     exit 0 if the server these settings describe answers
+                                GET /healthz with 200, else 1 (for container healthchecks)
 
-        Settings (environment key, flag, default):
+            Settings (environment key, flag, default):
 
-        """
+            """
         for key in ConfigKeys.all {
             out += "  \(key.name)  \(key.flag)  [default: \(key.defaultValue.isEmpty ? "empty" : key.defaultValue)]\n"
             out += "      \(key.help)\n"

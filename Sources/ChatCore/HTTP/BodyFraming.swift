@@ -12,7 +12,9 @@ public enum BodyFraming {
     /// - 400 for more than one Content-Length field, even with equal values;
     /// - 413 for a length over `maxBytes`, however many digits it has (no overflow).
     public static func contentLength(of request: HTTPRequest, maxBytes: Int) -> Result<Int, HTTPError> {
-        if request.header("transfer-encoding") != nil { return .failure(HTTPError(411, "send a Content-Length, not a chunked body")) }
+        if request.header("transfer-encoding") != nil {
+            return .failure(HTTPError(411, "send a Content-Length, not a chunked body"))
+        }
         let values = request.headerValues("content-length")
         guard let text = values.first else { return .success(0) }
         if values.count > 1 { return .failure(HTTPError(400, "more than one Content-Length")) }
@@ -23,7 +25,9 @@ public enum BodyFraming {
         for digit in text.utf8 {
             let (tens, o1) = length.multipliedReportingOverflow(by: 10)
             let (next, o2) = tens.addingReportingOverflow(Int(digit - UInt8(ascii: "0")))
-            if o1 || o2 || next > maxBytes { return .failure(HTTPError(413, "request body larger than \(maxBytes) bytes")) }
+            if o1 || o2 || next > maxBytes {
+                return .failure(HTTPError(413, "request body larger than \(maxBytes) bytes"))
+            }
             length = next
         }
         return .success(length)

@@ -9,9 +9,16 @@ public struct HTTPRequest: Sendable {
     public var minorVersion: Int
     public var headers: [(name: String, value: String)]
 
-    public init(method: String, target: String, path: String, query: [(name: String, value: String)], minorVersion: Int, headers: [(name: String, value: String)]) {
-        self.method = method; self.target = target; self.path = path; self.query = query
-        self.minorVersion = minorVersion; self.headers = headers
+    public init(
+        method: String, target: String, path: String, query: [(name: String, value: String)], minorVersion: Int,
+        headers: [(name: String, value: String)]
+    ) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.minorVersion = minorVersion
+        self.headers = headers
     }
 
     /// First value of header `name` (case-insensitive).
@@ -29,7 +36,8 @@ public struct HTTPRequest: Sendable {
 
     /// Whether a comma-separated header (Connection, Upgrade) lists `token`, case-insensitively.
     public func headerHasToken(_ name: String, _ token: String) -> Bool {
-        let key = name.lowercased(), wanted = token.lowercased()
+        let key = name.lowercased()
+        let wanted = token.lowercased()
         for (n, v) in headers where n == key {
             for part in v.split(separator: ",") where part.trimmingSpaces().lowercased() == wanted { return true }
         }
@@ -46,7 +54,10 @@ public struct HTTPRequest: Sendable {
 public struct HTTPError: Error, Equatable, Sendable {
     public let status: Int
     public let message: String
-    public init(_ status: Int, _ message: String) { self.status = status; self.message = message }
+    public init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
 }
 
 extension Substring {

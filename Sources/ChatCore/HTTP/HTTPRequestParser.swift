@@ -9,7 +9,9 @@ public struct HTTPLimits: Sendable {
     public var maxRequestLineBytes = 4096
 
     public init(maxHeadBytes: Int = 8192, maxHeaderCount: Int = 64, maxRequestLineBytes: Int = 4096) {
-        self.maxHeadBytes = maxHeadBytes; self.maxHeaderCount = maxHeaderCount; self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeadBytes = maxHeadBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxRequestLineBytes = maxRequestLineBytes
     }
 }
 
@@ -89,7 +91,9 @@ enum HTTPSyntax {
     /// RFC 9110 tchar.
     static func isTokenChar(_ c: UInt8) -> Bool {
         switch c {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
         default: return Array("!#$%&'*+-.^_`|~".utf8).contains(c)
         }
     }
@@ -124,7 +128,9 @@ enum HTTPSyntax {
         case Array("HTTP/1.1".utf8): minor = 1
         case Array("HTTP/1.0".utf8): minor = 0
         default:
-            if version.count == 8, version.starts(with: Array("HTTP/".utf8)) { return .failure(HTTPError(505, "HTTP version not supported")) }
+            if version.count == 8, version.starts(with: Array("HTTP/".utf8)) {
+                return .failure(HTTPError(505, "HTTP version not supported"))
+            }
             return .failure(HTTPError(400, "malformed HTTP version"))
         }
 
@@ -132,7 +138,8 @@ enum HTTPSyntax {
         for line in lines.dropFirst() {
             if line.first == 32 || line.first == 9 { return .failure(HTTPError(400, "obsolete header line folding")) }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
-                  line[line.startIndex..<colon].allSatisfy(isTokenChar) else {
+                line[line.startIndex..<colon].allSatisfy(isTokenChar)
+            else {
                 return .failure(HTTPError(400, "malformed header line"))
             }
             var value = line[(colon + 1)...]
@@ -141,7 +148,11 @@ enum HTTPSyntax {
             guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 9 }) else {
                 return .failure(HTTPError(400, "control character in a header value"))
             }
-            headers.append((String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
+            headers.append(
+                (
+                    String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased(),
+                    String(decoding: value, as: UTF8.self)
+                ))
             if headers.count > limits.maxHeaderCount { return .failure(HTTPError(431, "too many header fields")) }
         }
 
@@ -157,6 +168,9 @@ enum HTTPSyntax {
             }
             query = parsed
         }
-        return .success(HTTPRequest(method: method, target: String(decoding: target, as: UTF8.self), path: path, query: query, minorVersion: minor, headers: headers))
+        return .success(
+            HTTPRequest(
+                method: method, target: String(decoding: target, as: UTF8.self), path: path, query: query,
+                minorVersion: minor, headers: headers))
     }
 }

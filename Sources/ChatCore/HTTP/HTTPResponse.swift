@@ -31,8 +31,10 @@ public enum HTTPResponse {
     /// with `Upgrade, close`) and `Cache-Control: no-store` (unless `headers` sets Cache-Control). With `head`, the
     /// answer to a HEAD request: the same head as the GET's, `body`'s length included,
     /// without the body.
-    public static func encode(status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8],
-                              contentLength: Bool = true, head isHead: Bool = false) -> [UInt8] {
+    public static func encode(
+        status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: [UInt8],
+        contentLength: Bool = true, head isHead: Bool = false
+    ) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
         head += "Content-Type: \(contentType)\r\n"
         if contentLength { head += "Content-Length: \(body.count)\r\n" }

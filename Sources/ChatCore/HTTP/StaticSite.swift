@@ -49,7 +49,9 @@ public struct StaticSite: Sendable {
     public mutating func add(path: String, body: [UInt8]) throws(AddError) {
         guard let type = Self.contentType(of: path) else { throw .unsupportedType }
         let replaced = assets[path]
-        guard body.count <= Self.maxFileBytes, totalBytes - (replaced?.body.count ?? 0) + body.count <= Self.maxTotalBytes else { throw .tooLarge }
+        guard body.count <= Self.maxFileBytes,
+            totalBytes - (replaced?.body.count ?? 0) + body.count <= Self.maxTotalBytes
+        else { throw .tooLarge }
         guard replaced != nil || fileCount < Self.maxFiles else { throw .tooMany }
         let asset = Asset(body: body, contentType: type, etag: Self.etag(body))
         assets[path] = asset
@@ -68,9 +70,12 @@ public struct StaticSite: Sendable {
         var headers: [(String, String)] = [("Cache-Control", "no-cache"), ("ETag", asset.etag)]
         if asset.contentType.hasPrefix("text/html") { headers += Self.pageHeaders(host: request.header("host")) }
         if let tags = request.header("if-none-match"), Self.matches(tags, asset.etag) {
-            return HTTPResponse.encode(status: 304, headers: headers, contentType: asset.contentType, body: [], contentLength: false)
+            return HTTPResponse.encode(
+                status: 304, headers: headers, contentType: asset.contentType, body: [], contentLength: false)
         }
-        return HTTPResponse.encode(status: 200, headers: headers, contentType: asset.contentType, body: asset.body, head: request.method == "HEAD")
+        return HTTPResponse.encode(
+            status: 200, headers: headers, contentType: asset.contentType, body: asset.body,
+            head: request.method == "HEAD")
     }
 
     /// For pages: scripts, styles, images and connections from this origin only (an
@@ -82,7 +87,13 @@ public struct StaticSite: Sendable {
         var connect = "'self'"
         if let host, Self.isPlainHost(host) { connect += " ws://\(host) wss://\(host)" }
         return [
-            ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src \(connect); frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            (
+                "Content-Security-Policy",
+                """
+                default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src \(connect); \
+                frame-ancestors 'none'; base-uri 'none'; form-action 'self'
+                """
+            ),
             ("Referrer-Policy", "no-referrer"),
             ("X-Frame-Options", "DENY"),
         ]
@@ -93,7 +104,8 @@ public struct StaticSite: Sendable {
     static func isPlainHost(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.count <= 255 else { return false }
         return host.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x2D || b == 0x3A || b == 0x5B || b == 0x5D
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x2D
+                || b == 0x3A || b == 0x5B || b == 0x5D
         }
     }
 

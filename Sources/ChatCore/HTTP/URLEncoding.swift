@@ -27,7 +27,8 @@ public enum URLEncoding {
         for part in bytes.split(separator: UInt8(ascii: "&")) {
             let eq = part.firstIndex(of: UInt8(ascii: "="))
             guard let name = decode(part[..<(eq ?? part.endIndex)], plusAsSpace: true),
-                  let value = decode(eq.map { part[($0 + 1)...] } ?? [], plusAsSpace: true) else { return nil }
+                let value = decode(eq.map { part[($0 + 1)...] } ?? [], plusAsSpace: true)
+            else { return nil }
             result.append((name, value))
         }
         return result

@@ -9,7 +9,8 @@ public struct OriginPolicy: Equatable, Sendable {
     private let allowAll: Bool
 
     public static func == (a: OriginPolicy, b: OriginPolicy) -> Bool {
-        a.exact == b.exact && a.allowAll == b.allowAll && a.suffixes.map { $0.scheme + $0.suffix } == b.suffixes.map { $0.scheme + $0.suffix }
+        a.exact == b.exact && a.allowAll == b.allowAll
+            && a.suffixes.map { $0.scheme + $0.suffix } == b.suffixes.map { $0.scheme + $0.suffix }
     }
 
     /// Parses a comma-separated list; returns nil with an invalid entry.
@@ -20,9 +21,13 @@ public struct OriginPolicy: Equatable, Sendable {
         for raw in list.split(separator: ",") {
             let entry = String(raw.trimmingSpaces()).lowercased()
             if entry.isEmpty { continue }
-            if entry == "*" { all = true; continue }
+            if entry == "*" {
+                all = true
+                continue
+            }
             guard let schemeEnd = entry.range(ofPrefix: "://"), !entry.hasSuffix("/") else { return nil }
-            let scheme = String(entry[..<schemeEnd.lowerBound]), host = String(entry[schemeEnd.upperBound...])
+            let scheme = String(entry[..<schemeEnd.lowerBound])
+            let host = String(entry[schemeEnd.upperBound...])
             guard scheme == "http" || scheme == "https", !host.isEmpty else { return nil }
             if host.hasPrefix("*.") {
                 suffixes.append((scheme, String(host.dropFirst(1))))  // ".example.com"

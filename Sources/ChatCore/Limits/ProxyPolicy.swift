@@ -70,12 +70,13 @@ public struct ProxyPolicy: Equatable, Sendable {
         var text = hop
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {  // [v6] or [v6]:port
             text = String(text[text.index(after: text.startIndex)..<close])
-        } else if text.contains("."), let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {  // v4:port
-            text = String(text[..<colon])
+        } else if text.contains("."), let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {
+            text = String(text[..<colon])  // v4:port
         }
         guard let bytes = parse(text) else { return nil }
         if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            .joined(separator: ":")
     }
 
     /// 4 or 16 bytes, or nil.
@@ -85,7 +86,9 @@ public struct ProxyPolicy: Equatable, Sendable {
         guard octets.count == 4 else { return nil }
         var bytes: [UInt8] = []
         for o in octets {
-            guard !o.isEmpty, o.count <= 3, o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt8(o) else { return nil }
+            guard !o.isEmpty, o.count <= 3, o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt8(o) else {
+                return nil
+            }
             bytes.append(v)
         }
         return bytes

@@ -60,7 +60,9 @@ public struct MessageRateLimiter: Sendable {
     public init(rate: Double, burst: Double, bytesPerSecond: Double = 0, now: UInt64) {
         messages = TokenBucket(rate: rate, capacity: burst, now: now)
         patience = TokenBucket(rate: rate / 4, capacity: burst, now: now)
-        if bytesPerSecond > 0 { bytes = TokenBucket(rate: bytesPerSecond, capacity: bytesPerSecond * Self.byteBurstSeconds, now: now) }
+        if bytesPerSecond > 0 {
+            bytes = TokenBucket(rate: bytesPerSecond, capacity: bytesPerSecond * Self.byteBurstSeconds, now: now)
+        }
     }
 
     /// Whether a message of `size` bytes (as stored) may go now.

@@ -11,13 +11,15 @@ public enum Base64 {
 
     /// Appends the encoding of `input` (ASCII) to `out`.
     public static func append(_ input: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        let start = out.count, length = (input.count + 2) / 3 * 4
+        let start = out.count
+        let length = (input.count + 2) / 3 * 4
         guard length > 0 else { return }
         out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
         alphabet.withUnsafeBufferPointer { alphabet in
             out.withUnsafeMutableBufferPointer { buffer in
                 let o = UnsafeMutableBufferPointer(rebasing: buffer[start...])
-                var i = 0, j = 0
+                var i = 0
+                var j = 0
                 while i + 3 <= input.count {
                     let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
                     o[j] = alphabet[Int(n >> 18)]

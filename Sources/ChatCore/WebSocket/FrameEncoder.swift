@@ -7,17 +7,22 @@ public enum FrameEncoder {
     }
 
     /// Appends a frame header for `length` payload bytes.
-    public static func appendHeader(opcode: UInt8, length: Int, fin: Bool = true, maskKey: UInt32? = nil, to out: inout [UInt8]) {
+    public static func appendHeader(
+        opcode: UInt8, length: Int, fin: Bool = true, maskKey: UInt32? = nil, to out: inout [UInt8]
+    ) {
         out.append((fin ? 0x80 : 0) | opcode)
         let maskBit: UInt8 = maskKey == nil ? 0 : 0x80
         if length < 126 {
             out.append(maskBit | UInt8(length))
         } else if length <= 0xFFFF {
             out.append(maskBit | 126)
-            out.append(UInt8(length >> 8)); out.append(UInt8(length & 0xFF))
+            out.append(UInt8(length >> 8))
+            out.append(UInt8(length & 0xFF))
         } else {
             out.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                out.append(UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(shift)))
+            }
         }
         if let maskKey {
             withUnsafeBytes(of: maskKey) { out.append(contentsOf: $0) }
@@ -25,12 +30,16 @@ public enum FrameEncoder {
     }
 
     /// Appends a whole frame (header + payload, masked when `maskKey` is given).
-    public static func appendFrame(opcode: UInt8, payload: UnsafeRawBufferPointer, fin: Bool = true, maskKey: UInt32? = nil, to out: inout [UInt8]) {
+    public static func appendFrame(
+        opcode: UInt8, payload: UnsafeRawBufferPointer, fin: Bool = true, maskKey: UInt32? = nil, to out: inout [UInt8]
+    ) {
         appendHeader(opcode: opcode, length: payload.count, fin: fin, maskKey: maskKey, to: &out)
         let start = out.count
         out.append(contentsOf: payload)
         if let maskKey {
-            out.withUnsafeMutableBytes { FrameParser.unmask(UnsafeMutableRawBufferPointer(rebasing: $0[start...]), key: maskKey, offset: 0) }
+            out.withUnsafeMutableBytes {
+                FrameParser.unmask(UnsafeMutableRawBufferPointer(rebasing: $0[start...]), key: maskKey, offset: 0)
+            }
         }
     }
 

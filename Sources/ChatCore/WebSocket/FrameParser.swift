@@ -11,7 +11,12 @@ public struct FrameHeader: Equatable, Sendable {
     public var maskKey: UInt32
 
     public init(fin: Bool, rsv: UInt8 = 0, opcode: UInt8, masked: Bool, length: UInt64, maskKey: UInt32 = 0) {
-        self.fin = fin; self.rsv = rsv; self.opcode = opcode; self.masked = masked; self.length = length; self.maskKey = maskKey
+        self.fin = fin
+        self.rsv = rsv
+        self.opcode = opcode
+        self.masked = masked
+        self.length = length
+        self.maskKey = maskKey
     }
 }
 
@@ -50,7 +55,10 @@ public struct FrameParser: Sendable {
                 if remaining > 0 {
                     let take = Int(min(UInt64(n - i), remaining))
                     let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[i..<(i + take)])
-                    if masked { Self.unmask(chunk, key: maskKey, offset: maskOffset); maskOffset = (maskOffset + take) & 3 }
+                    if masked {
+                        Self.unmask(chunk, key: maskKey, offset: maskOffset)
+                        maskOffset = (maskOffset + take) & 3
+                    }
                     remaining -= UInt64(take)
                     i += take
                     guard emit(.payload(chunk)) else { return false }
@@ -100,7 +108,8 @@ public struct FrameParser: Sendable {
 
     private func decodeHeader() -> FrameHeader {
         withUnsafeBytes(of: head) { h in
-            let b0 = h[0], b1 = h[1]
+            let b0 = h[0]
+            let b1 = h[1]
             var offset = 2
             var length = UInt64(b1 & 0x7F)
             if length == 126 {
@@ -114,7 +123,9 @@ public struct FrameParser: Sendable {
             let masked = b1 & 0x80 != 0
             var key: UInt32 = 0
             if masked { key = h.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
-            return FrameHeader(fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0x7, opcode: b0 & 0x0F, masked: masked, length: length, maskKey: key)
+            return FrameHeader(
+                fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0x7, opcode: b0 & 0x0F, masked: masked, length: length,
+                maskKey: key)
         }
     }
 

@@ -19,16 +19,20 @@ public enum WebSocketHandshake {
     /// Checks an upgrade request. The caller has already routed the path and method.
     public static func evaluate(_ request: HTTPRequest) -> Outcome {
         guard request.headerHasToken("upgrade", "websocket") else { return .notUpgrade }
-        if request.method != "GET" { return .reject(HTTPError(405, "WebSocket upgrades use GET"), headers: ["Allow: GET"]) }
+        if request.method != "GET" {
+            return .reject(HTTPError(405, "WebSocket upgrades use GET"), headers: ["Allow: GET"])
+        }
         if request.minorVersion < 1 { return .reject(HTTPError(400, "WebSocket upgrades need HTTP/1.1"), headers: []) }
         if request.header("host") == nil { return .reject(HTTPError(400, "missing Host header"), headers: []) }
         if !request.headerHasToken("connection", "upgrade") {
             return .reject(HTTPError(400, "Connection header must include Upgrade"), headers: [])
         }
         guard request.header("sec-websocket-version")?.trimmingWhitespace() == "13" else {
-            return .reject(HTTPError(426, "only WebSocket version 13 is supported"), headers: ["Sec-WebSocket-Version: 13"])
+            return .reject(
+                HTTPError(426, "only WebSocket version 13 is supported"), headers: ["Sec-WebSocket-Version: 13"])
         }
-        guard let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decode(key)?.count == 16 else {
+        guard let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decode(key)?.count == 16
+        else {
             return .reject(HTTPError(400, "Sec-WebSocket-Key must be 16 bytes in base64"), headers: [])
         }
         return .accept(acceptKey(for: key))
@@ -36,6 +40,9 @@ public enum WebSocketHandshake {
 
     /// The 101 response.
     public static func switchingProtocols(accept: String) -> [UInt8] {
-        Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n".utf8)
+        let head =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: \(accept)\r\n\r\n"
+        return Array(head.utf8)
     }
 }

@@ -72,20 +72,30 @@ public struct MessageReader {
         frameReceived = 0
         direct = nil
         if header.rsv != 0 { return fail(CloseCode.protocolError, "reserved bits set without an extension", handle) }
-        if header.length >> 63 != 0 { return fail(CloseCode.protocolError, "64-bit length with its top bit set", handle) }
+        if header.length >> 63 != 0 {
+            return fail(CloseCode.protocolError, "64-bit length with its top bit set", handle)
+        }
         if !Opcode.isKnown(header.opcode) { return fail(CloseCode.protocolError, "unknown opcode", handle) }
         if header.masked != expectMasked {
-            return fail(CloseCode.protocolError, expectMasked ? "client frames must be masked" : "server frames must not be masked", handle)
+            return fail(
+                CloseCode.protocolError,
+                expectMasked ? "client frames must be masked" : "server frames must not be masked", handle)
         }
         if Opcode.isControl(header.opcode) {
             if !header.fin { return fail(CloseCode.protocolError, "fragmented control frame", handle) }
-            if header.length > 125 { return fail(CloseCode.protocolError, "control frame payload over 125 bytes", handle) }
+            if header.length > 125 {
+                return fail(CloseCode.protocolError, "control frame payload over 125 bytes", handle)
+            }
             return true
         }
         if header.opcode == Opcode.continuation {
-            if messageOpcode == 0 { return fail(CloseCode.protocolError, "continuation frame without a message", handle) }
+            if messageOpcode == 0 {
+                return fail(CloseCode.protocolError, "continuation frame without a message", handle)
+            }
         } else {
-            if messageOpcode != 0 { return fail(CloseCode.protocolError, "new message before the previous one ended", handle) }
+            if messageOpcode != 0 {
+                return fail(CloseCode.protocolError, "new message before the previous one ended", handle)
+            }
             messageOpcode = header.opcode
             messageSize = 0
             utf8.reset()
@@ -104,7 +114,9 @@ public struct MessageReader {
         if messageOpcode == Opcode.text, !utf8.validate(chunk) {
             return fail(CloseCode.invalidPayload, "text message is not valid UTF-8", handle)
         }
-        let wholeMessage = frame.fin && frame.opcode != Opcode.continuation && frameReceived == 0 && UInt64(chunk.count) == frame.length
+        let wholeMessage =
+            frame.fin && frame.opcode != Opcode.continuation && frameReceived == 0
+            && UInt64(chunk.count) == frame.length
         if wholeMessage {
             direct = chunk
         } else {
@@ -147,14 +159,20 @@ public struct MessageReader {
             var code: UInt16?
             if payload.count >= 2 {
                 let c = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                if !CloseCode.isValidOnWire(c) { return fail(CloseCode.protocolError, "invalid close code \(c)", handle) }
+                if !CloseCode.isValidOnWire(c) {
+                    return fail(CloseCode.protocolError, "invalid close code \(c)", handle)
+                }
                 code = c
             }
-            let reasonValid = payload.withUnsafeBytes { UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0.dropFirst(min(2, $0.count)))) }
+            let reasonValid = payload.withUnsafeBytes {
+                UTF8Validator.isValid(UnsafeRawBufferPointer(rebasing: $0.dropFirst(min(2, $0.count))))
+            }
             if !reasonValid { return fail(CloseCode.invalidPayload, "close reason is not valid UTF-8", handle) }
             isFinished = true
             buffer = []
-            payload.withUnsafeBytes { handle(.close(code: code, reason: UnsafeRawBufferPointer(rebasing: $0.dropFirst(min(2, $0.count))))) }
+            payload.withUnsafeBytes {
+                handle(.close(code: code, reason: UnsafeRawBufferPointer(rebasing: $0.dropFirst(min(2, $0.count)))))
+            }
             return false
         }
         return true

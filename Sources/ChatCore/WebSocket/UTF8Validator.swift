@@ -23,19 +23,29 @@ public struct UTF8Validator: Sendable {
         while i < n {
             if remaining == 0 {
                 // ASCII fast path: eight bytes at a time.
-                while i + 8 <= n, bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
+                while i + 8 <= n, bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                    i += 8
+                }
                 guard i < n else { break }
                 let b = bytes[i]
                 i += 1
                 switch b {
                 case 0x00...0x7F: continue
                 case 0xC2...0xDF: remaining = 1
-                case 0xE0: remaining = 2; lower = 0xA0
+                case 0xE0:
+                    remaining = 2
+                    lower = 0xA0
                 case 0xE1...0xEC, 0xEE...0xEF: remaining = 2
-                case 0xED: remaining = 2; upper = 0x9F
-                case 0xF0: remaining = 3; lower = 0x90
+                case 0xED:
+                    remaining = 2
+                    upper = 0x9F
+                case 0xF0:
+                    remaining = 3
+                    lower = 0x90
                 case 0xF1...0xF3: remaining = 3
-                case 0xF4: remaining = 3; upper = 0x8F
+                case 0xF4:
+                    remaining = 3
+                    upper = 0x8F
                 default: return false
                 }
             } else {

@@ -12,7 +12,7 @@ enum WorkerAssembly {
         // Loading the script on every (re)connect means EVALSHA finds it even after Redis
         // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
         let commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true,
-                                 setup: [ChatStore.script, HistoryScript.read].map { ["SCRIPT", "LOAD", $0.source] }, loop: loop, logger: logger)
+                                 setup: LuaScript.loadCommands, loop: loop, logger: logger)
         let subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
         let worker = Worker(config: config, logger: logger, loop: loop, commands: commands, subscriber: subscriber)
 

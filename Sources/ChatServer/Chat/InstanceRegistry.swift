@@ -3,7 +3,9 @@ import EventIO
 
 /// Presence without ghosts. Every instance keeps a liveness key in Redis with a TTL
 /// (INSTANCE_TTL), refreshed three times per TTL, and lists each of its members in a
-/// set of its own (the join and leave scripts keep that set exact). An instance that
+/// set of its own (ChatStore adds a member's entry before its join script runs and
+/// removes it after its leave: the set holds every member Redis has, and at worst a
+/// few that a leave will find gone). An instance that
 /// dies without leaving (SIGKILL, a lost host) stops refreshing; after the TTL, any
 /// live instance finds its key gone, takes a lock, and runs the leave script for
 /// each of its members — the same script a leave runs, so counts, member lists and
@@ -29,6 +31,8 @@ final class InstanceRegistry {
     private var registered = false
     /// The dead instance being cleaned up by this one, if any.
     private var reaping: String?
+    /// Taken for dead while stalled: write the members back again once the cleanup stopped.
+    private var restoreAfterCleanup = false
     /// Members of dead instances removed by this instance (for /metrics).
     private(set) var reapedMembers: UInt64 = 0
     static let batch = 200
@@ -54,6 +58,7 @@ final class InstanceRegistry {
             lastSweep = now
             sweep()
         }
+        store.repairDirectory()
     }
 
     /// Redis is (again) reachable: refresh and look for the dead at once.
@@ -79,15 +84,27 @@ final class InstanceRegistry {
         store.command(words("GETDEL", g.reaped(id))) { [unowned self] result in
             guard case .success(let reply) = result, reply.isString else { return }
             // Taken for dead (a stall longer than the TTL) and cleaned up, at least in part.
-            self.logger.warn("this instance was taken for dead and its members removed; writing them back", [("redis_id", self.id)])
+            self.logger.warn(
+                "this instance was taken for dead and its members removed; writing them back", [("redis_id", self.id)])
             self.hub.restoreMembers()
+            self.restoreAfterCleanup = true
+        }
+        if restoreAfterCleanup {
+            // Leaves the cleaner sent before it saw this instance alive may land after the
+            // write-back: once its lock is gone (it stopped), write the members back again.
+            store.command(words("EXISTS", g.reaper(id))) { [unowned self] result in
+                guard case .success(let reply) = result, reply.integer == 0, self.restoreAfterCleanup else { return }
+                self.restoreAfterCleanup = false
+                self.hub.restoreMembers()
+            }
         }
         store.command(words("SADD", g.instances, id)) { [unowned self] result in
             guard case .success(let reply) = result else { return }
             if reply.integer == 1 && self.registered {
                 // We were registered and are not any more: Redis lost its data (or we were
                 // cleaned up completely). Write our members back.
-                self.logger.warn("this instance was missing from redis; writing its members back", [("redis_id", self.id)])
+                self.logger.warn(
+                    "this instance was missing from redis; writing its members back", [("redis_id", self.id)])
                 self.hub.restoreMembers()
             }
             self.registered = true
@@ -114,22 +131,15 @@ final class InstanceRegistry {
         }
     }
 
-    /// In one atomic step: unless the instance is alive again, take the cleanup lock
-    /// and mark it reaped — so that if it was only stalled, its next refresh finds the
-    /// mark and writes its members back. It stays registered until its cleanup completes, so if this
-    /// instance dies mid-way, another resumes once the lock expires.
-    static let claimScript = """
-        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-        if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', 60000) then return 0 end
-        redis.call('SET', KEYS[3], '1')
-        return 1
-        """
-
+    /// In one atomic step (claim.lua): unless the instance is alive again, take the
+    /// cleanup lock and mark it reaped — so that if it was only stalled, its next
+    /// refresh finds the mark and writes its members back. It stays registered until
+    /// its cleanup completes, so if this instance dies mid-way, another resumes once
+    /// the lock expires.
     private func claim(_ dead: String) {
         reaping = dead
-        let g = store.global
-        store.command(words("EVAL", Self.claimScript, 3, g.alive(dead), g.reaper(dead), g.reaped(dead), id)) { [unowned self] result in
-            guard case .success(let reply) = result, reply.integer == 1 else {
+        store.claimCleanup(of: dead) { [unowned self] claimed in
+            guard claimed else {
                 self.reaping = nil  // alive again, or someone else is on it
                 return
             }
@@ -156,21 +166,21 @@ final class InstanceRegistry {
             let entries = (0..<reply.count).compactMap { MemberEntry(reply[$0].text) }
             if reply.count > 0 && entries.isEmpty {
                 // Unreadable entries: drop them so the cleanup can finish.
-                for k in 0..<reply.count { self.store.command(self.words("SREM", g.memberships(dead), Array(reply[k].bytes))) { _ in } }
+                for k in 0..<reply.count {
+                    self.store.command(self.words("SREM", g.memberships(dead), Array(reply[k].bytes))) { _ in }
+                }
             }
             if reply.count == 0 {
                 // Unregistered only if it did not come back meanwhile.
-                self.store.command(self.words("EVAL", """
-                    if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]); redis.call('DEL', KEYS[3], KEYS[4]) end
-                    redis.call('DEL', KEYS[5])
-                    return 0
-                    """, 5, g.alive(dead), g.instances, g.memberships(dead), g.reaped(dead), g.reaper(dead), dead)) { _ in }
-                self.logger.info("dead instance cleaned up", [("dead_instance", dead), ("members_removed", String(removed))])
+                self.store.finishCleanup(of: dead)
+                self.logger.info(
+                    "dead instance cleaned up", [("dead_instance", dead), ("members_removed", String(removed))])
                 self.reaping = nil
                 self.lastSweep = 0  // look for another one at the next tick
                 return
             }
-            var left = entries.count, failed = false
+            var left = entries.count
+            var failed = false
             if left == 0 { return self.reapBatch(dead, removed: removed) }
             for entry in entries {
                 self.hub.removeDeadMember(entry, instance: dead) { ok in

@@ -8,7 +8,7 @@ import ChatCore
 /// when it is ready again, and once a second.
 ///
 /// Bounded by the memberships this process can hold: while any leave waits, no join is
-/// sent (`ChannelHub.join` answers `unavailable`), so every waiting leave belongs to a
+/// sent (the join machine answers `unavailable`), so every waiting leave belongs to a
 /// distinct membership that existed when the queue stopped being empty — at most
 /// `connections × MAX_CHANNELS_PER_CONNECTION`.
 struct LeaveQueue {

@@ -1,72 +1,36 @@
 import ChatCore
 
-/// A connection's place in a channel.
+/// A connection's place in a channel. Its join is a `JoinMachine` (ChatCore): the
+/// coordinator (JoinCoordinator.swift) feeds it events and performs its actions.
 final class Membership {
-    enum State {
-        /// The worker is not yet subscribed to the channel's topic; the join waits.
-        case waitingForSubscription
-        /// Waits for a history-read slot (`HistoryReads`): a join with a replay.
-        case waitingForReplay
-        /// The join script is in flight.
-        case joining
-        /// The password is being checked or hashed (off the loop); the join script
-        /// runs again after.
-        case authorizing
-        /// Joined, but the subscriber connection has not yet delivered the join
-        /// notice: activates when it does (see `LocalChannel.activating`).
-        case activating
-        /// Receives the channel's messages.
-        case active
-        /// Left (or the connection closed) while the join script was in flight: the
-        /// reply will undo the join.
-        case cancelled
-        case gone
-    }
-
     let channel: LocalChannel
     let connection: Connection
     /// A `/chat/join` connection's: it reads events in the seed server's envelope, so it
     /// is in `channel.seedMembers`, not `members` (see LocalChannel).
     let seed: Bool
-    var state: State = .waitingForSubscription
+    /// The join's state, held sends, queued leave and password round trips.
+    var join: JoinMachine
+    var state: JoinMachine.State { join.state }
     /// Index in `channel.members` (`seedMembers` for a seed member) while active.
     var index = -1
     /// The `ref` of the join op, echoed in the `joined` reply.
-    var joinRef: Ref?
-    /// Left by the client (not closed) while joining: the join, if it happened, is
-    /// acknowledged before the leave.
-    var ackLeave = false
-    /// A `leave` that came while the join waited for its channel's subscription or a
-    /// password check: the join is made all the same and the leave right behind it,
-    /// so each op gets its reply, in order. Its `ref`.
-    var leaveQueued = false
-    var leaveRef: Ref?
-    /// Messages sent before the join completed; published right after it (dropped if
-    /// the join is refused: nothing reaches a channel its sender could not join).
-    var queued: [(text: String, ref: Ref?)] = []
+    let joinRef: Ref?
     /// Replay, password and the like, from the join op.
     let options: JoinOptions
     /// The nickname's folded form, unique in the channel.
     let folded: String
-    /// The stored password hash the client's password was verified against.
-    var verifiedHash = ""
-    /// '' no password given, '?' given but not hashed yet, else its hash (to protect a new channel).
-    var newPassword = ""
-    /// Join scripts run for this membership (a changing password can ask again).
-    var attempts = 0
-    /// Its address's allowance let this join create the channel (CHANNEL_CREATE_RATE).
-    var mayCreate = false
     /// Holds one of the process's history-read slots for its replay.
     var holdsReplaySlot = false
-    /// The join replays history (`since` or `history`).
-    var wantsReplay: Bool { options.since != nil || (options.history ?? 0) > 0 }
 
     /// This membership's field in the channel's Redis member hash,
     /// `<instance>:<connection>:<join>`: unique per join, so that a join, leave and
     /// join again in quick succession are three independent updates.
     let field: String
 
-    init(channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String, folded: String, options: JoinOptions) {
+    init(
+        channel: LocalChannel, connection: Connection, joinRef: Ref?, field: String, folded: String,
+        options: JoinOptions
+    ) {
         self.channel = channel
         self.connection = connection
         self.joinRef = joinRef
@@ -74,7 +38,7 @@ final class Membership {
         self.folded = folded
         self.options = options
         self.seed = connection.envelopeChannel != nil
-        if options.password != nil { newPassword = "?" }
+        self.join = JoinMachine(options: options)
     }
 
     var entry: MemberEntry { MemberEntry(field: field, channel: channel.name, nickname: connection.nickname) }
@@ -113,27 +77,10 @@ final class LocalChannel {
     var joinsInFlight = 0
     /// Joins whose password is being checked off the loop.
     var authorizing = 0
-    /// A joiner must see exactly the events from its own join notice on, after its
-    /// `joined` reply. The reply comes on the command connection, the events on the
-    /// subscriber connection, in either order. So while joins are in flight the
-    /// channel keeps the frames that arrived (`seam`, replayed from the join id when
-    /// the reply comes late) and the id of the latest (`lastSeen`); a joiner whose
-    /// reply comes early waits in `activating` until its own notice arrives. `seed` is
-    /// the frame's seed envelope, made when a seed member needed it (`seedFrame(at:)`).
-    private(set) var seam: [(id: StreamID, frame: [UInt8], seed: [UInt8]?)] = []
-    private var seamBytes = 0
-    /// The newest event dropped from the seam (its bounds), if any since it was cleared.
-    private(set) var seamDropped: StreamID?
-    var lastSeen = StreamID(milliseconds: 0, sequence: 0)
-    /// Ordered by join id (replies come in command order, ids grow with it).
-    /// Thousands of people joining one channel at once must cost O(1) each here, not
-    /// a scan of everyone still joining.
-    private(set) var activating = FrontQueue<(member: Membership, from: StreamID, notice: [UInt8]?)>()
-    /// Bounds of the seam: more than this arriving within one join round trip means
-    /// Redis is far behind; the oldest frames are dropped and a late joiner that needed
-    /// them is told (`finishJoin`).
-    static let seamFrameLimit = 16_384
-    static let seamByteLimit = 8 * 1_048_576
+    /// The frames delivered while joins are in flight, and the latest id (JoinSeam.swift).
+    var seam = JoinSeam()
+    /// Joiners whose reply came before their notice, in join-id order.
+    private(set) var activating = ActivationList<Membership>()
 
     init(name: String, keys: ChannelKeys) {
         self.name = name
@@ -142,7 +89,10 @@ final class LocalChannel {
 
     var hasMembers: Bool { !members.isEmpty || !seedMembers.isEmpty }
 
-    var isUnused: Bool { members.isEmpty && seedMembers.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0 && replayWaiters == 0 && !hasActivating }
+    var isUnused: Bool {
+        members.isEmpty && seedMembers.isEmpty && waiting.isEmpty && joinsInFlight == 0 && authorizing == 0
+            && replayWaiters == 0 && !hasActivating
+    }
     /// Joins waiting for a history-read slot.
     var replayWaiters = 0
 
@@ -153,29 +103,15 @@ final class LocalChannel {
 
     /// `notice`: the joiner's own (quiet) notice frame, delivered to it on activation.
     func waitForNotice(_ m: Membership, from id: StreamID, notice: [UInt8]?) {
-        if let last = activating.last, last.from > id {
-            activating.insert((m, id, notice)) { $0.from > id }  // out of order (not expected)
-        } else {
-            activating.append((m, id, notice))
-        }
+        activating.add(m, from: id, notice: notice)
     }
 
     func stopWaiting(_ m: Membership) {
-        activating.removeFirst { $0.member === m }
-    }
-
-    /// Index of the first seam entry at or after `id` (the seam is in id order).
-    func seamStart(from id: StreamID) -> Int {
-        var low = 0, high = seam.count
-        while low < high {
-            let mid = (low + high) / 2
-            if seam[mid].id < id { low = mid + 1 } else { high = mid }
-        }
-        return low
+        activating.remove(m)
     }
 
     /// Events that arrived this loop turn, framed, written to every member at the end
-    /// of the turn (`ChannelHub.flushBatches`).
+    /// of the turn (`Delivery.flushBatches`).
     var batch = FrameBatch()
     var batchQueued = false
     /// The same events in the seed envelope, for `seedMembers` (empty without them).
@@ -210,7 +146,6 @@ final class LocalChannel {
 
     func addMember(_ m: Membership) {
         commitBatch()
-        m.state = .active
         if m.seed {
             m.index = seedMembers.count
             seedMembers.append(m)
@@ -232,8 +167,10 @@ final class LocalChannel {
     }
 
     /// Swap-removes `m` from a member list and its targets.
-    private static func remove(_ m: Membership, from members: inout ContiguousArray<Membership>,
-                               _ targets: inout ContiguousArray<Unmanaged<Connection>>) {
+    private static func remove(
+        _ m: Membership, from members: inout ContiguousArray<Membership>,
+        _ targets: inout ContiguousArray<Unmanaged<Connection>>
+    ) {
         let i = m.index
         guard i >= 0, i < members.count, members[i] === m else { return }
         let last = members.removeLast()
@@ -253,43 +190,17 @@ final class LocalChannel {
     /// (which has the join's id) become members when it (or anything later) arrives;
     /// a quiet joiner gets its own notice then.
     func activate(upTo id: StreamID) {
-        while let first = activating.first, first.from <= id {
-            _ = activating.popFirst()
-            addMember(first.member)
-            first.notice?.withUnsafeBytes { first.member.connection.deliver(frame: $0) }
+        while let (m, notice) = activating.popReady(upTo: id) {
+            _ = m.join.handle(.noticeArrived)  // no actions: activating → active
+            addMember(m)
+            notice?.withUnsafeBytes { m.connection.deliver(frame: $0) }
         }
     }
 
-    /// After an event is delivered while joins are in flight. Quiet markers only move
-    /// `lastSeen` (they are nobody's to replay: a joiner's own notice is rebuilt).
-    /// `seed`: the event's seed envelope frame, when seed members made one.
+    /// After an event is delivered while ids are tracked (`seam`). `seed`: the event's
+    /// seed envelope frame, when seed members made one.
+    @inline(__always)
     func record(_ id: StreamID, frame: UnsafeRawBufferPointer, seed: [UInt8]? = nil, quiet: Bool) {
-        lastSeen = id
-        guard joinsInFlight > 0, !quiet else { return }
-        let size = frame.count + (seed?.count ?? 0)
-        if seam.count >= Self.seamFrameLimit || seamBytes + size > Self.seamByteLimit {
-            let drop = max(1, seam.count / 4)
-            seamDropped = seam[drop - 1].id
-            seamBytes -= seam[..<drop].reduce(0) { $0 + $1.frame.count + ($1.seed?.count ?? 0) }
-            seam.removeFirst(drop)
-        }
-        seam.append((id, Array(frame), seed))
-        seamBytes += size
-    }
-
-    /// The seed envelope of seam entry `k` (a late seed joiner's replay), made once and
-    /// kept for the next seed joiner; the plain frame if its payload is not an object.
-    func seedFrame(at k: Int) -> [UInt8] {
-        if let seed = seam[k].seed { return seed }
-        let made = seam[k].frame.withUnsafeBytes { SeedEnvelope.frame(ofFrame: $0, channel: name) } ?? seam[k].frame
-        seam[k].seed = made
-        seamBytes += made.count
-        return made
-    }
-
-    func clearSeam() {
-        seam.removeAll()
-        seamBytes = 0
-        seamDropped = nil
+        seam.record(id, frame: frame, seed: seed, quiet: quiet, keep: joinsInFlight > 0)
     }
 }

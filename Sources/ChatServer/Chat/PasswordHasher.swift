@@ -40,16 +40,21 @@ final class PasswordHasher: @unchecked Sendable {
         jobPipe = (fds[0], fds[1])
         guard pipe(&fds) == 0 else { return }
         resultPipe = (fds[0], fds[1])
-        for fd in [jobPipe.read, jobPipe.write, resultPipe.read, resultPipe.write] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in [jobPipe.read, jobPipe.write, resultPipe.read, resultPipe.write] {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
         _ = fcntl(resultPipe.read, F_SETFL, O_NONBLOCK)
         watcher = FDWatcher(loop, fd: resultPipe.read, read: true, write: false) { [unowned self] _, _ in self.drain() }
         watcher?.start()
         var thread = pthread_t()
         let me = Unmanaged.passRetained(self).toOpaque()  // the thread lives as long as the process
-        started = pthread_create(&thread, nil, { arg in
-            Unmanaged<PasswordHasher>.fromOpaque(arg!).takeUnretainedValue().work()
-            return nil
-        }, me) == 0
+        started =
+            pthread_create(
+                &thread, nil,
+                { arg in
+                    Unmanaged<PasswordHasher>.fromOpaque(arg!).takeUnretainedValue().work()
+                    return nil
+                }, me) == 0
         if started { pthread_detach(thread) }
     }
 
@@ -91,11 +96,17 @@ final class PasswordHasher: @unchecked Sendable {
             let n = read(jobPipe.read, &byte, 1)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
-            guard let next = shared.withLock({ s -> (id: UInt64, job: Job)? in s.jobs.isEmpty ? nil : s.jobs.removeFirst() }) else { continue }
+            guard
+                let next = shared.withLock({ s -> (id: UInt64, job: Job)? in s.jobs.isEmpty ? nil : s.jobs.removeFirst()
+                })
+            else { continue }
             let outcome: Outcome
             switch next.job {
             case .hash(let password):
-                outcome = .hashed(chat_password_hash(password, &output) == 0 ? String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil)
+                outcome = .hashed(
+                    chat_password_hash(password, &output) == 0
+                        ? String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+                )
             case .verify(let password, let stored):
                 outcome = .verified(chat_password_verify(password, stored) == 1)
             }

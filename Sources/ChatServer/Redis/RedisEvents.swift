@@ -23,14 +23,18 @@ final class RedisEvents {
         self.ac = ac
         let fd = ac.pointee.c.fd
         let me = Unmanaged.passUnretained(self).toOpaque()
-        readEvent = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
-            let events = Unmanaged<RedisEvents>.fromOpaque(arg!).takeUnretainedValue()
-            redisAsyncHandleRead(events.ac)
-        }, me)
-        writeEvent = event_new(loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
-            let events = Unmanaged<RedisEvents>.fromOpaque(arg!).takeUnretainedValue()
-            redisAsyncHandleWrite(events.ac)
-        }, me)
+        readEvent = event_new(
+            loop.base, fd, Int16(EV_READ | EV_PERSIST),
+            { _, _, arg in
+                let events = Unmanaged<RedisEvents>.fromOpaque(arg!).takeUnretainedValue()
+                redisAsyncHandleRead(events.ac)
+            }, me)
+        writeEvent = event_new(
+            loop.base, fd, Int16(EV_WRITE | EV_PERSIST),
+            { _, _, arg in
+                let events = Unmanaged<RedisEvents>.fromOpaque(arg!).takeUnretainedValue()
+                redisAsyncHandleWrite(events.ac)
+            }, me)
         flush = LoopEvent(loop, .deferred) { [unowned self] in
             let events = self  // held until the write returns, even if it frees the context
             events.flushing = true
@@ -45,24 +49,36 @@ final class RedisEvents {
         ac.pointee.ev.data = Unmanaged.passRetained(events).toOpaque()
         ac.pointee.ev.addRead = { data in
             let e = Unmanaged<RedisEvents>.fromOpaque(data!).takeUnretainedValue()
-            if !e.reading { e.reading = true; event_add(e.readEvent, nil) }
+            if !e.reading {
+                e.reading = true
+                event_add(e.readEvent, nil)
+            }
         }
         ac.pointee.ev.delRead = { data in
             let e = Unmanaged<RedisEvents>.fromOpaque(data!).takeUnretainedValue()
-            if e.reading { e.reading = false; event_del(e.readEvent) }
+            if e.reading {
+                e.reading = false
+                event_del(e.readEvent)
+            }
         }
         ac.pointee.ev.addWrite = { data in
             let e = Unmanaged<RedisEvents>.fromOpaque(data!).takeUnretainedValue()
             if !e.connected || e.flushing {
                 // Connecting, or the socket did not take everything: wait until writable.
-                if !e.writeArmed { e.writeArmed = true; event_add(e.writeEvent, nil) }
+                if !e.writeArmed {
+                    e.writeArmed = true
+                    event_add(e.writeEvent, nil)
+                }
             } else if !e.writeArmed {
                 e.flush.trigger()
             }
         }
         ac.pointee.ev.delWrite = { data in
             let e = Unmanaged<RedisEvents>.fromOpaque(data!).takeUnretainedValue()
-            if e.writeArmed { e.writeArmed = false; event_del(e.writeEvent) }
+            if e.writeArmed {
+                e.writeArmed = false
+                event_del(e.writeEvent)
+            }
         }
         ac.pointee.ev.cleanup = { data in
             let e = Unmanaged<RedisEvents>.fromOpaque(data!).takeRetainedValue()

@@ -1,7 +1,7 @@
 import CHiredis
 import CLibevent
-import Glibc
 import EventIO
+import Glibc
 
 /// Where and how to reach Redis.
 struct RedisEndpoint {
@@ -17,7 +17,10 @@ struct RedisEndpoint {
 final class RedisCallback {
     let body: (RedisReply?) -> Void
     unowned(unsafe) let link: RedisLink
-    init(_ body: @escaping (RedisReply?) -> Void, link: RedisLink) { self.body = body; self.link = link }
+    init(_ body: @escaping (RedisReply?) -> Void, link: RedisLink) {
+        self.body = body
+        self.link = link
+    }
 }
 
 /// One hiredis async connection on the worker's event base, kept alive: it
@@ -80,7 +83,10 @@ final class RedisLink {
     /// instead of queueing without bound while Redis is slow.
     static let maxInFlight = 100_000
 
-    init(role: String, endpoint: RedisEndpoint, selectsDatabase: Bool, setup: [[String]] = [], loop: EventLoop, logger: Logger) {
+    init(
+        role: String, endpoint: RedisEndpoint, selectsDatabase: Bool, setup: [[String]] = [], loop: EventLoop,
+        logger: Logger
+    ) {
         self.role = role
         self.endpoint = endpoint
         self.selectsDatabase = selectsDatabase
@@ -135,7 +141,9 @@ final class RedisLink {
     /// host that drops packets would otherwise hold it for the kernel's minutes) and
     /// retries. Later stalls (setup, commands) are `reset`'s.
     func expireConnect(now: UInt64, timeoutMillis: UInt64) {
-        guard let context, !(events?.connected ?? true), now - min(now, connectStartedAt) > timeoutMillis else { return }
+        guard let context, !(events?.connected ?? true), now - min(now, connectStartedAt) > timeoutMillis else {
+            return
+        }
         // Not connected yet: hiredis calls neither callback when it frees the context.
         self.context = nil
         redisAsyncFree(context)
@@ -168,7 +176,8 @@ final class RedisLink {
         let sent = send(args) { [unowned self] reply in
             guard let reply else { return }
             if reply.isError {
-                self.logger.error("redis setup command refused", [("role", self.role), ("command", step[0]), ("error", reply.text)])
+                self.logger.error(
+                    "redis setup command refused", [("role", self.role), ("command", step[0]), ("error", reply.text)])
                 self.lastFailure = reply.text
                 if let context = self.context { redisAsyncDisconnect(context) }
                 return
@@ -185,7 +194,9 @@ final class RedisLink {
         readySince = Platform.monotonicMillis()
         backoffMillis = 0
         if wasEverReady { reconnects += 1 }
-        logger.info(wasEverReady ? "redis reconnected" : "redis connected", [("role", role), ("host", endpoint.host), ("port", String(endpoint.port))])
+        logger.info(
+            wasEverReady ? "redis reconnected" : "redis connected",
+            [("role", role), ("host", endpoint.host), ("port", String(endpoint.port))])
         wasEverReady = true
         onReady?()
     }
@@ -215,8 +226,12 @@ final class RedisLink {
         // Log the first failure and then only when the backoff reaches its cap, so an
         // outage does not fill the log.
         if backoffMillis == Self.initialBackoffMillis || backoffMillis == Self.maxBackoffMillis {
-            logger.warn("redis unreachable, retrying", [("role", role), ("host", endpoint.host), ("port", String(endpoint.port)),
-                                                        ("error", reason), ("retry_ms", String(backoffMillis))])
+            logger.warn(
+                "redis unreachable, retrying",
+                [
+                    ("role", role), ("host", endpoint.host), ("port", String(endpoint.port)),
+                    ("error", reason), ("retry_ms", String(backoffMillis)),
+                ])
         }
         retryTimer.schedule(milliseconds: backoffMillis)
     }
@@ -232,11 +247,13 @@ final class RedisLink {
         guard let context, inFlight < Self.maxInFlight else { return false }
         let box = Unmanaged.passRetained(RedisCallback(callback, link: self)).toOpaque()
         let status = args.withArgv { argc, argv, lengths in
-            redisAsyncCommandArgv(context, { _, reply, privdata in
-                let callback = Unmanaged<RedisCallback>.fromOpaque(privdata!).takeRetainedValue()
-                callback.link.answered()
-                callback.body(reply.map { RedisReply(raw: $0.assumingMemoryBound(to: redisReply.self)) })
-            }, box, argc, argv, lengths)
+            redisAsyncCommandArgv(
+                context,
+                { _, reply, privdata in
+                    let callback = Unmanaged<RedisCallback>.fromOpaque(privdata!).takeRetainedValue()
+                    callback.link.answered()
+                    callback.body(reply.map { RedisReply(raw: $0.assumingMemoryBound(to: redisReply.self)) })
+                }, box, argc, argv, lengths)
         }
         if status != REDIS_OK {
             Unmanaged<RedisCallback>.fromOpaque(box).release()
@@ -287,14 +304,18 @@ final class RedisLink {
     func sendSubscription(_ args: RedisArgs) -> Bool {
         guard let context, isReady else { return false }
         let status = args.withArgv { argc, argv, lengths in
-            redisAsyncCommandArgv(context, { ac, reply, _ in
-                guard let ac, let reply, let data = ac.pointee.data else { return }
-                let link = Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue()
-                link.lastHeard = Platform.monotonicMillis()
-                let push = RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self))
-                if push.count >= 1, push[0].equals("subscribe") || push[0].equals("unsubscribe") { _ = link.subscriptionsSentAt.popFirst() }
-                link.onPush?(push)
-            }, nil, argc, argv, lengths)
+            redisAsyncCommandArgv(
+                context,
+                { ac, reply, _ in
+                    guard let ac, let reply, let data = ac.pointee.data else { return }
+                    let link = Unmanaged<RedisLink>.fromOpaque(data).takeUnretainedValue()
+                    link.lastHeard = Platform.monotonicMillis()
+                    let push = RedisReply(raw: reply.assumingMemoryBound(to: redisReply.self))
+                    if push.count >= 1, push[0].equals("subscribe") || push[0].equals("unsubscribe") {
+                        _ = link.subscriptionsSentAt.popFirst()
+                    }
+                    link.onPush?(push)
+                }, nil, argc, argv, lengths)
         }
         guard status == REDIS_OK else { return false }
         let now = Platform.monotonicMillis()

@@ -11,6 +11,7 @@ struct RedisReply {
     var isNil: Bool { type == REDIS_REPLY_NIL }
     var isInteger: Bool { type == REDIS_REPLY_INTEGER }
     var isArray: Bool { type == REDIS_REPLY_ARRAY }
+    var isStatus: Bool { type == REDIS_REPLY_STATUS }
     var isString: Bool { type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS }
     var integer: Int64 { Int64(raw.pointee.integer) }
     var count: Int { type == REDIS_REPLY_ARRAY ? Int(raw.pointee.elements) : 0 }
@@ -47,8 +48,14 @@ struct RedisArgs {
         ends.removeAll(keepingCapacity: true)
     }
 
-    mutating func add(_ s: String) { storage.append(contentsOf: s.utf8); ends.append(storage.count) }
-    mutating func add(_ bytes: [UInt8]) { storage.append(contentsOf: bytes); ends.append(storage.count) }
+    mutating func add(_ s: String) {
+        storage.append(contentsOf: s.utf8)
+        ends.append(storage.count)
+    }
+    mutating func add(_ bytes: [UInt8]) {
+        storage.append(contentsOf: bytes)
+        ends.append(storage.count)
+    }
     mutating func add(_ n: Int) { add(String(n)) }
 
     /// Calls `body` with argc, argv and argvlen pointing into the storage.
