@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ChatCore
 
 private let settings = ConnectionStateMachine.Settings(
@@ -189,8 +190,11 @@ struct ConnectionClosingTests {
     func ourClose() {
         var m = open()
         let t = m.close(code: 1008, reason: "bad", why: .refused, now: 5_000)
-        #expect(t == Machine.Transition(closeFrame: Machine.CloseFrame(code: 1008, reason: "bad"), leftOpen: true,
-                                        leaveChannels: true, sampleKernelQueue: true))
+        #expect(
+            t
+                == Machine.Transition(
+                    closeFrame: Machine.CloseFrame(code: 1008, reason: "bad"), leftOpen: true,
+                    leaveChannels: true, sampleKernelQueue: true))
         #expect(m.phase == .closing && !m.acceptsFrames && m.acceptsBytes)
         #expect(m.deadline == 7_000)
         #expect(m.closeReason == .refused)
@@ -357,7 +361,9 @@ struct ConnectionClosingTests {
         }
         // A trickling reader: dropped once a minute has passed since the close.
         var slow = closing(kernelQueue: 100_000)
-        var now: UInt64 = 7_000, queue: Int32 = 100_000, verdict: CloseReason?
+        var now: UInt64 = 7_000
+        var queue: Int32 = 100_000
+        var verdict: CloseReason?
         repeat {
             queue -= 10
             verdict = slow.lingerExpired(now: now, pendingOutput: 1_000, kernelQueue: queue)

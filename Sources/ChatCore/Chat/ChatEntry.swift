@@ -35,19 +35,28 @@ public enum ChatEntry: Equatable, Sendable {
         let raw = request.queryValue("channel") ?? ""
         let name: String
         switch Names.channel(raw) {
-        case .failure(let v): return Seed(envelopeChannel: raw, seedChannel: nil, nickname: nil, entry: .refuse(.invalidChannel, v.message))
+        case .failure(let v):
+            return Seed(
+                envelopeChannel: raw, seedChannel: nil, nickname: nil, entry: .refuse(.invalidChannel, v.message))
         case .success(let n): name = n
         }
         switch Names.nickname(request.queryValue("nickname") ?? "", folding: folding) {
         case .failure(let v):
-            return Seed(envelopeChannel: name, seedChannel: name, nickname: nil, entry: .refuse(.invalidNickname, v.message))
+            return Seed(
+                envelopeChannel: name, seedChannel: name, nickname: nil, entry: .refuse(.invalidNickname, v.message))
         case .success(let nickname):
-            let options = JoinOptions.make(since: request.queryValue("since"), history: request.queryValue("history"),
-                                           password: request.queryValue("password"))
+            let options = JoinOptions.make(
+                since: request.queryValue("since"), history: request.queryValue("history"),
+                password: request.queryValue("password"))
             switch options {
-            case .failure(let v): return Seed(envelopeChannel: name, seedChannel: name, nickname: nickname, entry: .refuse(.badRequest, v.message))
+            case .failure(let v):
+                return Seed(
+                    envelopeChannel: name, seedChannel: name, nickname: nickname, entry: .refuse(.badRequest, v.message)
+                )
             case .success(let o):
-                return Seed(envelopeChannel: name, seedChannel: name, nickname: nickname, entry: .join(channel: name, nickname: nickname, options: o))
+                return Seed(
+                    envelopeChannel: name, seedChannel: name, nickname: nickname,
+                    entry: .join(channel: name, nickname: nickname, options: o))
             }
         }
     }

@@ -45,8 +45,10 @@ public struct ConnectionStateMachine: Sendable {
         /// and buffers for as long as it liked).
         public var closingLimitMillis: UInt64
 
-        public init(handshakeTimeoutMillis: UInt64, pingIntervalMillis: UInt64, pongTimeoutMillis: UInt64, outputLimit: Int,
-                    lingerMillis: UInt64 = 2_000, closingLimitMillis: UInt64 = 60_000) {
+        public init(
+            handshakeTimeoutMillis: UInt64, pingIntervalMillis: UInt64, pongTimeoutMillis: UInt64, outputLimit: Int,
+            lingerMillis: UInt64 = 2_000, closingLimitMillis: UInt64 = 60_000
+        ) {
             self.handshakeTimeoutMillis = handshakeTimeoutMillis
             self.pingIntervalMillis = pingIntervalMillis
             self.pongTimeoutMillis = pongTimeoutMillis
@@ -117,7 +119,9 @@ public struct ConnectionStateMachine: Sendable {
     /// After a read: whether to stop reading because our own replies pile up (an echo
     /// client that does not read), so TCP pushes back on it.
     public mutating func shouldPauseReading(pendingOutput: Int) -> Bool {
-        guard phase == .open || phase == .http, pendingOutput > settings.outputLimit, !isReadPaused else { return false }
+        guard phase == .open || phase == .http, pendingOutput > settings.outputLimit, !isReadPaused else {
+            return false
+        }
         isReadPaused = true
         return true
     }
@@ -238,7 +242,9 @@ public struct ConnectionStateMachine: Sendable {
     /// begin with the rest of a frame the socket took part of, so it cannot be cut).
     public mutating func closeIfTooSlow(now: UInt64) -> Transition? {
         guard isTooSlow, phase == .open else { return nil }
-        return close(code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer, now: now)
+        return close(
+            code: CloseCode.policyViolation, reason: "too slow: unread messages over the limit", why: .slowConsumer,
+            now: now)
     }
 
     /// `n` bytes were written: while closing, the linger runs from the last progress.

@@ -44,13 +44,21 @@ public enum APIRequests {
     /// largest and `before` above 0-0 (either would read nothing).
     public static func history(_ request: HTTPRequest) -> Result<HistoryQuery, APIError> {
         limit(request, default: 100, max: 1_000).flatMap { limit in
-            let since = request.queryValue("since"), before = request.queryValue("before")
-            if since != nil && before != nil { return .failure(APIError(400, "bad_request", "give since or before, not both")) }
-            let sinceID = since.flatMap { StreamID($0) }, beforeID = before.flatMap { StreamID($0) }
+            let since = request.queryValue("since")
+            let before = request.queryValue("before")
+            if since != nil && before != nil {
+                return .failure(APIError(400, "bad_request", "give since or before, not both"))
+            }
+            let sinceID = since.flatMap { StreamID($0) }
+            let beforeID = before.flatMap { StreamID($0) }
             if (since != nil && sinceID == nil) || (before != nil && beforeID == nil)
-                || sinceID == StreamID(milliseconds: .max, sequence: .max) || beforeID == StreamID(milliseconds: 0, sequence: 0) {
-                return .failure(APIError(400, "bad_request",
-                                         "since and before must be message ids like 1700000000000-0 (before above 0-0)"))
+                || sinceID == StreamID(milliseconds: .max, sequence: .max)
+                || beforeID == StreamID(milliseconds: 0, sequence: 0)
+            {
+                return .failure(
+                    APIError(
+                        400, "bad_request",
+                        "since and before must be message ids like 1700000000000-0 (before above 0-0)"))
             }
             return .success(HistoryQuery(limit: limit, since: sinceID, before: beforeID))
         }
@@ -69,7 +77,8 @@ public enum APIRequests {
             for (key, value) in members { fields[key] = value }
             return .success(fields)
         } catch {
-            return .failure(APIError(400, "bad_json", "the body must be a JSON object: \(error.message) at byte \(error.offset)"))
+            return .failure(
+                APIError(400, "bad_json", "the body must be a JSON object: \(error.message) at byte \(error.offset)"))
         }
     }
 
@@ -100,7 +109,9 @@ public enum APIRequests {
         case nil, .null?: break
         case .string(let s)?:
             let trimmed = s.trimmingWhitespace()
-            if case .failure(let v) = Names.nicknameSyntax(trimmed) { return .failure(APIError(400, "invalid_nickname", v.message)) }
+            if case .failure(let v) = Names.nicknameSyntax(trimmed) {
+                return .failure(APIError(400, "invalid_nickname", v.message))
+            }
             sender = trimmed
         default: return .failure(APIError(400, "bad_request", "\"sender\" must be a string"))
         }
@@ -121,12 +132,15 @@ public enum APIRequests {
             switch fields["password"] {
             case .null?:
                 return .success(nil)
-            case .string(let password)? where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength
-                                                && !password.utf8.contains(0):
+            case .string(let password)?
+            where !password.isEmpty && password.unicodeScalars.count <= JoinOptions.maxPasswordLength
+                && !password.utf8.contains(0):
                 return .success(password)
             default:
-                return .failure(APIError(400, "bad_request",
-                                         "\"password\" must be a string of 1 to \(JoinOptions.maxPasswordLength) characters, or null"))
+                return .failure(
+                    APIError(
+                        400, "bad_request",
+                        "\"password\" must be a string of 1 to \(JoinOptions.maxPasswordLength) characters, or null"))
             }
         }
     }

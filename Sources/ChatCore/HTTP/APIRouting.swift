@@ -13,8 +13,9 @@ public struct APIError: Error, Equatable, Sendable {
     }
 
     /// Chat storage is unavailable (a Redis error or no connection).
-    public static let unavailable = APIError(503, "unavailable", "chat storage is unavailable, try again shortly",
-                                             headers: [HTTPHeader("Retry-After", "1")])
+    public static let unavailable = APIError(
+        503, "unavailable", "chat storage is unavailable, try again shortly",
+        headers: [HTTPHeader("Retry-After", "1")])
 }
 
 /// An HTTP API operation, its channel name valid.
@@ -53,7 +54,8 @@ public struct APIRouting: Sendable {
         guard !apiKey.isEmpty, let header = request.header("authorization") else { return false }
         let scheme = "bearer "
         guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme else { return false }
-        let given = Array(header.dropFirst(scheme.count).utf8), wanted = Array(apiKey.utf8)
+        let given = Array(header.dropFirst(scheme.count).utf8)
+        let wanted = Array(apiKey.utf8)
         guard given.count == wanted.count else { return false }
         var diff: UInt8 = 0
         for i in 0..<given.count { diff |= given[i] ^ wanted[i] }  // constant time
@@ -64,16 +66,22 @@ public struct APIRouting: Sendable {
     /// `clientKey`'s bucket is taken for a caller without the key), backpressure
     /// (`congested`: nothing more for Redis until it catches up), path and method, the
     /// API key for writes, the channel name.
-    public func route(_ request: HTTPRequest, congested: Bool, buckets: inout AddressBuckets, clientKey: String,
-                      now: UInt64) -> Result<APIOperation, APIError> {
+    public func route(
+        _ request: HTTPRequest, congested: Bool, buckets: inout AddressBuckets, clientKey: String,
+        now: UInt64
+    ) -> Result<APIOperation, APIError> {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
         if rateLimit > 0, !hasKey(request), !buckets.take(clientKey, now: now) {
-            return .failure(APIError(429, "rate_limited", "too many API requests from your address: at most \(rateLimit) a second",
-                                     headers: [HTTPHeader("Retry-After", "1")]))
+            return .failure(
+                APIError(
+                    429, "rate_limited", "too many API requests from your address: at most \(rateLimit) a second",
+                    headers: [HTTPHeader("Retry-After", "1")]))
         }
         if congested {
-            return .failure(APIError(503, "busy", "the server is catching up with chat storage, try again shortly",
-                                     headers: [HTTPHeader("Retry-After", "1")]))
+            return .failure(
+                APIError(
+                    503, "busy", "the server is catching up with chat storage, try again shortly",
+                    headers: [HTTPHeader("Retry-After", "1")]))
         }
         switch (request.method, parts.count, parts.first) {
         case ("GET", 1, "channels"):
@@ -102,8 +110,13 @@ public struct APIRouting: Sendable {
     /// The write API's key check: 401 without it, 403 when the server has none.
     func authorize(_ request: HTTPRequest) -> Result<Void, APIError> {
         if hasKey(request) { return .success(()) }
-        if apiKey.isEmpty { return .failure(APIError(403, "api_disabled", "this server has no API_KEY: the write API is off")) }
-        return .failure(APIError(401, "unauthorized", "send Authorization: Bearer <API_KEY>", headers: [HTTPHeader("WWW-Authenticate", "Bearer")]))
+        if apiKey.isEmpty {
+            return .failure(APIError(403, "api_disabled", "this server has no API_KEY: the write API is off"))
+        }
+        return .failure(
+            APIError(
+                401, "unauthorized", "send Authorization: Bearer <API_KEY>",
+                headers: [HTTPHeader("WWW-Authenticate", "Bearer")]))
     }
 
     static func channel(_ raw: String) -> Result<String, APIError> {

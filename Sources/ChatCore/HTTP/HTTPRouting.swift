@@ -77,13 +77,16 @@ public struct HTTPRouting: Sendable {
     }
 
     /// The plain-text answer at `/` when there is no web client.
-    public static let banner = "chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) "
+    public static let banner =
+        "chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) "
         + "or /chat/join?channel=NAME&nickname=NAME. (No web client: WEB_ROOT has no index.html.)\n"
 
     /// Decides what `request` gets. An accepted upgrade takes the client address's
     /// WebSocket count in `addresses` (`clientKey`, see `AddressBuckets.key`); nothing
     /// else changes it.
-    public func route(_ request: HTTPRequest, state: State, addresses: inout AddressLimits, clientKey: String) -> HTTPRoute {
+    public func route(
+        _ request: HTTPRequest, state: State, addresses: inout AddressLimits, clientKey: String
+    ) -> HTTPRoute {
         if request.path.hasPrefix("/api/") { return .api }
         switch request.path {
         case "/ws":
@@ -108,31 +111,40 @@ public struct HTTPRouting: Sendable {
 
     /// The upgrade policy, in order: method, shutdown, origin, capacity, the handshake
     /// headers, then the address's limit (last: only a request that would open takes it).
-    private func upgrade(_ path: WebSocketPath, _ request: HTTPRequest, state: State,
-                         addresses: inout AddressLimits, clientKey: String) -> HTTPRoute {
+    private func upgrade(
+        _ path: WebSocketPath, _ request: HTTPRequest, state: State,
+        addresses: inout AddressLimits, clientKey: String
+    ) -> HTTPRoute {
         guard request.method == "GET" else { return Self.methodNotAllowed("GET") }
         if state.shuttingDown { return .error(HTTPError(503, "server is shutting down"), headers: [], refusal: nil) }
         if !allowedOrigins.allows(request.header("origin")) {
             return .error(HTTPError(403, "origin not allowed"), headers: [], refusal: .origin)
         }
         if state.openWebSockets >= connectionLimit {
-            return .error(HTTPError(503, "server is at its connection limit, try again later"),
-                          headers: [HTTPHeader("Retry-After", "5")], refusal: .capacity)
+            return .error(
+                HTTPError(503, "server is at its connection limit, try again later"),
+                headers: [HTTPHeader("Retry-After", "5")], refusal: .capacity)
         }
         switch WebSocketHandshake.evaluate(request) {
         case .notUpgrade:
-            return .error(HTTPError(426, "this path speaks WebSocket only"),
-                          headers: [HTTPHeader("Upgrade", "websocket"), HTTPHeader("Connection", "Upgrade, close"),
-                                    HTTPHeader("Sec-WebSocket-Version", "13")], refusal: nil)
+            return .error(
+                HTTPError(426, "this path speaks WebSocket only"),
+                headers: [
+                    HTTPHeader("Upgrade", "websocket"), HTTPHeader("Connection", "Upgrade, close"),
+                    HTTPHeader("Sec-WebSocket-Version", "13"),
+                ], refusal: nil)
         case .reject(let error, let lines):
-            return .error(error, headers: lines.map { line in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                return HTTPHeader(String(parts[0]), String(parts[1].dropFirst()))
-            }, refusal: nil)
+            return .error(
+                error,
+                headers: lines.map { line in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    return HTTPHeader(String(parts[0]), String(parts[1].dropFirst()))
+                }, refusal: nil)
         case .accept(let accept):
             guard addresses.admitWebSocket(clientKey) else {
-                return .error(HTTPError(429, "too many connections from your address"),
-                              headers: [HTTPHeader("Retry-After", "5")], refusal: .address)
+                return .error(
+                    HTTPError(429, "too many connections from your address"),
+                    headers: [HTTPHeader("Retry-After", "5")], refusal: .address)
             }
             return .upgrade(path, accept: accept)
         }

@@ -8,21 +8,27 @@ import EventIO
 enum WorkerAssembly {
     static func build(config: Config, logger: Logger) -> Worker {
         let loop = EventLoop()
-        let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
+        let endpoint = RedisEndpoint(
+            host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
         // Loading the script on every (re)connect means EVALSHA finds it even after Redis
         // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
-        let commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true,
-                                 setup: LuaScript.loadCommands, loop: loop, logger: logger)
-        let subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
+        let commands = RedisLink(
+            role: "commands", endpoint: endpoint, selectsDatabase: true,
+            setup: LuaScript.loadCommands, loop: loop, logger: logger)
+        let subscriber = RedisLink(
+            role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
         let worker = Worker(config: config, logger: logger, loop: loop, commands: commands, subscriber: subscriber)
 
-        let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
-                              noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
+        let store = ChatStore(
+            link: commands, prefix: config.redisPrefix, historySize: config.historySize,
+            maxAgeMillis: config.historyMaxAgeMillis,
+            noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
         store.instance = worker.redisID
         store.channelTTLMillis = config.channelTTLMillis
         store.protectedTTLMillis = config.protectedChannelTTLMillis
         let hub = ChannelHub(worker: worker, store: store, subscriber: subscriber, prefix: config.redisPrefix)
-        let registry = InstanceRegistry(hub: hub, store: store, id: worker.redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
+        let registry = InstanceRegistry(
+            hub: hub, store: store, id: worker.redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
         worker.attach(hub: hub, registry: registry, hasher: PasswordHasher(loop: loop))
 
         // The end of each loop turn, in the scheduler's order.

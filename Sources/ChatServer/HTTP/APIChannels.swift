@@ -13,12 +13,18 @@ extension Worker {
         }
         let g = hub.store.global
         let directories = apiRouting.hasKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
-        var total = 0, listed: [(name: String, count: Int)] = [], answered = 0, failed = false
+        var total = 0
+        var listed: [(name: String, count: Int)] = []
+        var answered = 0
+        var failed = false
         for directory in directories {
             hub.store.command([Array("ZCARD".utf8), directory]) { result in
                 if case .success(let r) = result { total += Int(r.integer) }
             }
-            hub.store.command([Array("ZREVRANGE".utf8), directory, Array("0".utf8), Array(String(limit - 1).utf8), Array("WITHSCORES".utf8)]) {
+            hub.store.command([
+                Array("ZREVRANGE".utf8), directory, Array("0".utf8), Array(String(limit - 1).utf8),
+                Array("WITHSCORES".utf8),
+            ]) {
                 [unowned self] result in
                 answered += 1
                 if case .success(let reply) = result {
@@ -58,12 +64,16 @@ extension Worker {
         case .failure(let error): return apiError(conn, error)
         case .success(let q): query = q
         }
-        let limit = query.limit, keyed = apiRouting.hasKey(request)
-        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: query.cursor, pageSize: limit) { [unowned self] result in
+        let limit = query.limit
+        let keyed = apiRouting.hasKey(request)
+        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: query.cursor, pageSize: limit)
+        { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
             case .success(let page) where page.protected && !keyed:
-                self.apiError(conn, 403, "forbidden", "channel \(name) is password-protected: its members are shown with the API key only")
+                self.apiError(
+                    conn, 403, "forbidden",
+                    "channel \(name) is password-protected: its members are shown with the API key only")
             case .success(let page):
                 let names = page.trimmed(to: limit)
                 self.apiJSON(conn) { o in

@@ -9,8 +9,9 @@ import EventIO
 /// for is `APIRouting`'s decision; each operation has a handler of its own.
 extension Worker {
     func api(_ conn: Connection, _ request: HTTPRequest, body: [UInt8]) {
-        let decision = apiRouting.route(request, congested: commands.isCongested, buckets: &apiBuckets,
-                                        clientKey: conn.clientAddress, now: Platform.monotonicMillis())
+        let decision = apiRouting.route(
+            request, congested: commands.isCongested, buckets: &apiBuckets,
+            clientKey: conn.clientAddress, now: Platform.monotonicMillis())
         switch decision {
         case .failure(let error): apiError(conn, error)
         case .success(.listChannels): listChannels(conn, request)

@@ -6,20 +6,31 @@ import EventIO
 extension Worker {
     func route(_ conn: Connection, _ request: HTTPRequest, body: [UInt8] = []) {
         if !config.trustedProxies.isEmpty {
-            conn.clientAddress = config.trustedProxies.clientAddress(peer: conn.peerAddress, forwardedFor: request.headerValues("x-forwarded-for"))
+            conn.clientAddress = config.trustedProxies.clientAddress(
+                peer: conn.peerAddress, forwardedFor: request.headerValues("x-forwarded-for"))
         }
-        let state = HTTPRouting.State(shuttingDown: isShuttingDown, openWebSockets: openWebSockets, hasIndexPage: site.assets["/"] != nil)
-        switch routing.route(request, state: state, addresses: &addressLimits, clientKey: AddressBuckets.key(conn.clientAddress)) {
+        let state = HTTPRouting.State(
+            shuttingDown: isShuttingDown, openWebSockets: openWebSockets, hasIndexPage: site.assets["/"] != nil)
+        switch routing.route(
+            request, state: state, addresses: &addressLimits, clientKey: AddressBuckets.key(conn.clientAddress))
+        {
         case .api:
             api(conn, request, body: body)
         case .upgrade(let path, let accept):
             open(conn, path, request, accept: accept)
         case .metrics:
-            conn.respond(HTTPResponse.encode(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(metricsText().utf8)))
+            conn.respond(
+                HTTPResponse.encode(
+                    status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                    body: Array(metricsText().utf8)))
         case .health(let head):
             let ready = isRedisReady && !isShuttingDown
-            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count),\"passwords_restored\":\(hub.passwordsRestored)}\n".utf8)
-            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: head))
+            let body = Array(
+                ("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),"
+                    + "\"instance\":\"\(instanceID)\",\"connections\":\(connections.count),"
+                    + "\"passwords_restored\":\(hub.passwordsRestored)}\n").utf8)
+            conn.respond(
+                HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: head))
         case .banner(let head):
             conn.respond(HTTPResponse.encode(status: 200, body: Array(HTTPRouting.banner.utf8), head: head))
         case .site:
@@ -36,12 +47,15 @@ extension Worker {
         stats.upgradesRefused += 1
         switch refusal {
         case .origin:
-            logger.limited("origin", .info, "upgrade refused: origin not allowed", [("origin", request.header("origin") ?? "")])
+            logger.limited(
+                "origin", .info, "upgrade refused: origin not allowed", [("origin", request.header("origin") ?? "")])
         case .capacity:
-            logger.limited("capacity", .warn, "upgrade refused: connection limit reached", [("limit", String(connectionLimit))])
+            logger.limited(
+                "capacity", .warn, "upgrade refused: connection limit reached", [("limit", String(connectionLimit))])
         case .address:
-            logger.limited("address_limit", .info, "upgrade refused: too many connections from one address",
-                           [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
+            logger.limited(
+                "address_limit", .info, "upgrade refused: too many connections from one address",
+                [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
         }
     }
 
@@ -51,7 +65,8 @@ extension Worker {
     private func open(_ conn: Connection, _ path: WebSocketPath, _ request: HTTPRequest, accept: String) {
         switch path {
         case .echo:
-            conn.upgrade(accept: accept, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize, countsWebSocket: true)
+            conn.upgrade(
+                accept: accept, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize, countsWebSocket: true)
             logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
         case .chat:
             conn.upgrade(accept: accept, endpoint: .multi, maxMessageSize: config.maxMessageSize, countsWebSocket: true)
@@ -60,7 +75,8 @@ extension Worker {
         case .seedJoin:
             let seed = ChatEntry.seedJoin(request, folding: nicknameFolding)
             let endpoint: Endpoint = seed.seedChannel.map { .seed(channel: $0) } ?? .multi
-            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: config.maxMessageSize, countsWebSocket: true)
+            conn.upgrade(
+                accept: accept, endpoint: endpoint, maxMessageSize: config.maxMessageSize, countsWebSocket: true)
             logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
             // Every event, refusals included, in the seed server's envelope.
             conn.envelopeChannel = seed.envelopeChannel
@@ -74,7 +90,9 @@ extension Worker {
         switch entry {
         case .welcome(let nickname):
             conn.nickname = nickname
-            conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: instanceID, maxMessageLength: config.maxMessageLength))
+            conn.sendEvent(
+                ServerEvents.welcome(
+                    nickname: nickname, instance: instanceID, maxMessageLength: config.maxMessageLength))
         case .join(let channel, let nickname, let options):
             conn.nickname = nickname
             hub.join(conn, channel, options: options, ref: nil)

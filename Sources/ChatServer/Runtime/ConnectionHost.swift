@@ -49,7 +49,9 @@ extension Worker: ConnectionHost {
 
     func makeRateLimiter(now: UInt64) -> MessageRateLimiter? {
         guard config.rateLimit > 0 else { return nil }
-        return MessageRateLimiter(rate: config.rateLimit, burst: Double(config.rateBurst), bytesPerSecond: Double(config.rateLimitBytes), now: now)
+        return MessageRateLimiter(
+            rate: config.rateLimit, burst: Double(config.rateBurst), bytesPerSecond: Double(config.rateLimitBytes),
+            now: now)
     }
 
     func markDirty(_ conn: Connection) { turn.markDirty(conn) }

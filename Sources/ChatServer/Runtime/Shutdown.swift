@@ -13,12 +13,15 @@ extension Worker {
             exit(1)
         }
         isShuttingDown = true
-        logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
+        logger.info(
+            "shutting down",
+            [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
         listener?.stop()
         ownListener?.stop()
         let notice = ServerEvents.shutdownNotice()
         for conn in connections { conn.shutdown(notice: notice) }
-        logger.info("shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
+        logger.info(
+            "shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
         shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
         shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
         shutdownPoll?.schedule(milliseconds: 50)
@@ -35,7 +38,9 @@ extension Worker {
         }
         guard done || Platform.monotonicMillis() >= shutdownDeadline else { return }
         if !done {
-            logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
+            logger.warn(
+                "shutdown deadline reached",
+                [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
         }
         logger.info("shutdown: closing redis connections")
         shutdownPoll?.cancel()

@@ -1,8 +1,8 @@
 import CLibevent
 import ChatCore
 import Confusables
-import Glibc
 import EventIO
+import Glibc
 
 /// One worker: one event loop, one listening socket, two Redis connections, its own
 /// connection and channel tables. Nothing is shared with other workers or instances
@@ -95,20 +95,30 @@ final class Worker {
         self.subscriber = subscriber
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
         redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
-        httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
+        httpLimits = HTTPLimits(
+            maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
         connectionSettings = ConnectionStateMachine.Settings(
-            handshakeTimeoutMillis: UInt64(config.handshakeTimeoutMillis), pingIntervalMillis: UInt64(config.pingIntervalMillis),
-            pongTimeoutMillis: UInt64(config.pongTimeoutMillis), outputLimit: config.outputBufferLimit, lingerMillis: Self.lingerMillis)
-        protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
+            handshakeTimeoutMillis: UInt64(config.handshakeTimeoutMillis),
+            pingIntervalMillis: UInt64(config.pingIntervalMillis),
+            pongTimeoutMillis: UInt64(config.pongTimeoutMillis), outputLimit: config.outputBufferLimit,
+            lingerMillis: Self.lingerMillis)
+        protocolLimits = ProtocolLimits(
+            maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
-        passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
+        passwordBuckets = AddressBuckets(
+            rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
         apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
-        creationBuckets = AddressBuckets(rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
-        connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
-        routing = HTTPRouting(echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
+        creationBuckets = AddressBuckets(
+            rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
+        connectionLimit =
+            config.maxConnections > 0
+            ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
+        routing = HTTPRouting(
+            echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
         apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
-        addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
+        addressLimits = AddressLimits(
+            maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
         turn = TurnScheduler(loop: loop)
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
     }
@@ -126,25 +136,33 @@ final class Worker {
         self.listener = listener
         listener.start { [unowned self] fd in self.accept(fd) }
         if let workerIndex, config.workerPorts > 0 {
-            let own = try Listener(loop: loop, host: config.host, port: config.workerPorts + workerIndex, logger: logger)
+            let own = try Listener(
+                loop: loop, host: config.host, port: config.workerPorts + workerIndex, logger: logger)
             ownListener = own
             own.start { [unowned self] fd in self.accept(fd) }
-            logger.info("also listening on this worker's own port", [("port", String(config.workerPorts + workerIndex))])
+            logger.info(
+                "also listening on this worker's own port", [("port", String(config.workerPorts + workerIndex))])
         }
         housekeeping.schedule(milliseconds: 1_000)
         for number in [SIGTERM, SIGINT] {
-            signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
+            signalEvents.append(
+                LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
         }
-        signalEvents.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
-            self.logger.reopenFiles()
-            self.loadSite()
-        })
+        signalEvents.append(
+            LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
+                self.logger.reopenFiles()
+                self.loadSite()
+            })
         loadSite()
         startSendRing()
         commands.start()
         subscriber.start()
-        logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
-                                  ("max_connections", String(connectionLimit))])
+        logger.info(
+            "listening",
+            [
+                ("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
+                ("max_connections", String(connectionLimit)),
+            ])
     }
 
     private func startSendRing() {
@@ -157,21 +175,27 @@ final class Worker {
         if sendRing != nil {
             logger.info("fan-out writes: io_uring")
         } else {
-            logger.info("fan-out writes: send() per member, io_uring unavailable", [("error", Platform.errorText(error))])
+            logger.info(
+                "fan-out writes: send() per member, io_uring unavailable", [("error", Platform.errorText(error))])
         }
     }
 
     /// The ring failed (the kernel refused a submission): back to send() for good.
     func dropSendRing(_ error: Int32) {
         sendRing = nil
-        logger.error("io_uring submission failed; fan-out writes use send() from now on", [("error", Platform.errorText(error))])
+        logger.error(
+            "io_uring submission failed; fan-out writes use send() from now on", [("error", Platform.errorText(error))])
     }
 
     /// Runs the loop until shutdown completes.
     func run() {
         loop.run()
-        logger.info("stopped", [("connections_opened", String(stats.connectionsOpened)), ("messages_in", String(stats.messagesIn)),
-                                ("published", String(stats.published)), ("deliveries", String(stats.deliveries))])
+        logger.info(
+            "stopped",
+            [
+                ("connections_opened", String(stats.connectionsOpened)), ("messages_in", String(stats.messagesIn)),
+                ("published", String(stats.published)), ("deliveries", String(stats.deliveries)),
+            ])
     }
 
     var isRedisReady: Bool { hub.isReady }
@@ -188,8 +212,12 @@ final class Worker {
             return
         }
         for problem in problems { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
-        logger.info("web client loaded", [("web_root", config.webRoot), ("files", String(site.fileCount)),
-                                          ("bytes", String(site.totalBytes))])
+        logger.info(
+            "web client loaded",
+            [
+                ("web_root", config.webRoot), ("files", String(site.fileCount)),
+                ("bytes", String(site.totalBytes)),
+            ])
     }
 
     // MARK: Connections
@@ -209,7 +237,9 @@ final class Worker {
                 evictionsThisTurn += 1
             } else {
                 stats.acceptsRefused += 1
-                logger.limited("socket_limit", .warn, "connection refused: socket limit reached", [("limit", String(connectionLimit + socketHeadroom))])
+                logger.limited(
+                    "socket_limit", .warn, "connection refused: socket limit reached",
+                    [("limit", String(connectionLimit + socketHeadroom))])
                 Glibc.close(fd)
                 return
             }
@@ -217,8 +247,10 @@ final class Worker {
         let proxy = config.trustedProxies.trusts(peer)
         if !proxy, !addressLimits.admitHandshake(AddressBuckets.key(peer)) {
             stats.acceptsRefused += 1
-            logger.limited("address_handshakes", .info, "connection refused: too many connections in their HTTP phase from one address",
-                           [("address", peer), ("limit", String(config.maxHandshakesPerAddress))])
+            logger.limited(
+                "address_handshakes", .info,
+                "connection refused: too many connections in their HTTP phase from one address",
+                [("address", peer), ("limit", String(config.maxHandshakesPerAddress))])
             Glibc.close(fd)
             return
         }

@@ -1,7 +1,7 @@
 import CLibevent
 import ChatCore
-import Glibc
 import EventIO
+import Glibc
 
 /// One client socket: HTTP until it upgrades, then WebSocket. It performs what the
 /// pure protocol code decides (ChatCore) and owns the socket's output buffer.
@@ -87,16 +87,21 @@ final class Connection {
         self.stats = host.stats
         self.readBuffer = host.readBuffer
         self.protocolLimits = host.protocolLimits
-        self.machine = ConnectionStateMachine(settings: host.connectionSettings, now: Platform.monotonicMillis(), countsHandshake: countsHandshake)
+        self.machine = ConnectionStateMachine(
+            settings: host.connectionSettings, now: Platform.monotonicMillis(), countsHandshake: countsHandshake)
         self.output = evbuffer_new()
         self.http = HTTPRequestParser(limits: host.httpLimits)
         let context = Unmanaged.passUnretained(self).toOpaque()
-        readEvent = event_new(host.loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
-            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
-        }, context)
-        writeEvent = event_new(host.loop.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, arg in
-            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
-        }, context)
+        readEvent = event_new(
+            host.loop.base, fd, Int16(EV_READ | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onReadable()
+            }, context)
+        writeEvent = event_new(
+            host.loop.base, fd, Int16(EV_WRITE | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().onWritable()
+            }, context)
         event_add(readEvent, nil)
     }
 
@@ -209,8 +214,10 @@ final class Connection {
                 guard admit(payload) else { return }
                 switch endpoint {
                 case .echo: sendFrame(Opcode.text, payload)
-                case .seed(let channel): host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: channel), from: self)
-                case .multi: host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: nil), from: self)
+                case .seed(let channel):
+                    host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: channel), from: self)
+                case .multi:
+                    host.chat(ClientProtocol.parse(payload, limits: protocolLimits, seedChannel: nil), from: self)
                 }
             case .binary(let payload):
                 stats.messagesIn += 1
@@ -218,7 +225,9 @@ final class Connection {
                 if case .echo = endpoint {
                     sendFrame(Opcode.binary, payload)
                 } else {
-                    sendEvent(ServerEvents.error(ChatError(.unsupportedData, "binary messages are not supported; send JSON text")))
+                    sendEvent(
+                        ServerEvents.error(
+                            ChatError(.unsupportedData, "binary messages are not supported; send JSON text")))
                 }
             case .ping(let payload):
                 sendFrame(Opcode.pong, payload)
@@ -227,8 +236,11 @@ final class Connection {
             case .close(let code, _):
                 if let t = machine.peerClosed(code: code, now: Platform.monotonicMillis()) { perform(t) }
             case .failure(let code, let reason):
-                host.logger.debug("websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
-                if let t = machine.protocolViolated(code: code, reason: reason, now: Platform.monotonicMillis()) { perform(t) }
+                host.logger.debug(
+                    "websocket protocol error", [("conn", String(id)), ("code", String(code)), ("reason", reason)])
+                if let t = machine.protocolViolated(code: code, reason: reason, now: Platform.monotonicMillis()) {
+                    perform(t)
+                }
             }
         }
     }
@@ -245,7 +257,10 @@ final class Connection {
             stats.rateLimited += 1
             var error = ChatError(.rateLimited, "too many messages: at most \(host.messageRate) per second")
             // Refusals are bounded by the patience bucket, so parsing them costs little.
-            if let text, endpoint.isChat, case .success(let request) = ClientProtocol.parse(text, limits: protocolLimits, seedChannel: seedChannel) {
+            if let text, endpoint.isChat,
+                case .success(let request) = ClientProtocol.parse(
+                    text, limits: protocolLimits, seedChannel: seedChannel)
+            {
                 error.ref = request.ref
                 error.channel = request.op.channel ?? seedChannel
             }
@@ -253,7 +268,8 @@ final class Connection {
             return false
         case .flooding:
             stats.rateLimited += 1
-            host.logger.limited("flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
+            host.logger.limited(
+                "flooding", .warn, "client disconnected for flooding", [("conn", String(id)), ("nickname", nickname)])
             if let t = machine.flooded(now: Platform.monotonicMillis()) { perform(t) }
             return false
         }

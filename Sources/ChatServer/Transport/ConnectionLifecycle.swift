@@ -10,7 +10,9 @@ extension Connection {
     /// closes the TCP connection once the peer has read it (or after a short linger).
     /// Nothing when the WebSocket is not open (a second close sends nothing).
     func close(code: UInt16?, reason: String, why: CloseReason) {
-        guard let t = machine.close(code: code, reason: reason, why: why, now: Platform.monotonicMillis()) else { return }
+        guard let t = machine.close(code: code, reason: reason, why: why, now: Platform.monotonicMillis()) else {
+            return
+        }
         perform(t)
     }
 
@@ -27,7 +29,10 @@ extension Connection {
     /// at debug level; nil for ordinary ends.
     func abort(_ why: CloseReason, _ detail: String?) {
         guard let t = machine.drop(why) else { return }
-        if let detail { host.logger.debug("connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)]) }
+        if let detail {
+            host.logger.debug(
+                "connection dropped", [("conn", String(id)), ("reason", why.rawValue), ("detail", detail)])
+        }
         perform(t)
     }
 
@@ -42,7 +47,9 @@ extension Connection {
             sendFrame(Opcode.ping, UnsafeRawBufferPointer(start: nil, count: 0))
             stats.pings += 1
         case .checkLinger:
-            if let why = machine.lingerExpired(now: now, pendingOutput: pendingOutput, kernelQueue: kernelQueue()) { abort(why, nil) }
+            if let why = machine.lingerExpired(now: now, pendingOutput: pendingOutput, kernelQueue: kernelQueue()) {
+                abort(why, nil)
+            }
         case .drop(let why, let detail):
             abort(why, detail)
         }
@@ -80,7 +87,10 @@ extension Connection {
         if t.resumeReading { event_add(readEvent, nil) }
         if t.teardown {
             event_del(readEvent)
-            if writeArmed { writeArmed = false; event_del(writeEvent) }
+            if writeArmed {
+                writeArmed = false
+                event_del(writeEvent)
+            }
             host.reap(self)
         }
     }

@@ -35,7 +35,9 @@ extension Connection {
                 h[1] = UInt8(n)
                 return 2
             } else if n <= 0xFFFF {
-                h[1] = 126; h[2] = UInt8(n >> 8); h[3] = UInt8(n & 0xFF)
+                h[1] = 126
+                h[2] = UInt8(n >> 8)
+                h[3] = UInt8(n & 0xFF)
                 return 4
             }
             h[1] = 127
@@ -108,7 +110,10 @@ extension Connection {
         if pending == 0 { return true }
         stats.deliveries += UInt64(events)
         evbuffer_add(output, batch.baseAddress, batch.count)
-        if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+        if !writeArmed {
+            writeArmed = true
+            event_add(writeEvent, nil)
+        }
         return false
     }
 
@@ -119,7 +124,10 @@ extension Connection {
         var offset = 0
         if result < 0 {
             let e = Int32(-result)
-            if e != EAGAIN && e != EINTR { writeFailed(e); return 0 }
+            if e != EAGAIN && e != EINTR {
+                writeFailed(e)
+                return 0
+            }
         } else {
             offset = result
         }
@@ -129,7 +137,10 @@ extension Connection {
         buffered = true
         // Prepended: these bytes come before anything queued after the batch was taken.
         evbuffer_prepend(output, batch.baseAddress! + offset, batch.count - offset)
-        if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+        if !writeArmed {
+            writeArmed = true
+            event_add(writeEvent, nil)
+        }
         return offset
     }
 
@@ -147,8 +158,9 @@ extension Connection {
         case .tooSlow: return true
         case .becameTooSlow:
             stats.slowConsumers += 1
-            host.logger.limited("slow_consumer", .warn, "slow consumer disconnected",
-                                  [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pending))])
+            host.logger.limited(
+                "slow_consumer", .warn, "slow consumer disconnected",
+                [("conn", String(id)), ("nickname", nickname), ("pending_bytes", String(pending))])
             markDirty()
             return true
         }
@@ -197,7 +209,10 @@ extension Connection {
         let remaining = evbuffer_get_length(output)
         buffered = remaining > 0
         if remaining > 0 {
-            if !writeArmed { writeArmed = true; event_add(writeEvent, nil) }
+            if !writeArmed {
+                writeArmed = true
+                event_add(writeEvent, nil)
+            }
         } else if writeArmed {
             writeArmed = false
             event_del(writeEvent)
