@@ -62,7 +62,8 @@ final class Worker {
     /// those closing), so that /healthz and new clients get in when WebSockets fill
     /// the limit; within the descriptor reserve.
     let socketHeadroom: Int
-    private var evictionsThisTurn = 0
+    /// Admission at the socket limit and per address (`AcceptPolicy`).
+    private var accepting: AcceptPolicy
     static let evictionsPerTurn = 16
     var housekeeping: LoopEvent!
     var shutdownPoll: LoopEvent?
@@ -117,6 +118,7 @@ final class Worker {
             echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
         apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
+        accepting = AcceptPolicy(socketLimit: connectionLimit + socketHeadroom, evictionsPerTurn: Self.evictionsPerTurn)
         addressLimits = AddressLimits(
             maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
         turn = TurnScheduler(loop: loop)
@@ -222,30 +224,27 @@ final class Worker {
 
     // MARK: Connections
 
-    /// Every accepted socket counts: past MAX_CONNECTIONS plus the headroom, the
-    /// oldest connection still in its HTTP phase makes room (an idle one holds a slot
-    /// for at most HANDSHAKE_TIMEOUT anyway), and with none the new socket is closed.
-    /// One address holds at most MAX_HANDSHAKES_PER_ADDRESS of those.
+    /// Performs what `AcceptPolicy` decides for a new socket: room at the socket limit
+    /// (the oldest connection still in its HTTP phase evicted), the address's bound.
     private func accept(_ fd: Int32) {
         let peer = Platform.peerAddress(fd) ?? "?"
         table.pruneHandshaking()
-        // An evicted socket closes at the end of the turn: at most `evictionsPerTurn` of
-        // them at once keeps the extra descriptors within the reserve.
-        if table.count >= connectionLimit + socketHeadroom {
-            if evictionsThisTurn < Self.evictionsPerTurn, let oldest = table.popOldestHandshaking() {
+        switch accepting.room(sockets: table.count) {
+        case .free:
+            break
+        case .evictOldest:
+            if let oldest = table.popOldestHandshaking() {
                 oldest.abort(.evicted, "evicted: the process is at its socket limit")
-                evictionsThisTurn += 1
+                accepting.evicted()
             } else {
-                stats.acceptsRefused += 1
-                logger.limited(
-                    "socket_limit", .warn, "connection refused: socket limit reached",
-                    [("limit", String(connectionLimit + socketHeadroom))])
-                Glibc.close(fd)
-                return
+                return refuseAtSocketLimit(fd)
             }
+        case .refuse:
+            return refuseAtSocketLimit(fd)
         }
-        let proxy = config.trustedProxies.trusts(peer)
-        if !proxy, !addressLimits.admitHandshake(AddressBuckets.key(peer)) {
+        let admission = AcceptPolicy.admit(
+            trustedProxy: config.trustedProxies.trusts(peer), addresses: &addressLimits, key: AddressBuckets.key(peer))
+        guard case .admit(let countsHandshake) = admission else {
             stats.acceptsRefused += 1
             logger.limited(
                 "address_handshakes", .info,
@@ -254,16 +253,25 @@ final class Worker {
             Glibc.close(fd)
             return
         }
-        let conn = Connection(id: table.nextID(), fd: fd, peerAddress: peer, host: self, countsHandshake: !proxy)
+        let conn = Connection(
+            id: table.nextID(), fd: fd, peerAddress: peer, host: self, countsHandshake: countsHandshake)
         table.add(conn)
         stats.connectionsOpened += 1
+    }
+
+    private func refuseAtSocketLimit(_ fd: Int32) {
+        stats.acceptsRefused += 1
+        logger.limited(
+            "socket_limit", .warn, "connection refused: socket limit reached",
+            [("limit", String(accepting.socketLimit))])
+        Glibc.close(fd)
     }
 
     /// Runs the end-of-turn phases (`TurnScheduler`) at the end of this turn.
     func scheduleEndOfTurn() { turn.schedule() }
 
     /// End-of-turn phase 0: the turn's counters start over.
-    func turnStarted() { evictionsThisTurn = 0 }
+    func turnStarted() { accepting.turnStarted() }
 
     /// End-of-turn reaping: a closed connection leaves the table and frees its socket.
     func remove(_ conn: Connection) {
