@@ -45,12 +45,15 @@ final class Supervisor {
         for number in [SIGTERM, SIGINT] {
             signals.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.stop(number) })
         }
-        signals.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
-            self.logger.reopenFiles()
-            self.forward(SIGHUP)
-        })
+        signals.append(
+            LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
+                self.logger.reopenFiles()
+                self.forward(SIGHUP)
+            })
         signals.append(LoopEvent(loop, .signal(SIGCHLD)) { [unowned self] in self.reap() })
-        restarts = (0..<workers.count).map { i in LoopEvent(loop, .timer(repeating: false)) { [unowned self] in self.spawn(i) } }
+        restarts = (0..<workers.count).map { i in
+            LoopEvent(loop, .timer(repeating: false)) { [unowned self] in self.spawn(i) }
+        }
         logger.info("supervisor starting workers", [("workers", String(workers.count)), ("port", String(config.port))])
         for i in workers.indices { spawn(i) }
         loop.run()
@@ -59,7 +62,10 @@ final class Supervisor {
     private func spawn(_ index: Int) {
         guard !stopping else { return }
         var env = Self.environment()
-        env.removeAll { $0.hasPrefix(Self.indexVariable + "=") || $0.hasPrefix(Self.supervisorVariable + "=") || $0.hasPrefix(Self.envFileVariable + "=") }
+        env.removeAll {
+            $0.hasPrefix(Self.indexVariable + "=") || $0.hasPrefix(Self.supervisorVariable + "=")
+                || $0.hasPrefix(Self.envFileVariable + "=")
+        }
         env.append("\(Self.indexVariable)=\(index)")
         env.append("\(Self.envFileVariable)=" + (envFileText.map { "1" + $0 } ?? "0"))
         env.append("\(Self.supervisorVariable)=\(getpid())")
@@ -102,7 +108,8 @@ final class Supervisor {
             guard pid > 0, let index = workers.firstIndex(of: pid) else { break }
             workers[index] = nil
             let exited = status & 0x7F == 0
-            let code = (status >> 8) & 0xFF, signal = status & 0x7F
+            let code = (status >> 8) & 0xFF
+            let signal = status & 0x7F
             let how = exited ? "exit code \(code)" : "signal \(signal)"
             if stopping {
                 logger.info("worker stopped", [("worker", String(index)), ("pid", String(pid)), ("status", how)])
@@ -113,7 +120,8 @@ final class Supervisor {
                 exitCode = 2
                 stop(SIGTERM)
             } else {
-                logger.error("worker died, restarting", [("worker", String(index)), ("pid", String(pid)), ("status", how)])
+                logger.error(
+                    "worker died, restarting", [("worker", String(index)), ("pid", String(pid)), ("status", how)])
                 scheduleRestart(index)
             }
         }
@@ -162,7 +170,11 @@ final class Supervisor {
         _ = chat_set_process_name("chat-server")
         _ = chat_set_parent_death_signal(SIGTERM)
         // After the request, so that a supervisor dying in between is still noticed.
-        if let value = getenv(supervisorVariable), let supervisor = pid_t(String(cString: value)), getppid() != supervisor { exit(1) }
+        if let value = getenv(supervisorVariable), let supervisor = pid_t(String(cString: value)),
+            getppid() != supervisor
+        {
+            exit(1)
+        }
     }
 
     /// In a worker, reads of the .env file answer with the supervisor's text (nil

@@ -17,10 +17,11 @@ let environment = Platform.environment(keys: ConfigKeys.all.map(\.name))
 // What reading .env gave, handed down to workers: a worker restarted later runs with
 // the supervisor's settings, not with what the file says by then.
 var envFileText: String? = nil
-let readFile: (String) -> String? = Supervisor.inheritedEnvFile ?? { path in
-    envFileText = Platform.readTextFile(path)
-    return envFileText
-}
+let readFile: (String) -> String? =
+    Supervisor.inheritedEnvFile ?? { path in
+        envFileText = Platform.readTextFile(path)
+        return envFileText
+    }
 switch ConfigLoader.load(arguments: arguments, environment: environment, readFile: readFile) {
 case .failure(let error):
     FileOutput.standardError("chat-server: config error: \(error.message)\n")
@@ -38,11 +39,13 @@ case .success(.healthcheck(let config)):
     // The listening address as a place to connect to: "all interfaces" means loopback.
     let host = config.host == "0.0.0.0" || config.host.isEmpty ? "127.0.0.1" : config.host == "::" ? "::1" : config.host
     let status = Platform.httpStatus(host: host, port: config.port, path: "/healthz", timeoutSeconds: 2)
-    FileOutput.standardOutput("chat-server: /healthz at \(host):\(config.port): \(status.map(String.init) ?? "no answer")\n")
+    FileOutput.standardOutput(
+        "chat-server: /healthz at \(host):\(config.port): \(status.map(String.init) ?? "no answer")\n")
     exit(status == 200 ? 0 : 1)
 case .success(.run(let config, let warnings)):
     let logger = Logger(debug: config.appDebug)
-    if config.logToFile, let problem = logger.openFiles(logPath: config.logFilePath, errorPath: config.logErrorFilePath) {
+    if config.logToFile, let problem = logger.openFiles(logPath: config.logFilePath, errorPath: config.logErrorFilePath)
+    {
         FileOutput.standardError("chat-server: config error: LOG_FILE_PATH/LOG_ERROR_FILE_PATH: \(problem)\n")
         exit(2)
     }
@@ -69,7 +72,7 @@ case .success(.run(let config, let warnings)):
         // Each worker is its own instance to Redis.
         workerConfig.instanceID = config.instanceID.isEmpty ? "" : "\(config.instanceID)-\(workerIndex)"
     }
-    let worker = Worker(config: workerConfig, logger: logger)
+    let worker = WorkerAssembly.build(config: workerConfig, logger: logger)
     worker.workerIndex = workerIndex
     logger.tag = worker.instanceID
     do {

@@ -17,10 +17,14 @@ enum WebRoot {
         guard let top = Platform.listDirectory(root) else { return (site, ["folder \(root) is missing or unreadable"]) }
         func walk(_ folder: String, _ urlPrefix: String, _ entries: [(name: String, isDirectory: Bool)], depth: Int) {
             for entry in entries where !entry.name.hasPrefix(".") {
-                let path = folder + "/" + entry.name, url = urlPrefix + "/" + entry.name
+                let path = folder + "/" + entry.name
+                let url = urlPrefix + "/" + entry.name
                 if entry.isDirectory {
                     guard depth < maxDepth else { continue }
-                    guard let inner = Platform.listDirectory(path) else { problems.append("cannot read folder \(path)"); continue }
+                    guard let inner = Platform.listDirectory(path) else {
+                        problems.append("cannot read folder \(path)")
+                        continue
+                    }
                     walk(path, url, inner, depth: depth + 1)
                     continue
                 }
@@ -30,7 +34,10 @@ enum WebRoot {
                     continue
                 }
                 do { try site.add(path: url, body: body) } catch {
-                    problems.append("\(path): \(error == .tooMany ? "more than \(StaticSite.maxFiles) files" : "over \(StaticSite.maxTotalBytes) bytes in all")")
+                    let why =
+                        error == .tooMany
+                        ? "more than \(StaticSite.maxFiles) files" : "over \(StaticSite.maxTotalBytes) bytes in all"
+                    problems.append("\(path): \(why)")
                     return
                 }
             }

@@ -1,5 +1,5 @@
-import Glibc
 import EventIO
+import Glibc
 
 /// One line per event: `2026-01-02T03:04:05.678Z INFO  message key=value ...`,
 /// to standard output, and when LOG_TO_FILE is on also to the log file (errors
@@ -43,7 +43,9 @@ final class Logger {
     func openFiles(logPath: String, errorPath: String) -> String? {
         paths = (logPath, errorPath)
         for path in [logPath, errorPath] {
-            if let problem = Platform.makeParentDirectories(of: path) { return "cannot create the folder of \(path): \(problem)" }
+            if let problem = Platform.makeParentDirectories(of: path) {
+                return "cannot create the folder of \(path): \(problem)"
+            }
         }
         fileFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if fileFD < 0 { return "cannot open \(logPath): \(Platform.errorText(errno))" }
@@ -114,7 +116,8 @@ final class Logger {
     }
 
     static func quoteIfNeeded(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") }
+        let needsQuotes =
+            value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") }
         guard needsQuotes else { return value }
         var out = "\""
         for scalar in value.unicodeScalars {
@@ -125,7 +128,11 @@ final class Logger {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 {
+                    out += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out + "\""
@@ -143,6 +150,7 @@ final class Logger {
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
     }
 }

@@ -1,38 +1,15 @@
 import CLibevent
 import ChatCore
 import Confusables
-import Glibc
 import EventIO
-
-/// Counters of one worker, exported on /metrics (see `Metrics.swift`).
-struct WorkerStats {
-    var connectionsOpened: UInt64 = 0
-    /// Sockets closed at accept (socket limit, too many handshakes from one address).
-    var acceptsRefused: UInt64 = 0
-    var closes: [CloseReason: UInt64] = [:]
-    var upgrades: UInt64 = 0
-    var upgradesRefused: UInt64 = 0
-    var httpErrors: UInt64 = 0
-    var messagesIn: UInt64 = 0
-    var published: UInt64 = 0
-    var messagesFromRedis: UInt64 = 0
-    var deliveries: UInt64 = 0
-    var eventsOut: UInt64 = 0
-    var slowConsumers: UInt64 = 0
-    var rateLimited: UInt64 = 0
-    var pings: UInt64 = 0
-    var bytesIn: UInt64 = 0
-    var bytesOut: UInt64 = 0
-    /// Fan-out sends made through the io_uring ring (any result), and its submissions.
-    var ringSends: UInt64 = 0
-    var ringSubmits: UInt64 = 0
-    /// Fan-out sends the socket took only part of (the rest waited in the output buffer).
-    var partialWrites: UInt64 = 0
-}
+import Glibc
 
 /// One worker: one event loop, one listening socket, two Redis connections, its own
 /// connection and channel tables. Nothing is shared with other workers or instances
-/// except through Redis.
+/// except through Redis. The runtime of the process: it accepts sockets, keeps the
+/// connection table, runs the end-of-turn phases (`TurnScheduler`) and the
+/// once-a-second housekeeping, and is each connection's `ConnectionHost`. Its parts
+/// are built and wired by the composition root (App/WorkerAssembly.swift).
 final class Worker {
     /// How long a closing connection waits for the peer to read our close and hang up.
     static let lingerMillis: UInt64 = 2_000
@@ -42,7 +19,7 @@ final class Worker {
 
     let config: Config
     let logger: Logger
-    let loop = EventLoop()
+    let loop: EventLoop
     let instanceID: String
     /// This process's id towards Redis: INSTANCE_ID plus a random suffix (so that a
     /// restart is a new instance), or the random instance id.
@@ -50,6 +27,9 @@ final class Worker {
     /// Channel password hashing, on a thread of its own.
     private(set) var hasher: PasswordHasher!
     private(set) var registry: InstanceRegistry!
+    private(set) var hub: ChannelHub!
+    let commands: RedisLink
+    let subscriber: RedisLink
     /// Password attempts per client address (PASSWORD_ATTEMPTS a minute).
     private var passwordBuckets: AddressBuckets
     /// HTTP API requests per client address (API_RATE_LIMIT).
@@ -57,97 +37,99 @@ final class Worker {
     /// Channels created per client address (CHANNEL_CREATE_RATE a minute).
     private var creationBuckets: AddressBuckets
     let httpLimits: HTTPLimits
+    /// What an HTTP request gets (paths, methods, the upgrade policy).
+    let routing: HTTPRouting
+    /// The HTTP API's routing and authorization.
+    let apiRouting: APIRouting
+    /// Every connection's timeouts and output limit (its `ConnectionStateMachine`).
+    let connectionSettings: ConnectionStateMachine.Settings
     /// How nicknames are compared (reserved names, uniqueness in a channel): with
     /// ICU's confusable skeletons, which ChatCore cannot import itself.
     let nicknameFolding = NicknameFolding(skeleton: Confusables.skeleton)
     let protocolLimits: ProtocolLimits
-    var stats = WorkerStats()
+    let stats = WorkerStats()
     /// One read buffer for every socket: reads are handled to completion before the
     /// next, so idle connections hold no read memory.
     let readBuffer: UnsafeMutableRawBufferPointer
-    private(set) var connections: ContiguousArray<Connection> = []
-    /// Connections in the WebSocket open phase (MAX_CONNECTIONS counts these).
-    var openWebSockets = 0
+    var table = ConnectionTable()
+    /// The end of each loop turn: flushes, batches, replays, reaping.
+    let turn: TurnScheduler
     /// MAX_CONNECTIONS, or the descriptor limit minus a reserve when it is 0.
     let connectionLimit: Int
-    private var dirty: [Connection] = []
     /// Connections per client address (MAX_HANDSHAKES_PER_ADDRESS, MAX_CONNECTIONS_PER_ADDRESS).
     var addressLimits: AddressLimits
-    /// Connections in accept order, for finding the oldest still in its HTTP phase
-    /// (pruned from the front as they upgrade or close).
-    private var handshaking = FrontQueue<Connection>()
     /// Sockets beyond MAX_CONNECTIONS kept for connections in their HTTP phase (and
     /// those closing), so that /healthz and new clients get in when WebSockets fill
     /// the limit; within the descriptor reserve.
     let socketHeadroom: Int
-    private var evictionsThisTurn = 0
+    /// Admission at the socket limit and per address (`AcceptPolicy`).
+    private var accepting: AcceptPolicy
     static let evictionsPerTurn = 16
-    /// Chat connections not read while the Redis command link is congested.
-    private var held: [Connection] = []
-    private var relieved = false
-    private var doomed: [Connection] = []
-    private var endOfTurn: LoopEvent!
-    private var housekeeping: LoopEvent!
-    private var shutdownPoll: LoopEvent?
+    var housekeeping: LoopEvent!
+    var shutdownPoll: LoopEvent?
     private var signalEvents: [LoopEvent] = []
-    private var listener: Listener?
+    var listener: Listener?
     /// WORKER_PORTS: this worker's own port, besides the shared one.
-    private var ownListener: Listener?
+    var ownListener: Listener?
     /// This worker's number under a supervisor (nil for a single process).
     var workerIndex: Int?
     /// The web client (WEB_ROOT), reloaded on SIGHUP.
-    private var site = StaticSite()
-    let commands: RedisLink
-    let subscriber: RedisLink
+    var site = StaticSite()
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
     private(set) var sendRing: IORing?
     /// Sends per ring submission: a channel larger than this takes several.
     static let sendRingEntries: UInt32 = 1_024
-    private(set) var hub: ChannelHub!
-    private var nextConnectionID: UInt64 = 1
-    private var shutdownDeadline: UInt64 = 0
-    private(set) var isShuttingDown = false
+    var shutdownDeadline: UInt64 = 0
+    var isShuttingDown = false
+    var unregistered = false
 
-    init(config: Config, logger: Logger) {
+    /// Every connection, in no particular order.
+    var connections: ContiguousArray<Connection> { table.all }
+    /// Connections in the WebSocket open phase (MAX_CONNECTIONS counts these).
+    var openWebSockets: Int { table.openWebSockets }
+
+    init(config: Config, logger: Logger, loop: EventLoop, commands: RedisLink, subscriber: RedisLink) {
         self.config = config
         self.logger = logger
+        self.loop = loop
+        self.commands = commands
+        self.subscriber = subscriber
         instanceID = config.instanceID.isEmpty ? Platform.randomHex(6) : config.instanceID
         redisID = config.instanceID.isEmpty ? instanceID : "\(config.instanceID).\(Platform.randomHex(3))"
-        httpLimits = HTTPLimits(maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
-        protocolLimits = ProtocolLimits(maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
+        httpLimits = HTTPLimits(
+            maxHeadBytes: config.maxHeaderBytes, maxRequestLineBytes: min(config.maxHeaderBytes, 4096))
+        connectionSettings = ConnectionStateMachine.Settings(
+            handshakeTimeoutMillis: UInt64(config.handshakeTimeoutMillis),
+            pingIntervalMillis: UInt64(config.pingIntervalMillis),
+            pongTimeoutMillis: UInt64(config.pongTimeoutMillis), outputLimit: config.outputBufferLimit,
+            lingerMillis: Self.lingerMillis)
+        protocolLimits = ProtocolLimits(
+            maxMessageLength: config.maxMessageLength, maxMessageBytes: config.maxMessageBytes)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
-        passwordBuckets = AddressBuckets(rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
+        passwordBuckets = AddressBuckets(
+            rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
         apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
-        creationBuckets = AddressBuckets(rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
-        connectionLimit = config.maxConnections > 0 ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
+        creationBuckets = AddressBuckets(
+            rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
+        connectionLimit =
+            config.maxConnections > 0
+            ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
+        routing = HTTPRouting(
+            echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
+        apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
-        addressLimits = AddressLimits(maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
-        let endpoint = RedisEndpoint(host: config.redisHost, port: config.redisPort, password: config.redisPassword, database: config.redisDB)
-        // Loading the script on every (re)connect means EVALSHA finds it even after Redis
-        // restarts; NOSCRIPT (a SCRIPT FLUSH on a live server) is still handled.
-        commands = RedisLink(role: "commands", endpoint: endpoint, selectsDatabase: true, setup: LuaScript.loadCommands,
-                             loop: loop, logger: logger)
-        subscriber = RedisLink(role: "subscriber", endpoint: endpoint, selectsDatabase: false, loop: loop, logger: logger)
-        let store = ChatStore(link: commands, prefix: config.redisPrefix, historySize: config.historySize, maxAgeMillis: config.historyMaxAgeMillis,
-                              noticeLimit: config.presenceNoticeLimit == 0 ? Int(Int32.max) : config.presenceNoticeLimit)
-        store.instance = redisID
-        store.channelTTLMillis = config.channelTTLMillis
-        store.protectedTTLMillis = config.protectedChannelTTLMillis
-        hub = ChannelHub(worker: self, store: store, subscriber: subscriber, prefix: config.redisPrefix)
-        registry = InstanceRegistry(hub: hub, store: store, id: redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
-        hasher = PasswordHasher(loop: loop)
-        endOfTurn = LoopEvent(loop, .deferred) { [unowned self] in self.flushAndReap() }
+        accepting = AcceptPolicy(socketLimit: connectionLimit + socketHeadroom, evictionsPerTurn: Self.evictionsPerTurn)
+        addressLimits = AddressLimits(
+            maxHandshakes: config.maxHandshakesPerAddress, maxWebSockets: config.maxConnectionsPerAddress)
+        turn = TurnScheduler(loop: loop)
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
-        subscriber.onReady = { [unowned self] in self.hub.subscriberReady() }
-        commands.onReady = { [unowned self] in
-            self.hub.commandsReady()
-            self.registry.redisReady()
-        }
-        subscriber.onDown = { [unowned self] in self.hub.subscriberDown() }
-        commands.onRelieved = { [unowned self] in
-            self.relieved = true
-            self.scheduleEndOfTurn()
-        }
+    }
+
+    /// The chat and its helpers (the composition root builds them with this worker).
+    func attach(hub: ChannelHub, registry: InstanceRegistry, hasher: PasswordHasher) {
+        self.hub = hub
+        self.registry = registry
+        self.hasher = hasher
     }
 
     /// Binds the port and starts connecting to Redis. Throws when the port cannot be bound.
@@ -156,25 +138,33 @@ final class Worker {
         self.listener = listener
         listener.start { [unowned self] fd in self.accept(fd) }
         if let workerIndex, config.workerPorts > 0 {
-            let own = try Listener(loop: loop, host: config.host, port: config.workerPorts + workerIndex, logger: logger)
+            let own = try Listener(
+                loop: loop, host: config.host, port: config.workerPorts + workerIndex, logger: logger)
             ownListener = own
             own.start { [unowned self] fd in self.accept(fd) }
-            logger.info("also listening on this worker's own port", [("port", String(config.workerPorts + workerIndex))])
+            logger.info(
+                "also listening on this worker's own port", [("port", String(config.workerPorts + workerIndex))])
         }
         housekeeping.schedule(milliseconds: 1_000)
         for number in [SIGTERM, SIGINT] {
-            signalEvents.append(LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
+            signalEvents.append(
+                LoopEvent(loop, .signal(number)) { [unowned self] in self.beginShutdown(signal: number) })
         }
-        signalEvents.append(LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
-            self.logger.reopenFiles()
-            self.loadSite()
-        })
+        signalEvents.append(
+            LoopEvent(loop, .signal(SIGHUP)) { [unowned self] in
+                self.logger.reopenFiles()
+                self.loadSite()
+            })
         loadSite()
         startSendRing()
         commands.start()
         subscriber.start()
-        logger.info("listening", [("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
-                                  ("max_connections", String(connectionLimit))])
+        logger.info(
+            "listening",
+            [
+                ("host", config.host), ("port", String(config.port)), ("echo", String(config.echoEnabled)),
+                ("max_connections", String(connectionLimit)),
+            ])
     }
 
     private func startSendRing() {
@@ -187,21 +177,27 @@ final class Worker {
         if sendRing != nil {
             logger.info("fan-out writes: io_uring")
         } else {
-            logger.info("fan-out writes: send() per member, io_uring unavailable", [("error", Platform.errorText(error))])
+            logger.info(
+                "fan-out writes: send() per member, io_uring unavailable", [("error", Platform.errorText(error))])
         }
     }
 
     /// The ring failed (the kernel refused a submission): back to send() for good.
     func dropSendRing(_ error: Int32) {
         sendRing = nil
-        logger.error("io_uring submission failed; fan-out writes use send() from now on", [("error", Platform.errorText(error))])
+        logger.error(
+            "io_uring submission failed; fan-out writes use send() from now on", [("error", Platform.errorText(error))])
     }
 
     /// Runs the loop until shutdown completes.
     func run() {
         loop.run()
-        logger.info("stopped", [("connections_opened", String(stats.connectionsOpened)), ("messages_in", String(stats.messagesIn)),
-                                ("published", String(stats.published)), ("deliveries", String(stats.deliveries))])
+        logger.info(
+            "stopped",
+            [
+                ("connections_opened", String(stats.connectionsOpened)), ("messages_in", String(stats.messagesIn)),
+                ("published", String(stats.published)), ("deliveries", String(stats.deliveries)),
+            ])
     }
 
     var isRedisReady: Bool { hub.isReady }
@@ -218,316 +214,98 @@ final class Worker {
             return
         }
         for problem in problems { logger.warn("web client: \(problem)", [("web_root", config.webRoot)]) }
-        logger.info("web client loaded", [("web_root", config.webRoot), ("files", String(site.fileCount)),
-                                          ("bytes", String(site.totalBytes))])
+        logger.info(
+            "web client loaded",
+            [
+                ("web_root", config.webRoot), ("files", String(site.fileCount)),
+                ("bytes", String(site.totalBytes)),
+            ])
     }
 
     // MARK: Connections
 
-    /// Every accepted socket counts: past MAX_CONNECTIONS plus the headroom, the
-    /// oldest connection still in its HTTP phase makes room (an idle one holds a slot
-    /// for at most HANDSHAKE_TIMEOUT anyway), and with none the new socket is closed.
-    /// One address holds at most MAX_HANDSHAKES_PER_ADDRESS of those.
+    /// Performs what `AcceptPolicy` decides for a new socket: room at the socket limit
+    /// (the oldest connection still in its HTTP phase evicted), the address's bound.
     private func accept(_ fd: Int32) {
         let peer = Platform.peerAddress(fd) ?? "?"
-        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
-        // An evicted socket closes at the end of the turn: at most `evictionsPerTurn` of
-        // them at once keeps the extra descriptors within the reserve.
-        if connections.count >= connectionLimit + socketHeadroom {
-            var evicted = false
-            while !evicted, evictionsThisTurn < Self.evictionsPerTurn, let oldest = handshaking.popFirst() {
-                guard oldest.phase == .http else { continue }
+        table.pruneHandshaking()
+        switch accepting.room(sockets: table.count) {
+        case .free:
+            break
+        case .evictOldest:
+            if let oldest = table.popOldestHandshaking() {
                 oldest.abort(.evicted, "evicted: the process is at its socket limit")
-                evicted = true
-                evictionsThisTurn += 1
+                accepting.evicted()
+            } else {
+                return refuseAtSocketLimit(fd)
             }
-            if !evicted {
-                stats.acceptsRefused += 1
-                logger.limited("socket_limit", .warn, "connection refused: socket limit reached", [("limit", String(connectionLimit + socketHeadroom))])
-                Glibc.close(fd)
-                return
-            }
+        case .refuse:
+            return refuseAtSocketLimit(fd)
         }
-        let proxy = config.trustedProxies.trusts(peer)
-        if !proxy, !addressLimits.admitHandshake(AddressBuckets.key(peer)) {
+        let admission = AcceptPolicy.admit(
+            trustedProxy: config.trustedProxies.trusts(peer), addresses: &addressLimits, key: AddressBuckets.key(peer))
+        guard case .admit(let countsHandshake) = admission else {
             stats.acceptsRefused += 1
-            logger.limited("address_handshakes", .info, "connection refused: too many connections in their HTTP phase from one address",
-                           [("address", peer), ("limit", String(config.maxHandshakesPerAddress))])
+            logger.limited(
+                "address_handshakes", .info,
+                "connection refused: too many connections in their HTTP phase from one address",
+                [("address", peer), ("limit", String(config.maxHandshakesPerAddress))])
             Glibc.close(fd)
             return
         }
-        let conn = Connection(id: nextConnectionID, fd: fd, peerAddress: peer, worker: self,
-                              handshakeDeadline: Platform.monotonicMillis() + UInt64(config.handshakeTimeoutMillis))
-        conn.countedHandshake = !proxy
-        nextConnectionID += 1
-        conn.tableIndex = connections.count
-        connections.append(conn)
-        handshaking.append(conn)
+        let conn = Connection(
+            id: table.nextID(), fd: fd, peerAddress: peer, host: self, countsHandshake: countsHandshake)
+        table.add(conn)
         stats.connectionsOpened += 1
     }
 
-    /// A chat connection whose reading waits for Redis to be relieved.
-    func hold(_ conn: Connection) { held.append(conn) }
-
-    func markDirty(_ conn: Connection) {
-        dirty.append(conn)
-        scheduleEndOfTurn()
+    private func refuseAtSocketLimit(_ fd: Int32) {
+        stats.acceptsRefused += 1
+        logger.limited(
+            "socket_limit", .warn, "connection refused: socket limit reached",
+            [("limit", String(accepting.socketLimit))])
+        Glibc.close(fd)
     }
 
-    /// Schedules a closed connection's teardown for the end of this turn.
-    func reap(_ conn: Connection) {
-        doomed.append(conn)
-        scheduleEndOfTurn()
+    /// Runs the end-of-turn phases (`TurnScheduler`) at the end of this turn.
+    func scheduleEndOfTurn() { turn.schedule() }
+
+    /// End-of-turn phase 0: the turn's counters start over.
+    func turnStarted() { accepting.turnStarted() }
+
+    /// End-of-turn reaping: a closed connection leaves the table and frees its socket.
+    func remove(_ conn: Connection) {
+        stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
+        table.remove(conn)
+        conn.destroy()
     }
 
-    private var endOfTurnScheduled = false
-
-    func scheduleEndOfTurn() {
-        guard !endOfTurnScheduled else { return }
-        endOfTurnScheduled = true
-        endOfTurn.trigger()
-    }
-
-    /// Once per loop turn: each connection's own output (replies, errors), then the
-    /// channels' batches of this turn (one write per member for everything the channel
-    /// got), then teardown of connections closed during the turn.
-    private func flushAndReap() {
-        endOfTurnScheduled = false
-        evictionsThisTurn = 0
-        var i = 0
-        while i < dirty.count {  // a flush can make another connection dirty (never this list shrinks)
-            let conn = dirty[i]
-            conn.isDirty = false
-            conn.flush()
-            i += 1
-        }
-        dirty.removeAll(keepingCapacity: dirty.count < 4_096)
-        hub.startReplays()
-        hub.flushBatches()
-        if relieved {
-            relieved = false
-            let waiting = held
-            held = []
-            for conn in waiting { conn.release() }
-            hub.redisRelieved()
-        }
-        for conn in doomed {
-            stats.closes[conn.closeReason ?? .clientGone, default: 0] += 1
-            let index = conn.tableIndex
-            let last = connections.removeLast()
-            if index < connections.count {
-                connections[index] = last
-                last.tableIndex = index
-            }
-            conn.destroy()
-        }
-        doomed.removeAll()
+    /// End-of-turn last phase.
+    func turnEnded() {
         if isShuttingDown { checkShutdownDone() }
     }
 
-    /// Once a second: handshake and linger deadlines, and heartbeats. A client silent
-    /// for PING_INTERVAL gets a ping; one that then stays silent for PONG_TIMEOUT is
-    /// dropped (its channels see it leave).
+    /// Once a second: Redis health, counts, queued leaves, the instance registry, and
+    /// each connection's deadlines and heartbeat (`Connection.tick`).
     private func expireDeadlines() {
         let now = Platform.monotonicMillis()
-        while let first = handshaking.first, first.phase != .http { _ = handshaking.popFirst() }
+        table.pruneHandshaking()
         hub.checkRedis(now: now, timeoutMillis: UInt64(config.redisTimeoutMillis))
         hub.publishCounts()
         hub.drainLeaves()
         if !isShuttingDown { registry.tick(now: now) }
-        let pingInterval = UInt64(config.pingIntervalMillis), pongTimeout = UInt64(config.pongTimeoutMillis)
-        for conn in connections {
-            switch conn.phase {
-            case .http:
-                if now >= conn.deadline { conn.abort(.handshakeTimeout, "no complete request within \(config.handshakeTimeoutMillis) ms") }
-            case .closing:
-                if now >= conn.deadline { conn.lingerExpired(now: now) }
-            case .open:
-                // Not read while Redis is congested (backpressure): its pong may be waiting
-                // in the socket, so its silence is ours, not the client's.
-                guard pingInterval > 0, !conn.isHeldForRedis else { break }
-                if conn.pingSentAt != 0 {
-                    if now - conn.pingSentAt >= pongTimeout { conn.abort(.pongTimeout, "no pong within \(pongTimeout) ms") }
-                } else if now - conn.lastReceived >= pingInterval {
-                    conn.sendPing(now: now)
-                    stats.pings += 1
-                }
-            case .closed:
-                break
-            }
-        }
+        for conn in connections { conn.tick(now: now) }
     }
 
-    /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
-    /// client address, so reconnecting does not reset it).
+    /// Whether a client may create a channel now (CHANNEL_CREATE_RATE a minute per
+    /// client address).
     func allowChannelCreation(_ conn: Connection) -> Bool {
         config.channelCreateRate == 0 || creationBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
     }
 
+    /// Whether a client may try a channel password now (PASSWORD_ATTEMPTS a minute per
+    /// client address, so reconnecting does not reset it).
     func allowPasswordAttempt(_ conn: Connection) -> Bool {
         passwordBuckets.take(conn.clientAddress, now: Platform.monotonicMillis())
-    }
-
-    // MARK: HTTP routing
-
-    func route(_ conn: Connection, _ request: HTTPRequest, body: [UInt8] = []) {
-        if !config.trustedProxies.isEmpty {
-            conn.clientAddress = config.trustedProxies.clientAddress(peer: conn.peerAddress, forwardedFor: request.headerValues("x-forwarded-for"))
-        }
-        if request.path.hasPrefix("/api/") { return api(conn, request, body: body) }
-        switch request.path {
-        case "/ws":
-            upgrade(conn, request) { [unowned self] conn in
-                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
-                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
-                case .success(let nickname):
-                    conn.nickname = nickname
-                    conn.sendEvent(ServerEvents.welcome(nickname: nickname, instance: self.instanceID, maxMessageLength: self.config.maxMessageLength))
-                }
-            }
-        case "/chat/join":
-            let channel = Names.channel(request.queryValue("channel") ?? "")
-            upgrade(conn, request, endpoint: { if case .success(let c) = channel { return .seed(channel: c) }; return .multi }()) { [unowned self] conn in
-                // Every event, refusals included, in the seed server's envelope.
-                if case .success(let name) = channel {
-                    conn.envelopeChannel = name
-                    self.hub.addSeedConnection(conn)
-                } else {
-                    conn.envelopeChannel = request.queryValue("channel") ?? ""
-                }
-                guard case .success(let name) = channel else {
-                    if case .failure(let v) = channel { self.refuse(conn, .invalidChannel, v.message) }
-                    return
-                }
-                switch Names.nickname(request.queryValue("nickname") ?? "", folding: self.nicknameFolding) {
-                case .failure(let v): self.refuse(conn, .invalidNickname, v.message)
-                case .success(let nickname):
-                    conn.nickname = nickname
-                    switch JoinOptions.make(since: request.queryValue("since"), history: request.queryValue("history"), password: request.queryValue("password")) {
-                    case .failure(let v): self.refuse(conn, .badRequest, v.message)
-                    case .success(let options): self.hub.join(conn, name, options: options, ref: nil)
-                    }
-                }
-            }
-        case "/echo" where config.echoEnabled:
-            upgrade(conn, request, endpoint: .echo, maxMessageSize: config.echoMaxMessageSize) { _ in }
-        case "/metrics":
-            guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
-            conn.respond(HTTPResponse.encode(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(metricsText().utf8)))
-        case "/healthz":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
-            let ready = isRedisReady && !isShuttingDown
-            let body = Array("{\"status\":\"\(ready ? "ok" : "unavailable")\",\"redis\":\(isRedisReady),\"instance\":\"\(instanceID)\",\"connections\":\(connections.count),\"passwords_restored\":\(hub.passwordsRestored)}\n".utf8)
-            conn.respond(HTTPResponse.encode(status: ready ? 200 : 503, contentType: "application/json", body: body, head: request.method == "HEAD"))
-        case "/" where site.assets["/"] == nil:
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(conn, "GET, HEAD") }
-            let body = Array("chat-server: WebSocket chat. Connect to /ws?nickname=NAME (see docs/PROTOCOL.md) or /chat/join?channel=NAME&nickname=NAME. (No web client: WEB_ROOT has no index.html.)\n".utf8)
-            conn.respond(HTTPResponse.encode(status: 200, body: body, head: request.method == "HEAD"))
-        default:
-            if let answer = site.respond(to: request) { return conn.respond(answer) }
-            conn.respond(HTTPResponse.error(HTTPError(404, "no such path: \(request.path)")))
-        }
-    }
-
-    private func methodNotAllowed(_ conn: Connection, _ allow: String) {
-        conn.respond(HTTPResponse.error(HTTPError(405, "method not allowed"), headers: [("Allow", allow)]))
-    }
-
-    /// Completes the WebSocket handshake on a chat or echo path, then runs `opened`.
-    private func upgrade(_ conn: Connection, _ request: HTTPRequest, endpoint: Endpoint = .multi, maxMessageSize: Int? = nil, _ opened: (Connection) -> Void) {
-        guard request.method == "GET" else { return methodNotAllowed(conn, "GET") }
-        if isShuttingDown { return conn.respond(HTTPResponse.error(HTTPError(503, "server is shutting down"))) }
-        if !config.allowedOrigins.allows(request.header("origin")) {
-            stats.upgradesRefused += 1
-            logger.limited("origin", .info, "upgrade refused: origin not allowed", [("origin", request.header("origin") ?? "")])
-            return conn.respond(HTTPResponse.error(HTTPError(403, "origin not allowed")))
-        }
-        if openWebSockets >= connectionLimit {
-            stats.upgradesRefused += 1
-            logger.limited("capacity", .warn, "upgrade refused: connection limit reached", [("limit", String(connectionLimit))])
-            return conn.respond(HTTPResponse.error(HTTPError(503, "server is at its connection limit, try again later"), headers: [("Retry-After", "5")]))
-        }
-        switch WebSocketHandshake.evaluate(request) {
-        case .notUpgrade:
-            conn.respond(HTTPResponse.error(HTTPError(426, "this path speaks WebSocket only"),
-                                            headers: [("Upgrade", "websocket"), ("Connection", "Upgrade, close"), ("Sec-WebSocket-Version", "13")]))
-        case .reject(let error, let headers):
-            conn.respond(HTTPResponse.error(error, headers: headers.map { line in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                return (String(parts[0]), String(parts[1].dropFirst()))
-            }))
-        case .accept(let accept):
-            guard addressLimits.admitWebSocket(AddressBuckets.key(conn.clientAddress)) else {
-                stats.upgradesRefused += 1
-                logger.limited("address_limit", .info, "upgrade refused: too many connections from one address",
-                               [("address", conn.clientAddress), ("limit", String(config.maxConnectionsPerAddress))])
-                return conn.respond(HTTPResponse.error(HTTPError(429, "too many connections from your address"), headers: [("Retry-After", "5")]))
-            }
-            conn.countedWebSocket = true
-            conn.upgrade(accept: accept, endpoint: endpoint, maxMessageSize: maxMessageSize ?? config.maxMessageSize)
-            logger.debug("websocket open", [("conn", String(conn.id)), ("path", request.path)])
-            opened(conn)
-        }
-    }
-
-    /// Refuses a chat connection after the upgrade (so browsers can read why):
-    /// an `error` event, then close 1008.
-    func refuse(_ conn: Connection, _ code: ErrorCode, _ message: String) {
-        conn.sendEvent(ServerEvents.error(ChatError(code, message)))
-        conn.close(code: CloseCode.policyViolation, reason: message, why: .refused)
-    }
-
-    // MARK: Shutdown
-
-    /// SIGTERM/SIGINT: stop accepting, tell every chat client (a system notice, then
-    /// close 1001), leave its channels (so other instances see the leave notices),
-    /// wait for those Redis writes and for the clients to hang up, then stop, within
-    /// SHUTDOWN_TIMEOUT. A second signal stops at once (exit code 1).
-    private func beginShutdown(signal: Int32) {
-        if isShuttingDown {
-            logger.warn("second signal, exiting now")
-            exit(1)
-        }
-        isShuttingDown = true
-        logger.info("shutting down", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"), ("connections", String(connections.count))])
-        listener?.stop()
-        ownListener?.stop()
-        let notice = ServerEvents.shutdownNotice()
-        for conn in connections {
-            switch conn.phase {
-            case .open:
-                if conn.endpoint.isChat { conn.sendEvent(notice) }
-                conn.close(code: CloseCode.goingAway, reason: "server shutting down", why: .shutdown)
-            case .http: conn.abort(.shutdown, nil)
-            case .closing, .closed: break
-            }
-        }
-        logger.info("shutdown: clients told, waiting for them and for redis", [("redis_in_flight", String(hub.store.inFlight))])
-        shutdownDeadline = Platform.monotonicMillis() + UInt64(config.shutdownTimeoutMillis)
-        shutdownPoll = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.checkShutdownDone() }
-        shutdownPoll?.schedule(milliseconds: 50)
-        endOfTurn.trigger()
-    }
-
-    private var unregistered = false
-
-    private func checkShutdownDone() {
-        var done = connections.isEmpty && hub.store.inFlight == 0
-        if done && !unregistered && hub.store.isAvailable {
-            // Every member has left: take this instance out of the registry, then stop.
-            unregistered = true
-            registry.unregister()
-            done = false
-        }
-        guard done || Platform.monotonicMillis() >= shutdownDeadline else { return }
-        if !done {
-            logger.warn("shutdown deadline reached", [("connections", String(connections.count)), ("redis_in_flight", String(hub.store.inFlight))])
-        }
-        logger.info("shutdown: closing redis connections")
-        shutdownPoll?.cancel()
-        housekeeping.cancel()
-        commands.close()
-        subscriber.close()
-        loop.stop()
     }
 }

@@ -1,6 +1,6 @@
 import CLibevent
-import Glibc
 import EventIO
+import Glibc
 
 /// The worker's listening socket. SO_REUSEPORT lets several worker processes bind
 /// the same port; the kernel spreads new connections across them.
@@ -29,7 +29,9 @@ final class Listener {
             throw BindError(description: "cannot resolve HOST \(host): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(result) }
-        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            info.pointee.ai_family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw BindError(description: "socket: \(Platform.errorText(errno))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -55,9 +57,11 @@ final class Listener {
     /// Starts accepting; `onAccept` gets each new non-blocking socket.
     func start(_ onAccept: @escaping (Int32) -> Void) {
         self.onAccept = onAccept
-        event = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
-            Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().acceptAll()
-        }, Unmanaged.passUnretained(self).toOpaque())
+        event = event_new(
+            loop.base, fd, Int16(EV_READ | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().acceptAll()
+            }, Unmanaged.passUnretained(self).toOpaque())
         event_add(event, nil)
         resumeTimer = LoopEvent(loop, .timer(repeating: false)) { [unowned self] in
             if let event = self.event { event_add(event, nil) }
@@ -83,7 +87,9 @@ final class Listener {
                 if e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED { return }
                 if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
                     // Clients can provoke this at will (connect until the limit): limited like their other lines.
-                    logger.limited("accept_paused", .error, "accept paused: out of descriptors or memory", [("error", Platform.errorText(e))])
+                    logger.limited(
+                        "accept_paused", .error, "accept paused: out of descriptors or memory",
+                        [("error", Platform.errorText(e))])
                     if let event { event_del(event) }
                     resumeTimer?.schedule(milliseconds: 100)
                     return

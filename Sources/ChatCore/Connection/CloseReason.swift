@@ -1,6 +1,6 @@
 /// Why a connection ended, for the `chat_connections_closed_total{reason}` metric
 /// and the logs.
-enum CloseReason: String, CaseIterable {
+public enum CloseReason: String, CaseIterable, Sendable {
     /// The client sent a close frame.
     case clientClose = "client_close"
     /// The client went away without a close frame (EOF, reset).

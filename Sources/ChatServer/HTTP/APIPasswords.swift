@@ -1,0 +1,36 @@
+import ChatCore
+import EventIO
+
+/// The HTTP API's channel passwords.
+extension Worker {
+    /// `PUT /api/channels/NAME {"password": "..." | null}` (checked by
+    /// `APIRequests.password`): protects a channel (or changes its password), or opens
+    /// it again with null. The hash is made on the hasher's thread.
+    func setPassword(_ conn: Connection, _ name: String, _ body: [UInt8]) {
+        let password: String?
+        switch APIRequests.password(body) {
+        case .failure(let error): return apiError(conn, error)
+        case .success(let p): password = p
+        }
+        let keys = ChannelKeys(prefix: config.redisPrefix, tag: name)
+        let done: (Bool) -> Void = { [unowned self] protected in
+            self.apiJSON(conn) { o in
+                o.field("channel", name)
+                o.field("protected", protected)
+            }
+        }
+        guard let password else {
+            hub.store.setPassword(keys, channel: name, hash: "") { [unowned self] ok in
+                if ok { done(false) } else { self.unavailable(conn) }
+            }
+            return
+        }
+        let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
+            guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
+            self.hub.store.setPassword(keys, channel: name, hash: hash) { [unowned self] ok in
+                if ok { done(true) } else { self.unavailable(conn) }
+            }
+        }
+        if !accepted { unavailable(conn) }
+    }
+}
