@@ -785,6 +785,40 @@ def test_a_password_set_through_the_api_survives_redis_losing_its_data():
         redis.stop()
 
 
+def test_a_password_set_through_another_instance_survives_redis_losing_its_data():
+    """The password set through the API on instance A reaches instance B, where the
+    members are, through B's round of listing its channels again (it reads the
+    channel's settings): after Redis loses its data, B writes the password back."""
+    redis = RedisServer()
+    a = ChatServer(redis, "api-pw-a", env={"API_KEY": API_KEY})
+    b = ChatServer(redis, "api-pw-b", env={"API_KEY": API_KEY})
+    channel = unique()
+    try:
+        async def body():
+            ann = await Client.connect(f"{b.url}/ws?nickname=ann")
+            await ann.join(channel)
+            assert http(a, "PUT", f"/api/channels/{channel}", {"password": "s3cret"}, key=API_KEY)[0] == 200
+            assert redis.cli("ZSCORE", "chat:channels:protected", channel) == "1"
+            # B's next round lists the channel again from what it reads: once it is back,
+            # B has read the new settings.
+            redis.cli("ZREM", "chat:channels:protected", channel)
+            wait_until(lambda: redis.cli("ZSCORE", "chat:channels:protected", channel) == "1", timeout=20,
+                       what="B's round over the channel")
+            redis.cli("FLUSHALL")
+            wait_until(lambda: redis.cli("HLEN", f"chat:{{{channel}}}:members") == "1", timeout=20, what="ann written back")
+            stranger = await Client.connect(f"{a.url}/ws?nickname=stranger")
+            await stranger.expect("welcome")
+            await stranger.send({"op": "join", "channel": channel})
+            e = await stranger.recv_until(lambda e: e.get("channel") == channel and e["type"] in ("joined", "error"))
+            assert e["type"] == "error" and e["code"] == "wrong_password", f"the protected channel is open after the loss: {e}"
+
+        run(body())
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
 def test_history_slots_are_not_leaked_by_joins_that_leave_or_close_while_waiting():
     """Held. One history read at a time (HISTORY_READS=1): joins with a replay wait
     for the slot; clients leave or close in every state (waiting for the slot, holding

@@ -5,7 +5,10 @@ import EventIO
 extension Worker {
     /// `PUT /api/channels/NAME {"password": "..." | null}` (checked by
     /// `APIRequests.password`): protects a channel (or changes its password), or opens
-    /// it again with null. The hash is made on the hasher's thread.
+    /// it again with null. The hash is made on the hasher's thread. This instance keeps
+    /// the new hash for a channel it has members in at once (written back if Redis
+    /// loses the channel's settings: fail closed); the others learn it from Redis
+    /// within a round of `relistChannels`.
     func setPassword(_ conn: Connection, _ name: String, _ body: [UInt8]) {
         let password: String?
         switch APIRequests.password(body) {
@@ -21,14 +24,18 @@ extension Worker {
         }
         guard let password else {
             hub.store.setPassword(keys, channel: name, hash: "") { [unowned self] ok in
-                if ok { done(false) } else { self.unavailable(conn) }
+                guard ok else { return self.unavailable(conn) }
+                self.hub.channels[name]?.passwordHash = ""
+                done(false)
             }
             return
         }
         let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
             guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
             self.hub.store.setPassword(keys, channel: name, hash: hash) { [unowned self] ok in
-                if ok { done(true) } else { self.unavailable(conn) }
+                guard ok else { return self.unavailable(conn) }
+                self.hub.channels[name]?.passwordHash = hash
+                done(true)
             }
         }
         if !accepted { unavailable(conn) }
