@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// No packages beyond the toolchain: the server needs libevent, hiredis, libcrypt, liburing,
+// No packages beyond the toolchain: the server needs libevent, hiredis, libcrypt,
 // ICU and the standard library, nothing else (see README, "Dependencies").
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
@@ -17,8 +17,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         // ICU's spoof checker behind stable wrapper names (ICU's are versioned macros).
         .systemLibrary(name: "CICU", path: "Sources/CICU"),
-        // io_uring on liburing (liburing-dev): batched fan-out sends, the benchmark tool's reads.
-        .target(name: "CIORing", path: "Sources/CIORing", linkerSettings: [.linkedLibrary("uring")]),
+        // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
+        .target(name: "CIORing", path: "Sources/CIORing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
         // Unicode's confusable skeletons (UTS #39) from ICU: the function the server

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the server needs to build and run, when missing.
-#   scripts/deps.sh          build + run: libevent-dev libhiredis-dev libcrypt-dev libicu-dev liburing-dev redis-server
+#   scripts/deps.sh          build + run: libevent-dev libhiredis-dev libcrypt-dev libicu-dev redis-server
 #   scripts/deps.sh --test   also what the test suite needs (redis-tools, docker-compose,
 #                            chromium + chromium-driver for the web client's browser test,
 #                            nodejs for its unit tests, and the linters of --lint)
@@ -8,7 +8,7 @@
 #   scripts/deps.sh --bench  also the benchmark's peer (nginx, libnginx-mod-nchan) and taskset
 set -euo pipefail
 
-packages=(libevent-dev libhiredis-dev libcrypt-dev libicu-dev liburing-dev redis-server pkg-config)
+packages=(libevent-dev libhiredis-dev libcrypt-dev libicu-dev redis-server pkg-config)
 case "${1:-}" in
   --test) packages+=(redis-tools docker-compose chromium chromium-driver nodejs shellcheck eslint) ;;
   --lint) packages+=(shellcheck eslint) ;;

@@ -3,8 +3,7 @@
 /* A minimal io_uring ring for one job: many non-blocking send()s or recv()s on
  * different sockets in one system call (the server: a channel's batch to each of its
  * members; the benchmark tool: every socket that became readable in a loop turn).
- * On liburing (Debian's liburing-dev; liburing2 at run time), which io_ring.c alone
- * includes: its types stay out of Swift's sight.
+ * Raw system calls, no liburing: the kernel's <linux/io_uring.h> is enough for this.
  * Single-threaded: one ring per process, used from its event loop only. */
 #include <stdint.h>
 
