@@ -3,7 +3,8 @@
 /* A minimal io_uring ring for one job: many non-blocking send()s or recv()s on
  * different sockets in one system call (the server: a channel's batch to each of its
  * members; the benchmark tool: every socket that became readable in a loop turn).
- * Raw system calls, no liburing: the kernel's <linux/io_uring.h> is enough for this.
+ * Raw system calls, no liburing: the kernel's <linux/io_uring.h> is enough for this,
+ * and liburing's generic helpers cost more per send (docs/ARCHITECTURE.md, "The send ring").
  * Single-threaded: one ring per process, used from its event loop only. */
 #include <stdint.h>
 
