@@ -15,8 +15,10 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
-        // ICU's spoof checker behind stable wrapper names (ICU's are versioned macros).
-        .systemLibrary(name: "CICU", path: "Sources/CICU"),
+        // ICU's spoof checker behind stable wrapper names (ICU's are versioned macros) and plain C types.
+        .target(
+            name: "CICU", path: "Sources/CICU",
+            linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
         .target(name: "CIORing", path: "Sources/CIORing"),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.

@@ -23,7 +23,7 @@ public enum Confusables {
 /// because it is only read after it is opened (uspoof_getSkeleton takes a const
 /// checker, documented thread-safe once configured).
 private final class SpoofChecker: @unchecked Sendable {
-    private let handle: OpaquePointer
+    private let handle: UnsafeMutableRawPointer
 
     init() {
         var status: Int32 = 0
