@@ -1,11 +1,6 @@
-// swift-format-ignore-file: OrderedImports
-// Testing (and through it Foundation's own ICU headers) must be imported before
-// Confusables (the system's ICU through CICU): the other way round, the test
-// discovery module fails with "'UErrorCode' has different definitions in
-// different modules".
-import Testing
 import ChatCore
 import Confusables
+import Testing
 
 /// Nickname rules with ICU's confusables, as the server uses them.
 @Suite("Confusables: nicknames with ICU's skeletons")
