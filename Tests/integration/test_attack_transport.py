@@ -380,3 +380,35 @@ def test_an_out_of_range_member_cursor_is_a_bad_request_not_storage_unavailable(
     as a UInt64); the same check before the refactoring (025bde3 HTTPAPI.swift)."""
     status, body = http(limited, "GET", "/api/channels/somewhere/members?cursor=99999999999999999999")
     assert status == 400 and body["error"] == "bad_request", (status, body)
+
+
+def test_a_trickling_reader_of_a_big_answer_is_dropped_within_the_closing_minute(redis):
+    """An answer bigger than the kernel's socket buffers (8 MB of history, with a 16 MiB
+    OUTPUT_BUFFER_LIMIT), read a few KB every tenth of a second: every read lets the
+    server write again and each write extends the 2 s linger, so only the 60 s cap
+    ("time to close", docs/OPERATIONS.md) ends it. The process lets go of the socket
+    (and the answer's memory) within the minute plus a linger and a tick, whatever the
+    peer still reads from the kernel. (Takes about 80 s.)"""
+    server = ChatServer(redis, "attack-trickle", env={"OUTPUT_BUFFER_LIMIT": str(16 << 20), "API_KEY": API_KEY,
+                                                      "RATE_LIMIT": "0"})
+    from harness import unique
+    try:
+        channel = unique("trickle")
+        text = "\U0001F600" * 2_000  # 8 KB as stored
+        for _ in range(1_000):
+            assert http(server, "POST", "/api/publish", {"channel": channel, "message": text}, key=API_KEY)[0] == 200
+        base = server.health()[1]["connections"]
+        s = raw(server.port, rcvbuf=4096, timeout=10)
+        s.sendall(f"GET /api/channels/{channel}/history?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        started = time.monotonic()
+        held_at_55 = None
+        while time.monotonic() - started < 66:
+            assert s.recv(4096)
+            if held_at_55 is None and time.monotonic() - started > 55:
+                held_at_55 = server.health()[1]["connections"] - base
+            time.sleep(0.1)
+        assert held_at_55 == 1  # still being served before the minute (not cut at a linger)
+        assert server.health()[1]["connections"] - base == 0  # let go by 66 s
+        s.close()
+    finally:
+        server.stop()
