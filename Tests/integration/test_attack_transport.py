@@ -355,13 +355,14 @@ def test_evicted_handshakes_give_their_address_slot_back(redis):
 
 def test_api_head_and_errors_carry_no_body_for_head(limited):
     """HEAD on the HTTP API (or on a WebSocket path, /metrics, a missing file) is
-    answered 405/404 with a JSON body: RFC 9110 9.3.2 forbids content in an answer to
-    HEAD (a keep-alive proxy reads it as the start of the next answer). /healthz and the
-    web client's files get this right; the error answers do not. Fault:
+    answered 405/404 with a body (51 to 65 bytes after the head): RFC 9110 9.3.2 forbids
+    content in an answer to HEAD (a keep-alive proxy reads it as the start of the next
+    answer). /healthz, / and the web client's files get this right; the error answers
+    do not. Fault:
     Sources/ChatServer/HTTP/APIAnswers.swift `apiError` and HTTPRouting's `.error`
     route (Router.swift `conn.respond(HTTPResponse.error(...))`) never pass `head:`;
     the same before the refactoring (025bde3 HTTPAPI.swift)."""
-    for path in ("/api/channels", "/api/nothing", "/metrics", "/no-such-file"):
+    for path in ("/api/channels", "/api/nothing", "/metrics", "/no-such-file", "/ws"):
         s = raw(limited.port)
         s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         data = read_to_eof(s)
