@@ -413,3 +413,49 @@ def test_a_trickling_reader_of_a_big_answer_is_dropped_within_the_closing_minute
         s.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("stall_seconds", [2, 8])
+def test_api_requests_dropped_while_redis_stalls_give_their_slots_back(stall_seconds):
+    """Redis stalls (SIGSTOP) under two history requests and two member reads from one
+    address: HANDSHAKE_TIMEOUT (1 s) drops them while they wait (a client is not held
+    past its deadline by our storage); whether Redis comes back before REDIS_TIMEOUT (2 s
+    stall) or the link is reset (8 s), the address's two history slots and its
+    handshake slots are given back: the next history request gets 200, not 429."""
+    from harness import RedisServer, unique
+    redis = RedisServer()
+    server = ChatServer(redis, "attack-stall", env={"HANDSHAKE_TIMEOUT": "1", "REDIS_TIMEOUT": "5",
+                                                    "MAX_HANDSHAKES_PER_ADDRESS": "4", "API_KEY": API_KEY})
+    socks = []
+    try:
+        channel = unique("stall")
+        assert http(server, "POST", "/api/publish", {"channel": channel, "message": "m"}, key=API_KEY)[0] == 200
+        redis.stall()
+        for what in ("history", "history", "members", "members"):
+            s = raw(server.port, timeout=10)
+            s.sendall(f"GET /api/channels/{channel}/{what} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            socks.append(s)
+        started = time.monotonic()
+        for s in socks:
+            assert read_to_eof(s, 5) == b""  # dropped, not answered
+        assert time.monotonic() - started < 3.5
+        time.sleep(max(0.0, stall_seconds - (time.monotonic() - started)))
+        redis.resume()
+
+        def history_again():
+            status, body = http(server, "GET", f"/api/channels/{channel}/history")
+            return status == 200 and body["messages"]
+        wait_until(history_again, timeout=15, interval=0.5, what="history answered again")
+        for _ in range(3):  # and both history slots are free (2 at once per address)
+            pair = [raw(server.port) for _ in range(2)]
+            for s in pair:
+                s.sendall(f"GET /api/channels/{channel}/history HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            statuses = [status_of(read_to_eof(s)) for s in pair]
+            for s in pair:
+                s.close()
+            assert statuses == [200, 200], statuses
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+        redis.stop()
