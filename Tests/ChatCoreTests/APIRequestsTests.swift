@@ -138,7 +138,12 @@ struct APIRequestsTests {
         #expect(
             APIRequests.members(parsedRequest("GET", "/m?limit=5&cursor=123"))
                 == .success(.init(limit: 5, cursor: "123")))
-        for bad in ["", "-1", "12a", String(repeating: "9", count: 21)] {
+        #expect(
+            APIRequests.members(parsedRequest("GET", "/m?cursor=18446744073709551615"))
+                == .success(.init(limit: 1_000, cursor: "18446744073709551615")))
+        // 2^64 and more: digits Redis's HSCAN refuses (it would answer 503).
+        for bad in ["", "-1", "12a", String(repeating: "9", count: 21), "18446744073709551616", "99999999999999999999"]
+        {
             #expect(
                 APIRequests.members(parsedRequest("GET", "/m?cursor=\(bad)"))
                     == .failure(APIError(400, "bad_request", "cursor must be the cursor of a previous answer")))

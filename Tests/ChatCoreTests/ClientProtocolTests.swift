@@ -335,7 +335,11 @@ struct ClientProtocolTests {
         #expect(
             request(#"{"op":"presence","channel":"g","cursor":"1536"}"#)
                 == ClientRequest(op: .presence(channel: "g", cursor: "1536"), ref: nil))
-        for bad in [#""""#, #""-1""#, #""12x""#, "12", #""123456789012345678901""#] {
+        #expect(
+            request(#"{"op":"presence","channel":"g","cursor":"18446744073709551615"}"#)
+                == ClientRequest(op: .presence(channel: "g", cursor: "18446744073709551615"), ref: nil))
+        // 2^64 and more: digits Redis's HSCAN refuses (it would be an "unavailable").
+        for bad in [#""""#, #""-1""#, #""12x""#, "12", #""123456789012345678901""#, #""18446744073709551616""#] {
             let e = error(#"{"op":"presence","channel":"g","cursor":"# + bad + "}")
             #expect(e?.code == .badRequest && e?.channel == "g", "\(bad)")
         }

@@ -40,3 +40,21 @@ struct HTTPResponseTests {
         #expect(plain.contains("\r\nConnection: close\r\n"))
     }
 }
+
+@Suite("HTTPResponse.headEnd")
+struct HTTPResponseHeadEndTests {
+    @Test("cuts any encoded answer after its head, Content-Length kept")
+    func cutsAfterTheHead() {
+        let full = HTTPResponse.error(HTTPError(405, "method not allowed"))
+        let end = HTTPResponse.headEnd(full)
+        #expect(end != nil)
+        let head = Array(full[..<(end ?? 0)])
+        #expect(
+            head
+                == HTTPResponse.encode(
+                    status: 405, contentType: "application/json", body: Array(full[(end ?? 0)...]), head: true))
+        #expect(String(decoding: head, as: UTF8.self).hasSuffix("\r\n\r\n"))
+        #expect(HTTPResponse.headEnd(Array("HTTP/1.1 200 OK\r\n".utf8)) == nil)
+        #expect(HTTPResponse.headEnd([]) == nil)
+    }
+}

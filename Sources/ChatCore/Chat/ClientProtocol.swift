@@ -274,7 +274,7 @@ public enum ClientProtocol {
                 switch cursor {
                 case nil, .null?: return .success(ClientRequest(op: .presence(channel: name), ref: ref))
                 case .string(let c)?
-                where !c.isEmpty && c.utf8.count <= 20 && c.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }):
+                where c.utf8.count <= 20 && c.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) && UInt64(c) != nil:
                     return .success(ClientRequest(op: .presence(channel: name, cursor: c), ref: ref))
                 default:
                     return fail(.badRequest, "\"cursor\" must be the cursor string of a previous presence reply", name)

@@ -22,11 +22,12 @@ public enum APIRequests {
     }
 
     /// `GET /api/channels/NAME/members?limit=N&cursor=C`: N from 1 to 1000 (1000); C
-    /// decimal digits, 20 at most.
+    /// decimal digits of a 64-bit unsigned number (what Redis's HSCAN takes).
     public static func members(_ request: HTTPRequest) -> Result<MembersQuery, APIError> {
         limit(request, default: 1_000, max: 1_000).flatMap { limit in
             let cursor = request.queryValue("cursor") ?? "0"
-            guard !cursor.isEmpty, cursor.utf8.count <= 20, cursor.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            guard cursor.utf8.count <= 20, cursor.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), UInt64(cursor) != nil
+            else {
                 return .failure(APIError(400, "bad_request", "cursor must be the cursor of a previous answer"))
             }
             return .success(MembersQuery(limit: limit, cursor: cursor))

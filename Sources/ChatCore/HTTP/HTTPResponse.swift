@@ -46,6 +46,17 @@ public enum HTTPResponse {
         return isHead ? Array(head.utf8) : Array(head.utf8) + body
     }
 
+    /// Where an encoded response's head ends (just after its blank line): the answer to
+    /// a HEAD request is the response cut there, whatever made it. Nil if there is none.
+    public static func headEnd(_ response: [UInt8]) -> Int? {
+        guard response.count >= 4 else { return nil }
+        for i in 3..<response.count
+        where response[i] == 10 && response[i - 1] == 13 && response[i - 2] == 10 && response[i - 3] == 13 {
+            return i + 1
+        }
+        return nil
+    }
+
     /// An error answer with a small JSON body: `{"error":"<status text>","message":"..."}`.
     public static func error(_ error: HTTPError, headers: [(String, String)] = []) -> [UInt8] {
         var body: [UInt8] = []

@@ -40,6 +40,9 @@ final class Connection {
     var http: HTTPRequestParser?
     /// A request whose body is still arriving (the HTTP API's POST/PUT), and the body so far.
     var awaitingBody: (request: HTTPRequest, length: Int, body: [UInt8])?
+    /// The request being answered is a HEAD: whatever answers it, its body is not sent
+    /// (RFC 9110 9.3.2), errors included.
+    var answersHead = false
     var reader = MessageReader(maxMessageSize: 0)
     var endpoint: Endpoint = .echo
     /// Set on `/chat/join` connections, whose clients read every event in the seed
@@ -166,6 +169,7 @@ final class Connection {
                 respond(HTTPResponse.error(error))
             case .complete(let request, let leftover):
                 http = nil
+                answersHead = request.method == "HEAD"
                 switch BodyFraming.contentLength(of: request, maxBytes: Self.maxBodyBytes) {
                 case .failure(let error):
                     return respond(HTTPResponse.error(error))

@@ -21,7 +21,11 @@ extension Connection {
         guard let t = machine.answered(now: Platform.monotonicMillis()) else { return }
         http = nil
         awaitingBody = nil
-        send(response)
+        if answersHead, let end = HTTPResponse.headEnd(response) {
+            response.withUnsafeBytes { send(raw: UnsafeRawBufferPointer(rebasing: $0[..<end])) }
+        } else {
+            send(response)
+        }
         perform(t)
     }
 
