@@ -26,10 +26,14 @@ enum WorkerAssembly {
         store.instance = worker.redisID
         store.channelTTLMillis = config.channelTTLMillis
         store.protectedTTLMillis = config.protectedChannelTTLMillis
-        let hub = ChannelHub(worker: worker, store: store, subscriber: subscriber, prefix: config.redisPrefix)
+        let hasher = PasswordHasher(loop: loop)
+        let hub = ChannelHub(
+            settings: ChatSettings(config: config, connectionLimit: worker.connectionLimit), runtime: worker,
+            store: store, subscriber: subscriber, stats: worker.stats, logger: logger, hasher: hasher,
+            nicknameFolding: worker.nicknameFolding, instanceID: worker.instanceID, redisID: worker.redisID)
         let registry = InstanceRegistry(
             hub: hub, store: store, id: worker.redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
-        worker.attach(hub: hub, registry: registry, hasher: PasswordHasher(loop: loop))
+        worker.attach(hub: hub, registry: registry, hasher: hasher)
 
         // The end of each loop turn, in the scheduler's order.
         let turn = worker.turn

@@ -4,10 +4,13 @@ import EventIO
 /// queued and made by one system call (docs/ARCHITECTURE.md, "The send ring"). Its
 /// table of queued connections lives as long as the hub.
 final class RingFanOut {
-    unowned(unsafe) let worker: Worker
+    /// The connection table (broadcasts) and the ring's owner (a failed submission).
+    unowned(unsafe) let runtime: any ChatRuntime
+    let stats: WorkerStats
 
-    init(worker: Worker) {
-        self.worker = worker
+    init(runtime: any ChatRuntime, stats: WorkerStats) {
+        self.runtime = runtime
+        self.stats = stats
     }
 
     deinit {
@@ -40,18 +43,18 @@ final class RingFanOut {
             t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } }
         }
         submitRing(ring, batch)
-        worker.stats.deliveries += UInt64(taken * events)
+        stats.deliveries += UInt64(taken * events)
     }
 
     func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, skipSeed: Bool) {
         inUse = true
         defer { inUse = false }
         var taken = 0
-        for conn in worker.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
+        for conn in runtime.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
             if queueShared(conn, batch, events: events, ring) { taken += 1 }
         }
         submitRing(ring, batch)
-        worker.stats.deliveries += UInt64(taken * events)
+        stats.deliveries += UInt64(taken * events)
     }
 
     /// One member's share of a ring fan-out: queued when its socket has nothing
@@ -64,7 +67,7 @@ final class RingFanOut {
         if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
         guard conn.acceptShared(batch, events: events) else { return false }
         guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
-            worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))
+            stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))
             return true
         }
         ringTargets[ringCount] = .passUnretained(conn)
@@ -88,21 +91,21 @@ final class RingFanOut {
             answered[Int(tag)] = true
             bytes += targets[Int(tag)]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: Int(result)) }
         }
-        worker.stats.ringSubmits += 1
+        stats.ringSubmits += 1
         guard error != 0 else {
-            worker.stats.ringSends += UInt64(queued)
-            worker.stats.bytesOut += UInt64(bytes)
+            stats.ringSends += UInt64(queued)
+            stats.bytesOut += UInt64(bytes)
             return true
         }
-        worker.dropSendRing(error)
+        runtime.dropSendRing(error)
         for k in 0..<queued {
             if answered[k] {
-                worker.stats.ringSends += 1
+                stats.ringSends += 1
                 continue
             }
             bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: $0.sendNow(batch)) }
         }
-        worker.stats.bytesOut += UInt64(bytes)
+        stats.bytesOut += UInt64(bytes)
         return false
     }
 }
