@@ -133,6 +133,12 @@ final class ChannelHub {
         }
     }
 
+    /// A password set, changed or removed ("") through the HTTP API: kept at once for a
+    /// channel this worker has members in (written back if Redis loses it).
+    func keepPassword(_ hash: String, channel name: String) {
+        channels[name]?.passwordHash = hash
+    }
+
     func removeMembership(_ m: Membership) {
         if m.connection.memberships[m.channel.name] === m { m.connection.memberships[m.channel.name] = nil }
     }
