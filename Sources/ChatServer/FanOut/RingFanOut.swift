@@ -4,6 +4,9 @@ import EventIO
 /// queued and made by one system call (docs/ARCHITECTURE.md, "The send ring"). Its
 /// table of queued connections lives as long as the hub.
 final class RingFanOut {
+    /// Sends per ring submission (the ring's size): a channel larger than this takes several.
+    static let entries: UInt32 = 1_024
+
     /// The connection table (broadcasts) and the ring's owner (a failed submission).
     unowned(unsafe) let runtime: any ChatRuntime
     let stats: WorkerStats
@@ -21,8 +24,8 @@ final class RingFanOut {
     /// Connections whose send is queued on the ring, by tag (the index of the send in
     /// the current submission), and which of them got a result.
     private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(
-        capacity: Int(Worker.sendRingEntries))
-    private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(Worker.sendRingEntries))
+        capacity: Int(RingFanOut.entries))
+    private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(RingFanOut.entries))
     private var ringCount = 0
     /// A fan-out is using the ring (its table above): one started from inside it (none
     /// is today) writes with send() instead of overwriting the table.
@@ -30,7 +33,7 @@ final class RingFanOut {
 
     /// One batch to many connections through the send ring: every member whose socket
     /// has nothing pending gets a queued send of the shared bytes, and one system call
-    /// makes up to `Worker.sendRingEntries` of them. The bytes live until the last
+    /// makes up to `entries` of them. The bytes live until the last
     /// submission returns, within the caller's `withUnsafeBytes`. Each member is
     /// visited once, so a socket never has two sends in one submission.
     func fanOut(
@@ -64,7 +67,7 @@ final class RingFanOut {
         // A full ring is submitted before this member is looked at: handling those
         // results can add to its output (another channel's batch, when a member that
         // failed leaves), and its send must then queue behind, not go first.
-        if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
+        if ringCount == Int(RingFanOut.entries) { submitRing(ring, batch) }
         guard conn.acceptShared(batch, events: events) else { return false }
         guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
             stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))

@@ -75,8 +75,6 @@ final class Worker {
     var site = StaticSite()
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
     private(set) var sendRing: IORing?
-    /// Sends per ring submission: a channel larger than this takes several.
-    static let sendRingEntries: UInt32 = 1_024
     var shutdownDeadline: UInt64 = 0
     var isShuttingDown = false
     var unregistered = false
@@ -171,7 +169,7 @@ final class Worker {
             return
         }
         var error: Int32 = 0
-        sendRing = IORing.make(entries: Self.sendRingEntries, error: &error)
+        sendRing = IORing.make(entries: RingFanOut.entries, error: &error)
         if sendRing != nil {
             logger.info("fan-out writes: io_uring")
         } else {
