@@ -3,7 +3,7 @@ import EventIO
 
 /// The composition root of a worker process: builds its parts (the loop, the Redis
 /// links and store, the runtime, the chat hub, the instance registry, the password
-/// hasher) and wires them: Redis events to the hub, the hub's and the runtime's work
+/// hasher, the HTTP API) and wires them: Redis events to the hub, the hub's and the runtime's work
 /// into the end-of-turn phases. No logic of its own.
 enum WorkerAssembly {
     static func build(config: Config, logger: Logger) -> Worker {
@@ -26,10 +26,20 @@ enum WorkerAssembly {
         store.instance = worker.redisID
         store.channelTTLMillis = config.channelTTLMillis
         store.protectedTTLMillis = config.protectedChannelTTLMillis
-        let hub = ChannelHub(worker: worker, store: store, subscriber: subscriber, prefix: config.redisPrefix)
+        let hasher = PasswordHasher(loop: loop)
+        let settings = ChatSettings(config: config, connectionLimit: worker.connectionLimit)
+        let hub = ChannelHub(
+            settings: settings, runtime: worker,
+            store: store, subscriber: subscriber, stats: worker.stats, logger: logger, hasher: hasher,
+            nicknameFolding: worker.nicknameFolding, instanceID: worker.instanceID, redisID: worker.redisID)
         let registry = InstanceRegistry(
             hub: hub, store: store, id: worker.redisID, ttlMillis: config.instanceTTLMillis, logger: logger)
-        worker.attach(hub: hub, registry: registry, hasher: PasswordHasher(loop: loop))
+        let api = APIHandlers(
+            store: store, hub: hub, hasher: hasher, settings: settings,
+            routing: APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit),
+            buckets: AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit)),
+            protocolLimits: worker.protocolLimits, stats: worker.stats)
+        worker.attach(hub: hub, registry: registry, hasher: hasher, api: api)
 
         // The end of each loop turn, in the scheduler's order.
         let turn = worker.turn

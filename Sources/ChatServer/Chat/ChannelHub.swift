@@ -6,7 +6,18 @@ import EventIO
 /// every member on every instance sees one order. What Redis delivers on the
 /// subscriber connection is framed once and appended to each local member's output.
 final class ChannelHub {
-    unowned(unsafe) let worker: Worker
+    /// The end of the turn, the send ring, the connection table, the allowances.
+    unowned(unsafe) let runtime: any ChatRuntime
+    let settings: ChatSettings
+    let logger: Logger
+    /// The worker's counters (messages from Redis, published, deliveries, ...).
+    let stats: WorkerStats
+    /// Channel password hashing and checks, on a thread of its own.
+    let hasher: PasswordHasher
+    /// How nicknames are compared (reserved names, uniqueness in a channel).
+    let nicknameFolding: NicknameFolding
+    /// This process's id towards Redis (member-hash fields, leaves, repairs).
+    let redisID: String
     let store: ChatStore
     let subscriber: RedisLink
     let globalKeys: ChannelKeys
@@ -35,15 +46,26 @@ final class ChannelHub {
     /// Framing once and the per-turn batches (FanOut/Delivery.swift).
     let delivery: Delivery
 
-    init(worker: Worker, store: ChatStore, subscriber: RedisLink, prefix: String) {
-        self.worker = worker
+    /// `instanceID` names the subscriber's heartbeat topic; `redisID` is this process
+    /// towards Redis (the instance id plus a random suffix).
+    init(
+        settings: ChatSettings, runtime: any ChatRuntime, store: ChatStore, subscriber: RedisLink, stats: WorkerStats,
+        logger: Logger, hasher: PasswordHasher, nicknameFolding: NicknameFolding, instanceID: String, redisID: String
+    ) {
+        self.runtime = runtime
+        self.settings = settings
+        self.logger = logger
+        self.stats = stats
+        self.hasher = hasher
+        self.nicknameFolding = nicknameFolding
+        self.redisID = redisID
         self.store = store
         self.subscriber = subscriber
-        self.globalKeys = ChannelKeys.global(prefix: prefix)
-        self.health = SubscriberHealth(topic: store.keyspace.heartbeat(worker.instanceID))
-        leaves = LeaveQueue(capacity: worker.connectionLimit * worker.config.maxChannelsPerConnection)
-        historyReads = HistoryReads(limit: worker.config.historyReads)
-        delivery = Delivery(worker: worker)
+        self.globalKeys = ChannelKeys.global(prefix: settings.redisPrefix)
+        self.health = SubscriberHealth(topic: store.keyspace.heartbeat(instanceID))
+        leaves = LeaveQueue(capacity: settings.leaveQueueCapacity)
+        historyReads = HistoryReads(limit: settings.historyReads)
+        delivery = Delivery(runtime: runtime, stats: stats)
         subscriber.onPush = { [unowned self] reply in self.onPush(reply) }
     }
 
@@ -103,12 +125,18 @@ final class ChannelHub {
 
     /// What the subscriber connection delivered on a channel's topic or the global one.
     func deliver(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
-        worker.stats.messagesFromRedis += 1
+        stats.messagesFromRedis += 1
         if isGlobal(topic) {
             delivery.broadcast(payload)
         } else {
             delivery.deliver(payload, to: channelName(topic).flatMap { channels[$0] })
         }
+    }
+
+    /// A password set, changed or removed ("") through the HTTP API: kept at once for a
+    /// channel this worker has members in (written back if Redis loses it).
+    func keepPassword(_ hash: String, channel name: String) {
+        channels[name]?.passwordHash = hash
     }
 
     func removeMembership(_ m: Membership) {

@@ -26,7 +26,7 @@ extension ChannelHub {
         case .askPasswordAttempt:
             // Hashing is costly on purpose: checks and new passwords count alike. A few
             // checks at a time per connection, so nobody fills the hashing queue.
-            let allowed = worker.allowPasswordAttempt(conn)
+            let allowed = runtime.allowPasswordAttempt(conn)
             step(
                 m,
                 .passwordAttempt(
@@ -34,7 +34,7 @@ extension ChannelHub {
         case .askChannelCreation:
             // A new channel lives in Redis for CHANNEL_TTL: one address creates at most
             // CHANNEL_CREATE_RATE a minute (bursts of as many).
-            step(m, .channelCreation(allowed: worker.allowChannelCreation(conn)))
+            step(m, .channelCreation(allowed: runtime.allowChannelCreation(conn)))
         case .checkPassword(let job): checkPassword(m, job)
         case .forgiveWrongPassword:
             store.forgiveWrongPassword(channel.keys.passwordFailures(AddressBuckets.key(conn.clientAddress)))
@@ -43,7 +43,7 @@ extension ChannelHub {
             channel.passwordHash = hash
         case .refuse(let refusal):
             if refusal == .wrongPassword {
-                worker.logger.limited(
+                logger.limited(
                     "wrong_password", .info, "wrong channel password",
                     [("channel", channel.name), ("nickname", conn.nickname)])
             }
@@ -160,7 +160,7 @@ extension ChannelHub {
         let conn = m.connection
         channel.addMember(m)
         if let dropped = channel.seam.dropped, dropped >= context.joinID {
-            worker.logger.limited(
+            logger.limited(
                 "seam", .warn, "joiner missed events: redis delivered more than the join buffer holds",
                 [("channel", channel.name), ("nickname", conn.nickname)])
         }

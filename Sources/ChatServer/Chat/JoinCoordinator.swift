@@ -14,14 +14,14 @@ extension ChannelHub {
             return fail(conn, .alreadyJoined, "already in channel \(name)", channel: name, ref: ref)
         }
         // Joined and left again and again while waiting for a history read.
-        if conn.replaysWaiting.count >= worker.config.maxChannelsPerConnection {
+        if conn.replaysWaiting.count >= settings.maxChannelsPerConnection {
             return fail(
                 conn, .rateLimited, "too many joins waiting for their history; wait for them", channel: name, ref: ref)
         }
-        if conn.memberships.count >= worker.config.maxChannelsPerConnection {
+        if conn.memberships.count >= settings.maxChannelsPerConnection {
             return fail(
                 conn, .tooManyChannels,
-                "a connection may be in at most \(worker.config.maxChannelsPerConnection) channels", channel: name,
+                "a connection may be in at most \(settings.maxChannelsPerConnection) channels", channel: name,
                 ref: ref)
         }
         guard store.isAvailable, subscriber.isReady else {
@@ -34,13 +34,13 @@ extension ChannelHub {
         let channel =
             channels[name]
             ?? {
-                let c = LocalChannel(name: name, keys: ChannelKeys(prefix: worker.config.redisPrefix, tag: name))
+                let c = LocalChannel(name: name, keys: ChannelKeys(prefix: settings.redisPrefix, tag: name))
                 channels[name] = c
                 return c
             }()
         nextJoin += 1
         let m = Membership(
-            channel: channel, connection: conn, joinRef: ref, field: "\(worker.redisID):\(conn.id):\(nextJoin)",
+            channel: channel, connection: conn, joinRef: ref, field: "\(redisID):\(conn.id):\(nextJoin)",
             folded: conn.foldedNickname, options: options)
         conn.memberships[name] = m
         proceed(m)
@@ -126,7 +126,7 @@ extension ChannelHub {
     /// A history-read slot was freed: waiting joins start at the end of the turn.
     func scheduleReplays() {
         replaysDue = true
-        worker.scheduleEndOfTurn()
+        runtime.scheduleEndOfTurn()
     }
 
     /// End of the turn: joins whose turn for a history read has come.
@@ -156,19 +156,19 @@ extension ChannelHub {
         } else if let since = m.options.since {
             request.replay = .since(since)
         } else if let n = m.options.history, n > 0 {
-            request.replay = .last(min(n, worker.config.replayLimit))
+            request.replay = .last(min(n, settings.replayLimit))
         }
-        request.replayLimit = worker.config.replayLimit
+        request.replayLimit = settings.replayLimit
         // The replay is bounded in bytes too, inside Redis: the newest events within half
         // the output limit (the older ones: history_truncated on a resume, and the HTTP
         // history API), so that a channel of big messages can neither get every joiner
         // cut off as too slow nor make Redis build replies larger than that.
-        request.replayBudget = worker.config.outputBufferLimit / 2
+        request.replayBudget = settings.outputBufferLimit / 2
         request.passwordFailures = channel.keys.passwordFailures(AddressBuckets.key(conn.clientAddress))
         request.knownHash = channel.passwordHash
-        request.mayCreate = script.mayCreate || worker.config.channelCreateRate == 0
-        request.passwordFailureLimit = worker.config.passwordAttempts
-        request.listLimit = worker.config.memberListLimit
+        request.mayCreate = script.mayCreate || settings.channelCreateRate == 0
+        request.passwordFailureLimit = settings.passwordAttempts
+        request.listLimit = settings.memberListLimit
         store.join(
             channel.keys, request,
             bodyPrefix: ServerEvents.presenceBodyPrefix(joined: true, channel: channel.name, nickname: conn.nickname)
@@ -191,7 +191,7 @@ extension ChannelHub {
         var context: JoinContext?
         switch result {
         case .success(.joined(let joined)):
-            worker.logger.debug(
+            logger.debug(
                 "joined",
                 [
                     ("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
@@ -205,7 +205,7 @@ extension ChannelHub {
         case .success(.new): reply = .new
         case .success(.claim): reply = .claim
         case .failure(let failure):
-            worker.logger.limited(
+            logger.limited(
                 "join_failed", .warn, "join failed", [("channel", channel.name), ("error", describe(failure))])
             reply = .failed
         }
@@ -221,7 +221,7 @@ extension ChannelHub {
         case .verify(let password, let hash): hasherJob = .verify(password, against: hash)
         case .hash(let password): hasherJob = .hash(password)
         }
-        let accepted = worker.hasher.submit(hasherJob) { [unowned self] outcome in
+        let accepted = hasher.submit(hasherJob) { [unowned self] outcome in
             channel.authorizing -= 1
             defer { self.release(channel) }
             switch outcome {

@@ -34,11 +34,11 @@ extension ChannelHub {
             if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: nil, ref: ref)) }
             return
         }
-        store.leave(channel.keys, leave.entry, folded: leave.folded, instance: worker.redisID) {
+        store.leave(channel.keys, leave.entry, folded: leave.folded, instance: redisID) {
             [unowned self] result in
             switch result {
             case .success(let appended):
-                self.worker.logger.debug(
+                self.logger.debug(
                     "left",
                     [
                         ("conn", String(conn.id)), ("channel", channel.name), ("nickname", conn.nickname),
@@ -46,7 +46,7 @@ extension ChannelHub {
                     ])
                 if ack { conn.sendEvent(ServerEvents.left(channel: channel.name, count: appended.count, ref: ref)) }
             case .failure(let failure):
-                self.worker.logger.limited(
+                self.logger.limited(
                     "leave_failed", .warn, "leave not recorded in redis yet, will retry",
                     [("channel", channel.name), ("nickname", conn.nickname), ("error", self.describe(failure))])
                 if case .unavailable = failure { self.queue(leave) }
@@ -64,7 +64,7 @@ extension ChannelHub {
 
     func queue(_ leave: LeaveQueue.Leave) {
         if !leaves.append(leave) {
-            worker.logger.limited("leave_overflow", .error, "leave queue over its bound; the oldest leave was given up")
+            logger.limited("leave_overflow", .error, "leave queue over its bound; the oldest leave was given up")
         }
     }
 
@@ -73,7 +73,7 @@ extension ChannelHub {
     func drainLeaves() {
         leaves.drain { leave in
             guard store.canSend else { return false }
-            store.leave(leave.keys, leave.entry, folded: leave.folded, instance: worker.redisID) {
+            store.leave(leave.keys, leave.entry, folded: leave.folded, instance: redisID) {
                 [unowned self] result in
                 if case .failure(.unavailable) = result { self.queue(leave) }
             }

@@ -7,9 +7,9 @@ extension ChannelHub {
     /// goes to the channel like any other. Refused (false) if the instance is alive
     /// again when the script runs: it is writing its members back.
     func removeDeadMember(_ entry: MemberEntry, instance: String, _ done: @escaping (Bool) -> Void) {
-        let keys = ChannelKeys(prefix: worker.config.redisPrefix, tag: entry.channel)
+        let keys = ChannelKeys(prefix: settings.redisPrefix, tag: entry.channel)
         store.leave(
-            keys, entry, folded: worker.nicknameFolding.folded(entry.nickname), instance: instance, ofDeadInstance: true
+            keys, entry, folded: nicknameFolding.folded(entry.nickname), instance: instance, ofDeadInstance: true
         ) { result in
             if case .success = result { done(true) } else { done(false) }
         }
@@ -50,7 +50,7 @@ extension ChannelHub {
         let waiting = leaves.count
         drainLeaves()
         if waiting > 0 || restored > 0 {
-            worker.logger.info(
+            logger.info(
                 "redis member hashes restored", [("channels", String(restored)), ("removals", String(waiting))])
         }
     }
@@ -66,10 +66,10 @@ extension ChannelHub {
             store.restoreMembers(
                 channel.keys, channel: channel.name, passwordHash: channel.passwordHash,
                 present.map { (entry: $0.0, folded: $0.1) },
-                instance: worker.redisID
+                instance: redisID
             ) { [unowned self] in
                 self.passwordsRestored += 1
-                self.worker.logger.warn(
+                self.logger.warn(
                     "channel password restored: redis had lost the settings of a protected channel; it stays protected",
                     [("channel", channel.name)])
             }

@@ -24,9 +24,9 @@ extension ChannelHub {
         ServerEvents.appendMessageBody(channel: channel.name, sender: conn.nickname, text: text, to: &body)
         store.publish(channel.keys, body: body) { [unowned self] result in
             switch result {
-            case .success: self.worker.stats.published += 1
+            case .success: self.stats.published += 1
             case .failure(let failure):
-                self.worker.logger.limited(
+                self.logger.limited(
                     "not_published", .warn, "message not published",
                     [("channel", channel.name), ("error", self.describe(failure))])
                 self.fail(conn, .unavailable, Self.notSent("message", failure), channel: channel.name, ref: ref)
@@ -35,7 +35,7 @@ extension ChannelHub {
     }
 
     func broadcast(_ conn: Connection, text: String, ref: Ref?) {
-        guard worker.config.allowBroadcast else {
+        guard settings.allowBroadcast else {
             return fail(conn, .forbidden, "broadcast is disabled on this server", ref: ref)
         }
         guard admitBytes(conn, text, channel: nil, ref: ref) else { return }
@@ -43,9 +43,9 @@ extension ChannelHub {
         ServerEvents.appendBroadcastBody(sender: conn.nickname, text: text, to: &body)
         store.publish(globalKeys, body: body) { [unowned self] result in
             switch result {
-            case .success: self.worker.stats.published += 1
+            case .success: self.stats.published += 1
             case .failure(let failure):
-                self.worker.logger.limited(
+                self.logger.limited(
                     "not_published", .warn, "broadcast not published", [("error", self.describe(failure))])
                 self.fail(conn, .unavailable, Self.notSent("broadcast", failure), ref: ref)
             }
@@ -58,10 +58,10 @@ extension ChannelHub {
         // As stored: the text escaped, and the channel and sender it goes with.
         let size = JSONWriter.escapedLength(text) + (channel?.utf8.count ?? 0) + conn.nickname.utf8.count + 64
         guard conn.admitBytes(size) else {
-            worker.stats.rateLimited += 1
+            stats.rateLimited += 1
             fail(
                 conn, .rateLimited,
-                "too many bytes of messages: at most \(worker.config.rateLimitBytes) a second, not sent",
+                "too many bytes of messages: at most \(settings.rateLimitBytes) a second, not sent",
                 channel: channel, ref: ref)
             return false
         }

@@ -15,9 +15,9 @@ extension ChannelHub {
                 ref: ref)
         }
         conn.presencePending = true
-        let pageSize = max(worker.config.memberListLimit, 1)
+        let pageSize = max(settings.memberListLimit, 1)
         store.memberPage(
-            ChannelKeys(prefix: worker.config.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize
+            ChannelKeys(prefix: settings.redisPrefix, tag: name), cursor: cursor ?? "0", pageSize: pageSize
         ) { [unowned self] result in
             conn.presencePending = false
             guard conn.isOpenChat else { return }

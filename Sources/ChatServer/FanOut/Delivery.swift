@@ -6,7 +6,9 @@ import EventIO
 /// goes to its recipients, one write each (docs/ARCHITECTURE.md, "The message path").
 /// The hub hands it what the subscriber connection delivers (`ChannelHub.deliver`).
 final class Delivery {
-    unowned(unsafe) let worker: Worker
+    /// The end of the turn, the send ring and the connection table (per message and
+    /// per flush; never per member).
+    unowned(unsafe) let runtime: any ChatRuntime
     /// Scratch buffer reused for every message: one frame encoding per message.
     private var frame: [UInt8] = []
     /// Channels with a batch this turn, and the batch of broadcasts to everyone.
@@ -18,9 +20,9 @@ final class Delivery {
     /// The send ring's side of the fan-out.
     private let ringFanOut: RingFanOut
 
-    init(worker: Worker) {
-        self.worker = worker
-        ringFanOut = RingFanOut(worker: worker)
+    init(runtime: any ChatRuntime, stats: WorkerStats) {
+        self.runtime = runtime
+        ringFanOut = RingFanOut(runtime: runtime, stats: stats)
     }
 
     /// A broadcast to everyone: framed once into this turn's global batch.
@@ -31,7 +33,7 @@ final class Delivery {
         globalBatch.bytes.append(contentsOf: payload)
         globalBatch.events += 1
         if !seedGroups.isEmpty { batchForSeedGroups(payload) }
-        worker.scheduleEndOfTurn()
+        runtime.scheduleEndOfTurn()
     }
 
     /// Frames a channel's event once and adds it to the channel's batch for this turn
@@ -83,7 +85,7 @@ final class Delivery {
         guard !channel.batchQueued else { return }
         channel.batchQueued = true
         batchedChannels.append(channel)
-        worker.scheduleEndOfTurn()
+        runtime.scheduleEndOfTurn()
     }
 
     /// A broadcast in the seed envelope for each seed group: parsed and encoded once,
@@ -132,7 +134,7 @@ final class Delivery {
     private func fanOut(_ batch: FrameBatch, to targets: ContiguousArray<Unmanaged<Connection>>) {
         let events = batch.events
         batch.bytes.withUnsafeBytes { b in
-            if targets.count > 1, !ringFanOut.inUse, let ring = worker.sendRing {
+            if targets.count > 1, !ringFanOut.inUse, let ring = runtime.sendRing {
                 ringFanOut.fanOut(b, events: events, ring: ring, to: targets)
             } else {
                 for t in targets { t._withUnsafeGuaranteedRef { $0.writeShared(b, events: events) } }
@@ -147,10 +149,11 @@ final class Delivery {
             // Seed connections, if any, get their envelopes from their groups (below).
             let skipSeed = !seedGroups.isEmpty
             taken.bytes.withUnsafeBytes { b in
-                if !ringFanOut.inUse, let ring = worker.sendRing {
+                if !ringFanOut.inUse, let ring = runtime.sendRing {
                     ringFanOut.fanOutToAll(b, events: events, ring: ring, skipSeed: skipSeed)
                 } else {
-                    for conn in worker.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
+                    for conn in runtime.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil)
+                    {
                         conn.writeShared(b, events: events)
                     }
                 }

@@ -4,10 +4,16 @@ import EventIO
 /// queued and made by one system call (docs/ARCHITECTURE.md, "The send ring"). Its
 /// table of queued connections lives as long as the hub.
 final class RingFanOut {
-    unowned(unsafe) let worker: Worker
+    /// Sends per ring submission (the ring's size): a channel larger than this takes several.
+    static let entries: UInt32 = 1_024
 
-    init(worker: Worker) {
-        self.worker = worker
+    /// The connection table (broadcasts) and the ring's owner (a failed submission).
+    unowned(unsafe) let runtime: any ChatRuntime
+    let stats: WorkerStats
+
+    init(runtime: any ChatRuntime, stats: WorkerStats) {
+        self.runtime = runtime
+        self.stats = stats
     }
 
     deinit {
@@ -18,8 +24,8 @@ final class RingFanOut {
     /// Connections whose send is queued on the ring, by tag (the index of the send in
     /// the current submission), and which of them got a result.
     private let ringTargets = UnsafeMutablePointer<Unmanaged<Connection>>.allocate(
-        capacity: Int(Worker.sendRingEntries))
-    private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(Worker.sendRingEntries))
+        capacity: Int(RingFanOut.entries))
+    private let ringAnswered = UnsafeMutablePointer<Bool>.allocate(capacity: Int(RingFanOut.entries))
     private var ringCount = 0
     /// A fan-out is using the ring (its table above): one started from inside it (none
     /// is today) writes with send() instead of overwriting the table.
@@ -27,7 +33,7 @@ final class RingFanOut {
 
     /// One batch to many connections through the send ring: every member whose socket
     /// has nothing pending gets a queued send of the shared bytes, and one system call
-    /// makes up to `Worker.sendRingEntries` of them. The bytes live until the last
+    /// makes up to `entries` of them. The bytes live until the last
     /// submission returns, within the caller's `withUnsafeBytes`. Each member is
     /// visited once, so a socket never has two sends in one submission.
     func fanOut(
@@ -40,18 +46,18 @@ final class RingFanOut {
             t._withUnsafeGuaranteedRef { if queueShared($0, batch, events: events, ring) { taken += 1 } }
         }
         submitRing(ring, batch)
-        worker.stats.deliveries += UInt64(taken * events)
+        stats.deliveries += UInt64(taken * events)
     }
 
     func fanOutToAll(_ batch: UnsafeRawBufferPointer, events: Int, ring: IORing, skipSeed: Bool) {
         inUse = true
         defer { inUse = false }
         var taken = 0
-        for conn in worker.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
+        for conn in runtime.connections where conn.isOpenChat && !(skipSeed && conn.envelopeChannel != nil) {
             if queueShared(conn, batch, events: events, ring) { taken += 1 }
         }
         submitRing(ring, batch)
-        worker.stats.deliveries += UInt64(taken * events)
+        stats.deliveries += UInt64(taken * events)
     }
 
     /// One member's share of a ring fan-out: queued when its socket has nothing
@@ -61,10 +67,10 @@ final class RingFanOut {
         // A full ring is submitted before this member is looked at: handling those
         // results can add to its output (another channel's batch, when a member that
         // failed leaves), and its send must then queue behind, not go first.
-        if ringCount == Int(Worker.sendRingEntries) { submitRing(ring, batch) }
+        if ringCount == Int(RingFanOut.entries) { submitRing(ring, batch) }
         guard conn.acceptShared(batch, events: events) else { return false }
         guard ring.queueSend(fd: conn.fd, batch, tag: UInt64(ringCount)) else {  // the ring failed
-            worker.stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))
+            stats.bytesOut += UInt64(conn.sharedSent(batch, result: conn.sendNow(batch)))
             return true
         }
         ringTargets[ringCount] = .passUnretained(conn)
@@ -88,21 +94,21 @@ final class RingFanOut {
             answered[Int(tag)] = true
             bytes += targets[Int(tag)]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: Int(result)) }
         }
-        worker.stats.ringSubmits += 1
+        stats.ringSubmits += 1
         guard error != 0 else {
-            worker.stats.ringSends += UInt64(queued)
-            worker.stats.bytesOut += UInt64(bytes)
+            stats.ringSends += UInt64(queued)
+            stats.bytesOut += UInt64(bytes)
             return true
         }
-        worker.dropSendRing(error)
+        runtime.dropSendRing(error)
         for k in 0..<queued {
             if answered[k] {
-                worker.stats.ringSends += 1
+                stats.ringSends += 1
                 continue
             }
             bytes += targets[k]._withUnsafeGuaranteedRef { $0.sharedSent(batch, result: $0.sendNow(batch)) }
         }
-        worker.stats.bytesOut += UInt64(bytes)
+        stats.bytesOut += UInt64(bytes)
         return false
     }
 }

@@ -2,7 +2,7 @@ import ChatCore
 import EventIO
 
 /// The HTTP API's answers: JSON objects, and errors as `{"error": code, "message": text}`.
-extension Worker {
+extension APIHandlers {
     func apiJSON(_ conn: Connection, _ status: Int = 200, _ fields: (inout JSONWriter.ObjectWriter) -> Void) {
         var out: [UInt8] = []
         JSONWriter.object(&out, fields)

@@ -2,7 +2,7 @@ import ChatCore
 import EventIO
 
 /// The HTTP API's channel reads: the channel list and a channel's members.
-extension Worker {
+extension APIHandlers {
     /// `GET /api/channels?limit=N`: channels with members, largest first; protected
     /// ones only for a caller with the API key.
     func listChannels(_ conn: Connection, _ request: HTTPRequest) {
@@ -11,17 +11,17 @@ extension Worker {
         case .failure(let error): return apiError(conn, error)
         case .success(let n): limit = n
         }
-        let g = hub.store.global
-        let directories = apiRouting.hasKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
+        let g = store.global
+        let directories = routing.hasKey(request) ? [g.channels, g.protectedChannels] : [g.channels]
         var total = 0
         var listed: [(name: String, count: Int)] = []
         var answered = 0
         var failed = false
         for directory in directories {
-            hub.store.command([Array("ZCARD".utf8), directory]) { result in
+            store.command([Array("ZCARD".utf8), directory]) { result in
                 if case .success(let r) = result { total += Int(r.integer) }
             }
-            hub.store.command([
+            store.command([
                 Array("ZREVRANGE".utf8), directory, Array("0".utf8), Array(String(limit - 1).utf8),
                 Array("WITHSCORES".utf8),
             ]) {
@@ -65,9 +65,9 @@ extension Worker {
         case .success(let q): query = q
         }
         let limit = query.limit
-        let keyed = apiRouting.hasKey(request)
-        hub.store.memberPage(ChannelKeys(prefix: config.redisPrefix, tag: name), cursor: query.cursor, pageSize: limit)
-        { [unowned self] result in
+        let keyed = routing.hasKey(request)
+        store.memberPage(ChannelKeys(prefix: settings.redisPrefix, tag: name), cursor: query.cursor, pageSize: limit) {
+            [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
             case .success(let page) where page.protected && !keyed:

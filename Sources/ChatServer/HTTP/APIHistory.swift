@@ -2,7 +2,7 @@ import ChatCore
 import EventIO
 
 /// The HTTP API's history read.
-extension Worker {
+extension APIHandlers {
     /// `GET /api/channels/NAME/history?since=ID|before=ID&limit=N` (default: the latest 100).
     func history(_ conn: Connection, _ request: HTTPRequest, _ name: String) {
         let query: APIRequests.HistoryQuery
@@ -10,7 +10,7 @@ extension Worker {
         case .failure(let error): return apiError(conn, error)
         case .success(let q): query = q
         }
-        let keyed = apiRouting.hasKey(request)
+        let keyed = routing.hasKey(request)
         let address = AddressBuckets.key(conn.clientAddress)
         switch hub.historyReads.admitRequest(from: address) {
         case .busy?:
@@ -27,10 +27,10 @@ extension Worker {
         // Bounded in bytes as well as in count (OUTPUT_BUFFER_LIMIT), inside Redis: the
         // events next to `since` (or to `before`, or the latest) that fit; `truncated`
         // says there are more, to be read from the last (first) id given.
-        hub.store.history(
-            ChannelKeys(prefix: config.redisPrefix, tag: name), since: query.since?.description,
+        store.history(
+            ChannelKeys(prefix: settings.redisPrefix, tag: name), since: query.since?.description,
             before: query.before?.description,
-            limit: query.limit, budget: config.outputBufferLimit, keyed: keyed
+            limit: query.limit, budget: settings.outputBufferLimit, keyed: keyed
         ) { [unowned self] result in
             self.hub.historyReads.requestFinished(from: address)
             self.hub.scheduleReplays()

@@ -2,7 +2,7 @@ import ChatCore
 import EventIO
 
 /// The HTTP API's channel passwords.
-extension Worker {
+extension APIHandlers {
     /// `PUT /api/channels/NAME {"password": "..." | null}` (checked by
     /// `APIRequests.password`): protects a channel (or changes its password), or opens
     /// it again with null. The hash is made on the hasher's thread. This instance keeps
@@ -15,7 +15,7 @@ extension Worker {
         case .failure(let error): return apiError(conn, error)
         case .success(let p): password = p
         }
-        let keys = ChannelKeys(prefix: config.redisPrefix, tag: name)
+        let keys = ChannelKeys(prefix: settings.redisPrefix, tag: name)
         let done: (Bool) -> Void = { [unowned self] protected in
             self.apiJSON(conn) { o in
                 o.field("channel", name)
@@ -23,18 +23,18 @@ extension Worker {
             }
         }
         guard let password else {
-            hub.store.setPassword(keys, channel: name, hash: "") { [unowned self] ok in
+            store.setPassword(keys, channel: name, hash: "") { [unowned self] ok in
                 guard ok else { return self.unavailable(conn) }
-                self.hub.channels[name]?.passwordHash = ""
+                self.hub.keepPassword("", channel: name)
                 done(false)
             }
             return
         }
         let accepted = hasher.submit(.hash(password)) { [unowned self] outcome in
             guard case .hashed(let hash?) = outcome else { return self.unavailable(conn) }
-            self.hub.store.setPassword(keys, channel: name, hash: hash) { [unowned self] ok in
+            self.store.setPassword(keys, channel: name, hash: hash) { [unowned self] ok in
                 guard ok else { return self.unavailable(conn) }
-                self.hub.channels[name]?.passwordHash = hash
+                self.hub.keepPassword(hash, channel: name)
                 done(true)
             }
         }

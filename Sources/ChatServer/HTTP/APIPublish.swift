@@ -2,7 +2,7 @@ import ChatCore
 import EventIO
 
 /// The HTTP API's publish and broadcast (an application backend's messages).
-extension Worker {
+extension APIHandlers {
     /// `POST /api/publish {"channel","message","sender"?}` and `POST /api/broadcast
     /// {"message","sender"?}` (checked by `APIRequests.publish`): the message goes
     /// through Redis like a client's (history, every instance).
@@ -16,12 +16,12 @@ extension Worker {
         let keys: ChannelKeys
         if let name = message.channel {
             ServerEvents.appendMessageBody(channel: name, sender: message.sender, text: message.text, to: &event)
-            keys = ChannelKeys(prefix: config.redisPrefix, tag: name)
+            keys = ChannelKeys(prefix: settings.redisPrefix, tag: name)
         } else {
             ServerEvents.appendBroadcastBody(sender: message.sender, text: message.text, to: &event)
-            keys = ChannelKeys.global(prefix: config.redisPrefix)
+            keys = ChannelKeys.global(prefix: settings.redisPrefix)
         }
-        hub.store.publish(keys, body: event) { [unowned self] result in
+        store.publish(keys, body: event) { [unowned self] result in
             switch result {
             case .failure: self.unavailable(conn)
             case .success(let appended):

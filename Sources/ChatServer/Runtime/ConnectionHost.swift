@@ -43,7 +43,7 @@ protocol ConnectionHost: AnyObject {
     func leaveAll(_ conn: Connection)
 }
 
-extension Worker: ConnectionHost {
+extension Worker: ConnectionHost, ChatRuntime {
     var isRedisCongested: Bool { commands.isCongested }
     var messageRate: Double { config.rateLimit }
 

@@ -32,15 +32,13 @@ final class Worker {
     let subscriber: RedisLink
     /// Password attempts per client address (PASSWORD_ATTEMPTS a minute).
     private var passwordBuckets: AddressBuckets
-    /// HTTP API requests per client address (API_RATE_LIMIT).
-    var apiBuckets: AddressBuckets
     /// Channels created per client address (CHANNEL_CREATE_RATE a minute).
     private var creationBuckets: AddressBuckets
     let httpLimits: HTTPLimits
     /// What an HTTP request gets (paths, methods, the upgrade policy).
     let routing: HTTPRouting
-    /// The HTTP API's routing and authorization.
-    let apiRouting: APIRouting
+    /// The HTTP API's handlers (the router hands them the API's requests).
+    private(set) var api: APIHandlers!
     /// Every connection's timeouts and output limit (its `ConnectionStateMachine`).
     let connectionSettings: ConnectionStateMachine.Settings
     /// How nicknames are compared (reserved names, uniqueness in a channel): with
@@ -77,8 +75,6 @@ final class Worker {
     var site = StaticSite()
     /// Batched fan-out sends (IO_URING); nil where the kernel does not allow io_uring.
     private(set) var sendRing: IORing?
-    /// Sends per ring submission: a channel larger than this takes several.
-    static let sendRingEntries: UInt32 = 1_024
     var shutdownDeadline: UInt64 = 0
     var isShuttingDown = false
     var unregistered = false
@@ -108,7 +104,6 @@ final class Worker {
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         passwordBuckets = AddressBuckets(
             rate: Double(config.passwordAttempts) / 60, capacity: Double(config.passwordAttempts))
-        apiBuckets = AddressBuckets(rate: config.apiRateLimit, capacity: max(1, 2 * config.apiRateLimit))
         creationBuckets = AddressBuckets(
             rate: Double(config.channelCreateRate) / 60, capacity: Double(max(config.channelCreateRate, 1)))
         connectionLimit =
@@ -116,7 +111,6 @@ final class Worker {
             ? config.maxConnections : max(16, Platform.raiseDescriptorLimit() - Self.descriptorReserve)
         routing = HTTPRouting(
             echoEnabled: config.echoEnabled, allowedOrigins: config.allowedOrigins, connectionLimit: connectionLimit)
-        apiRouting = APIRouting(apiKey: config.apiKey, rateLimit: config.apiRateLimit)
         socketHeadroom = min(Self.descriptorReserve * 3 / 4, max(32, connectionLimit / 8))
         accepting = AcceptPolicy(socketLimit: connectionLimit + socketHeadroom, evictionsPerTurn: Self.evictionsPerTurn)
         addressLimits = AddressLimits(
@@ -125,9 +119,11 @@ final class Worker {
         housekeeping = LoopEvent(loop, .timer(repeating: true)) { [unowned self] in self.expireDeadlines() }
     }
 
-    /// The chat and its helpers (the composition root builds them with this worker).
-    func attach(hub: ChannelHub, registry: InstanceRegistry, hasher: PasswordHasher) {
+    /// The chat, its helpers and the HTTP API (the composition root builds them with
+    /// this worker).
+    func attach(hub: ChannelHub, registry: InstanceRegistry, hasher: PasswordHasher, api: APIHandlers) {
         self.hub = hub
+        self.api = api
         self.registry = registry
         self.hasher = hasher
     }
@@ -173,7 +169,7 @@ final class Worker {
             return
         }
         var error: Int32 = 0
-        sendRing = IORing.make(entries: Self.sendRingEntries, error: &error)
+        sendRing = IORing.make(entries: RingFanOut.entries, error: &error)
         if sendRing != nil {
             logger.info("fan-out writes: io_uring")
         } else {

@@ -15,7 +15,7 @@ extension Worker {
             request, state: state, addresses: &addressLimits, clientKey: AddressBuckets.key(conn.clientAddress))
         {
         case .api:
-            api(conn, request, body: body)
+            api.handle(conn, request, body: body)
         case .upgrade(let path, let accept):
             open(conn, path, request, accept: accept)
         case .metrics:
