@@ -92,13 +92,16 @@ final class SocketPeer {
     }
 
     /// The payloads of the next `count` text frames, as strings (fails on a missing one).
-    func frames(_ count: Int) -> [String] {
+    /// `writing`: the connection writes what its output holds before each read, as its
+    /// write event would while the loop runs (a socket that was full).
+    func frames(_ count: Int, writing: Bool = false) -> [String] {
         var out: [String] = []
-        for _ in 0..<(count + 100) {
+        for _ in 0..<(count + 1_000) {
             while out.count < count, let payload = Self.takeFrame(&pending) {
                 out.append(String(decoding: payload, as: UTF8.self))
             }
             if out.count == count { return out }
+            if writing { conn.flush() }
             guard readOnce() else { break }
         }
         XCTFail("expected \(count) frames, got \(out.count): \(out)")
@@ -415,6 +418,35 @@ final class DeliveryOrderTests: XCTestCase {
         XCTAssertEqual(leaver.frames(1), [seed(event("c", "1"), "c")])
         XCTAssertEqual(joiner.frames(1), [seed(event("c", "3"), "c")])
         for p in [stays, leaver, joiner] { XCTAssertTrue(p.isDrained) }
+    }
+
+    // MARK: A full socket
+
+    func testWhatAFullSocketDidNotTakeGoesOutBeforeWhatFollows() {
+        let slow = peer()
+        let fast = peer()
+        var size: Int32 = 4_096
+        setsockopt(slow.conn.fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        let c = channel("c")
+        join(slow, c)
+        join(fast, c)
+        let filler = String(repeating: "x", count: 1_000)
+        let first = (1...40).map { event("c", "\($0) \(filler)") }
+        for e in first { deliver(e, to: c) }
+        endTurn()  // the slow socket takes part of the batch; the rest waits in its output
+        XCTAssertGreaterThan(host.stats.partialWrites, 0, "the socket was full")
+        XCTAssertGreaterThan(slow.conn.pendingOutput, 0)
+        XCTAssertEqual(fast.frames(40), first)
+        // The next turn, before the slow peer read anything: queued behind, not sent first.
+        let second = [event("c", "41"), broadcastEvent("42"), event("c", "43")]
+        deliver(second[0], to: c)
+        broadcast(second[1])
+        deliver(second[2], to: c)
+        endTurn()
+        XCTAssertEqual(fast.frames(3), second)
+        XCTAssertEqual(slow.frames(43, writing: true), first + second)
+        XCTAssertTrue(slow.isDrained)
+        XCTAssertTrue(fast.isDrained)
     }
 
     // MARK: The send ring
