@@ -4,6 +4,10 @@ import PackageDescription
 // No packages beyond the toolchain: the server needs libevent, hiredis, libcrypt,
 // ICU and the standard library, nothing else (see README, "Dependencies").
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+// The C targets' debug information in DWARF 4: with two C targets in clang's DWARF 5,
+// Debian 12's valgrind (3.19) gives up reading the server's binary, and
+// bench/callgrind.sh (make bench) cannot count instructions.
+let dwarf4: [CSetting] = [.unsafeFlags(["-gdwarf-4"])]
 
 let package = Package(
     name: "chat-server",
@@ -17,10 +21,10 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         // ICU's spoof checker behind stable wrapper names (ICU's are versioned macros) and plain C types.
         .target(
-            name: "CICU", path: "Sources/CICU",
+            name: "CICU", path: "Sources/CICU", cSettings: dwarf4,
             linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         // io_uring by raw system calls (the kernel's header only): batched fan-out sends.
-        .target(name: "CIORing", path: "Sources/CIORing"),
+        .target(name: "CIORing", path: "Sources/CIORing", cSettings: dwarf4),
         // Protocol logic: bytes in, values out. Imports no C module and does no I/O.
         .target(name: "ChatCore", path: "Sources/ChatCore", swiftSettings: unchecked),
         // Unicode's confusable skeletons (UTS #39) from ICU: the function the server
