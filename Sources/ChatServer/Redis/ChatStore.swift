@@ -88,6 +88,10 @@ final class ChatStore {
         _ call: RedisArgs, script: LuaScript?, _ done: @escaping (Result<RedisValue, StoreFailure>) -> Void
     ) {
         if recovery.holding {
+            // Bounded like the link itself (its hard cap counts what is sent).
+            guard recovery.held.count + link.inFlight < RedisLink.maxInFlight else {
+                return done(.failure(.unavailable(sent: false)))
+            }
             inFlight += 1
             recovery.held.append(Recovery.Held(call: call, script: script, done: done))
             return
